@@ -1,0 +1,1 @@
+"""The `crm` command: run the whole system, one service, or a worker."""

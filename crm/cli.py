@@ -1,0 +1,144 @@
+"""The `crm` command line."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+
+from crmkit.config import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="crm", description="Event-driven sales CRM")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run the whole system")
+    up.add_argument("--port", type=int, default=int(os.environ.get("CRM_PORT", 8080)))
+    up.add_argument("--demo", action="store_true", help="load a sample organisation")
+
+    serve = commands.add_parser("serve", help="run one service's API under gunicorn")
+    serve.add_argument("service")
+    serve.add_argument("--bind", default="127.0.0.1:8000")
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--threads", type=int, default=8)
+    serve.add_argument("--with-workers", action="store_true",
+                       help="also run its consumers, relay and scheduler in the API process")
+    serve.add_argument("--quiet", action="store_true", help="no access log")
+
+    worker = commands.add_parser("worker", help="run one service's consumers/relay/scheduler")
+    worker.add_argument("service")
+
+    commands.add_parser("topology", help="print the RabbitMQ definitions JSON")
+
+    reporting = commands.add_parser("reporting", help="reporting maintenance")
+    reporting.add_argument("action", choices=["rebuild"])
+
+    args = parser.parse_args(argv)
+    return {"up": cmd_up, "serve": cmd_serve, "worker": cmd_worker,
+            "topology": cmd_topology, "reporting": cmd_reporting}[args.command](args)
+
+
+def cmd_up(args) -> int:
+    from crmkit.logs import configure_logging
+
+    configure_logging("crm")
+    if os.environ.get("AMQP_URL"):
+        from crm.supervisor import run_distributed
+
+        return run_distributed(Settings.from_env(), args.port, demo=args.demo)
+    return _run_embedded(args.port, args.demo)
+
+
+def _run_embedded(port: int, demo: bool) -> int:
+    from crm.serving import serve
+    from crm.system import embedded_app
+
+    settings = Settings.from_env()
+    print("crm: embedded mode: one process, in-memory bus (kombu memory://) and in-memory "
+          "databases (mongomock): data is NOT kept after it stops. Set AMQP_URL and "
+          "MONGO_URL for the real thing.", flush=True)
+
+    def factory():
+        app = embedded_app(settings)
+        _announce_when_healthy(app, port, demo, settings)
+        return app
+
+    serve(factory, bind=f"127.0.0.1:{port}", workers=1, threads=16, quiet=True,
+          name="crm-embedded")
+    return 0
+
+
+def _announce_when_healthy(app, port: int, demo: bool, settings: Settings) -> None:
+    def wait_and_announce():
+        import time
+        import urllib.request
+
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.2)
+        print(f"CRM is ready at http://127.0.0.1:{port}  (embedded; data is not kept)",
+              flush=True)
+        if demo:
+            from crm.demo import load_demo
+
+            load_demo(f"http://127.0.0.1:{port}", settings)
+
+    threading.Thread(target=wait_and_announce, daemon=True).start()
+
+
+def cmd_serve(args) -> int:
+    from crm.serving import serve
+    from crm.system import app_module
+    from crmkit.logs import configure_logging
+
+    configure_logging(args.service)
+    module = app_module(args.service)
+    if args.with_workers and args.workers != 1:
+        raise SystemExit("--with-workers needs --workers 1 (one process owns the workers)")
+    serve(lambda: module.create_app(with_workers=args.with_workers), bind=args.bind,
+          workers=args.workers, threads=args.threads, quiet=args.quiet,
+          name=f"crm-{args.service}")
+    return 0
+
+
+def cmd_worker(args) -> int:
+    from crm.system import app_module
+    from crmkit.logs import configure_logging
+
+    configure_logging(f"{args.service}-worker")
+    worker = app_module(args.service).create_worker()
+    worker.declare_topology()
+    worker.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop.wait()
+    worker.stop()
+    return 0
+
+
+def cmd_topology(args) -> int:
+    from crm.system import subscriptions
+    from crmkit.bus.topology import definitions
+
+    print(json.dumps(definitions(subscriptions(), queue_type="quorum"), indent=2))
+    return 0
+
+
+def cmd_reporting(args) -> int:
+    from services.reporting.rebuild import rebuild
+
+    result = rebuild(Settings.from_env())
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

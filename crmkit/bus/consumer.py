@@ -1,0 +1,147 @@
+"""Consumers: manual ack after the handler's own write, delayed retry, then parking.
+
+Handlers take the envelope and must be idempotent by event id (see
+`crmkit.bus.idempotent.apply_once`): a message is acknowledged only after the handler
+returned, so a crash before the ack redelivers it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from kombu import Consumer
+
+from crmkit.bus.connection import connect, supports_broker_delays
+from crmkit.bus.publisher import Publisher
+from crmkit.bus.topology import QueueNames, declare_service
+from crmkit.clock import isoformat, utcnow
+from crmkit.context import correlation
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "x-attempts"
+ERROR_HEADER = "x-last-error"
+FAILED_AT_HEADER = "x-failed-at"
+
+Handler = Callable[[dict], None]
+
+
+@dataclass
+class Subscriptions:
+    """Which event types a service consumes, and the handler for each."""
+
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    catch_all: Handler | None = None   # binds "#": every event (reporting's event store)
+
+    def on(self, event_type: str):
+        def register(handler: Handler) -> Handler:
+            self.handlers[event_type] = handler
+            return handler
+        return register
+
+    @property
+    def routing_keys(self) -> list[str]:
+        return ["#"] if self.catch_all else sorted(self.handlers)
+
+    def handler_for(self, event_type: str) -> Handler | None:
+        return self.handlers.get(event_type) or self.catch_all
+
+
+class EventConsumer:
+    def __init__(self, url: str, service: str, subscriptions: Subscriptions, *,
+                 max_attempts: int = 5, retry_delay_ms: int = 1000, prefetch: int = 32,
+                 queue_type: str = "classic", publisher: Publisher | None = None,
+                 on_handled: Callable[[dict], None] | None = None):
+        self.url = url
+        self.service = service
+        self.names = QueueNames(service)
+        self.subscriptions = subscriptions
+        self.max_attempts = max_attempts
+        self.retry_delay_ms = retry_delay_ms
+        self.prefetch = prefetch
+        self.queue_type = queue_type
+        self.publisher = publisher or Publisher(url)
+        self.on_handled = on_handled
+        self.handled = 0
+        self.ready = threading.Event()
+
+    def declare(self, connection) -> None:
+        declare_service(connection, self.service, self.subscriptions.routing_keys,
+                        queue_type=self.queue_type)
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self._consume(stop)
+            except Exception:
+                self.ready.clear()
+                log.exception("consumer %s lost its connection; reconnecting", self.service)
+                stop.wait(1.0)
+
+    def _consume(self, stop: threading.Event) -> None:
+        from kombu import Queue
+
+        with connect(self.url) as connection:
+            connection.ensure_connection(max_retries=3)
+            self.declare(connection)
+            self._delayed_in_process = not supports_broker_delays(connection)
+            queue = Queue(self.names.main, no_declare=True)
+            with Consumer(connection.channel(), queues=[queue], callbacks=[self._on_message],
+                          accept=["json", "application/json"], prefetch_count=self.prefetch,
+                          no_ack=False):
+                self.ready.set()
+                while not stop.is_set():
+                    try:
+                        connection.drain_events(timeout=0.5)
+                    except socket.timeout:
+                        connection.heartbeat_check()
+
+    def _on_message(self, body, message) -> None:
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+        try:
+            envelope = body if isinstance(body, dict) else json.loads(body)
+            handler = self.subscriptions.handler_for(envelope.get("type", ""))
+            if handler is not None:
+                with correlation(envelope.get("correlation_id")):
+                    handler(envelope)
+        except Exception as error:  # the handler failed: retry later or park it
+            log.warning("%s failed to handle %s (attempt %d): %r", self.service,
+                        message.properties.get("message_id"), attempts + 1, error)
+            self._retry_or_park(message, attempts + 1, error)
+        else:
+            self.handled += 1
+            if self.on_handled:
+                self.on_handled(envelope)
+        message.ack()
+
+    def _retry_or_park(self, message, attempts: int, error: Exception) -> None:
+        headers = dict(message.headers or {})
+        headers.update({ATTEMPTS_HEADER: attempts, ERROR_HEADER: repr(error)[:500],
+                        FAILED_AT_HEADER: isoformat(utcnow())})
+        properties = message.properties
+        args = dict(message_id=properties.get("message_id"), type_=properties.get("type"),
+                    headers=headers)
+        if attempts >= self.max_attempts:
+            self.publisher.send_to_queue(message.body, self.names.parking, **args)
+        elif self._delayed_in_process:
+            timer = threading.Timer(self.retry_delay_ms / 1000, self.publisher.send_to_queue,
+                                    (message.body, self.names.main), args)
+            timer.daemon = True
+            timer.start()
+        else:  # it expires in the retry queue, which dead-letters it back to the main one
+            self.publisher.send_to_queue(message.body, self.names.retry,
+                                         expiration_ms=self.retry_delay_ms, **args)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()

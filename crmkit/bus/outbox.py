@@ -1,0 +1,123 @@
+"""The transactional outbox, single-document flavour, and its relay.
+
+A state change and the events it causes go into ONE MongoDB write: the envelopes are
+appended to the changed document's `_outbox` array (standalone MongoDB has no
+multi-document transactions). The relay leases a document with pending events,
+publishes them with confirms, then pulls exactly the confirmed ones. A crash before the
+pull republishes them: consumers dedupe by event id (at-least-once).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from datetime import timedelta
+
+from pymongo import ReturnDocument
+
+from crmkit.clock import utcnow
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "_outbox"
+PENDING = "_outbox_pending"
+LEASE = "_outbox_lease"
+INTERNAL_FIELDS = (OUTBOX, PENDING, LEASE, "_seen_events")
+INDEX = [(PENDING, 1)]
+
+_relays: "weakref.WeakSet[OutboxRelay]" = weakref.WeakSet()
+
+
+def notify_outbox() -> None:
+    """Wake the relays of this process now rather than at their next poll."""
+    for relay in list(_relays):
+        relay.wake()
+
+
+def outbox_fields(envelopes: list[dict]) -> dict:
+    """Fields to put on a new document along with its first events."""
+    return {OUTBOX: list(envelopes), PENDING: bool(envelopes)}
+
+
+def with_outbox(update: dict, envelopes: list[dict]) -> dict:
+    """Extend a MongoDB update document so it also appends `envelopes` to the outbox."""
+    if not envelopes:
+        return update
+    merged = {op: dict(fields) for op, fields in update.items()}
+    merged.setdefault("$push", {})[OUTBOX] = {"$each": list(envelopes)}
+    merged.setdefault("$set", {})[PENDING] = True
+    return merged
+
+
+def strip_internal(doc: dict | None) -> dict | None:
+    if doc is None:
+        return None
+    return {k: v for k, v in doc.items() if k not in INTERNAL_FIELDS}
+
+
+class OutboxRelay:
+    def __init__(self, database, collections, publisher, *, interval: float = 0.2,
+                 lease_seconds: float = 30.0, name: str = "relay"):
+        self._database = database
+        self._collections = list(collections)
+        self._publisher = publisher
+        self._interval = interval
+        self._lease = timedelta(seconds=lease_seconds)
+        self._wakeup = threading.Event()
+        self.name = name
+        self.published = 0
+        _relays.add(self)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    def ensure_indexes(self) -> None:
+        for name in self._collections:
+            self._database[name].create_index(INDEX)
+
+    def publish_pending(self) -> int:
+        """Publish every pending event once; returns how many were confirmed."""
+        count = 0
+        for name in self._collections:
+            collection = self._database[name]
+            while True:
+                doc = self._lease_next(collection)
+                if doc is None:
+                    break
+                count += self._publish_document(collection, doc)
+        self.published += count
+        return count
+
+    def _lease_next(self, collection):
+        now = utcnow()
+        return collection.find_one_and_update(
+            {PENDING: True, "$or": [{LEASE: None}, {LEASE: {"$lt": now}}]},
+            {"$set": {LEASE: now + self._lease}},
+            projection={OUTBOX: 1}, return_document=ReturnDocument.AFTER)
+
+    def _publish_document(self, collection, doc) -> int:
+        confirmed: list[str] = []
+        try:
+            for envelope in doc.get(OUTBOX) or []:
+                self._publisher.publish(envelope)
+                confirmed.append(envelope["id"])
+        finally:
+            # Pull what the broker confirmed, even if a later publish failed.
+            collection.update_one({"_id": doc["_id"]}, {
+                "$pull": {OUTBOX: {"id": {"$in": confirmed}}}, "$unset": {LEASE: ""}})
+            collection.update_one({"_id": doc["_id"], OUTBOX: {"$size": 0}},
+                                  {"$set": {PENDING: False}})
+        return len(confirmed)
+
+    def run(self, stop: threading.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            try:
+                self.publish_pending()
+                failures = 0
+            except Exception:
+                failures += 1
+                log.exception("outbox relay %s failed; retrying", self.name)
+            delay = self._interval if failures == 0 else min(5.0, 0.2 * 2 ** failures)
+            self._wakeup.wait(delay)
+            self._wakeup.clear()

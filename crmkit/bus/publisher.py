@@ -1,0 +1,85 @@
+"""Publishing with confirms, persistent delivery and mandatory routing.
+
+`publish` returns only once the broker has confirmed the message; a message no queue
+would receive comes back (basic.return) and raises `Unroutable`, so the outbox keeps it.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+from kombu import Producer
+
+from crmkit.bus.connection import connect
+from crmkit.bus.topology import EXCHANGE
+
+log = logging.getLogger(__name__)
+
+
+class Unroutable(Exception):
+    pass
+
+
+def encode(envelope: dict) -> bytes:
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class Publisher:
+    def __init__(self, url: str):
+        self._url = url
+        self._lock = threading.Lock()
+        self._connection = None
+        self._producer = None
+        self._returned: list[str] = []
+
+    def publish(self, envelope: dict) -> None:
+        """Publish one event to `crm.events` with routing key = its type."""
+        self._send(encode(envelope), exchange=EXCHANGE, routing_key=envelope["type"],
+                   message_id=envelope["id"], type_=envelope["type"], headers={})
+
+    def send_to_queue(self, body: bytes, queue: str, *, message_id: str | None,
+                      type_: str | None, headers: dict, expiration_ms: int | None = None) -> None:
+        """Put a message straight into a queue (retry, parking, replay)."""
+        self._send(body, exchange="", routing_key=queue, message_id=message_id,
+                   type_=type_, headers=headers, expiration_ms=expiration_ms)
+
+    def _send(self, body, *, exchange, routing_key, message_id, type_, headers,
+              expiration_ms=None) -> None:
+        extra = {"expiration": str(int(expiration_ms))} if expiration_ms else {}
+        with self._lock:
+            producer = self._ensure_producer()
+            self._returned.clear()
+            try:
+                producer.publish(body, exchange=exchange, routing_key=routing_key,
+                                 mandatory=True, delivery_mode=2,
+                                 content_type="application/json", content_encoding="utf-8",
+                                 message_id=message_id, type=type_, headers=headers,
+                                 retry=True, retry_policy={"max_retries": 3}, **extra)
+            except Exception:
+                self._reset()
+                raise
+            if self._returned:
+                raise Unroutable(f"no queue is bound for {routing_key!r} on {exchange!r}")
+
+    def _on_return(self, exception, exchange, routing_key, message):
+        self._returned.append(routing_key)
+
+    def _ensure_producer(self) -> Producer:
+        if self._producer is None:
+            self._connection = connect(self._url)
+            self._connection.ensure_connection(max_retries=3)
+            self._producer = Producer(self._connection.channel(), on_return=self._on_return)
+        return self._producer
+
+    def _reset(self) -> None:
+        try:
+            if self._connection is not None:
+                self._connection.release()
+        except Exception:  # the connection is already broken
+            pass
+        self._connection = self._producer = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._reset()

@@ -1,0 +1,64 @@
+"""Settings from the environment: one frozen object per process, passed down explicitly."""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+
+SERVICES = ("customer", "opportunity", "tasks", "reporting")
+_EMBEDDED_SECRET = secrets.token_urlsafe(48)  # embedded mode: one process, one secret
+
+
+@dataclass(frozen=True)
+class Settings:
+    amqp_url: str = "memory://"
+    mongo_url: str = "mongomock://"
+    jwt_secret: str = _EMBEDDED_SECRET
+    timezone: str = "Asia/Shanghai"
+    queue_type: str = "classic"          # "quorum" in production
+    retry_delay_ms: int = 1000           # delay before a failed message is tried again
+    max_attempts: int = 5                # then it is parked
+    relay_interval: float = 0.2          # outbox poll when no in-process signal arrives
+    consumer_threads: int = 2
+    prefetch: int = 32
+    admin_username: str = "admin"
+    admin_password: str | None = None
+    service_urls: dict = field(default_factory=dict)
+    embedded: bool = True
+    db_prefix: str = "crm_"
+
+    @classmethod
+    def from_env(cls, env=None) -> "Settings":
+        env = os.environ if env is None else env
+        amqp_url = env.get("AMQP_URL") or None
+        mongo_url = env.get("MONGO_URL") or None
+        embedded = amqp_url is None
+        secret = env.get("CRM_JWT_SECRET")
+        if not secret:
+            if not embedded:
+                raise RuntimeError("CRM_JWT_SECRET must be set when AMQP_URL is set")
+            secret = _EMBEDDED_SECRET
+        return cls(
+            amqp_url=amqp_url or "memory://",
+            mongo_url=mongo_url or "mongomock://",
+            jwt_secret=secret,
+            timezone=env.get("CRM_TIMEZONE", "Asia/Shanghai"),
+            queue_type=env.get("CRM_QUEUE_TYPE", "classic"),
+            retry_delay_ms=int(env.get("CRM_RETRY_DELAY_MS", 1000)),
+            max_attempts=int(env.get("CRM_MAX_ATTEMPTS", 5)),
+            relay_interval=float(env.get("CRM_RELAY_INTERVAL", 0.2)),
+            consumer_threads=int(env.get("CRM_CONSUMER_THREADS", 2)),
+            prefetch=int(env.get("CRM_PREFETCH", 32)),
+            admin_username=env.get("CRM_ADMIN_USERNAME", "admin"),
+            admin_password=env.get("CRM_ADMIN_PASSWORD") or None,
+            service_urls={name: env[f"{name.upper()}_SERVICE_URL"]
+                          for name in SERVICES if env.get(f"{name.upper()}_SERVICE_URL")},
+            embedded=embedded,
+            db_prefix=env.get("CRM_DB_PREFIX", "crm_"),
+        )
+
+    def database_name(self, service: str) -> str:
+        return f"{self.db_prefix}{service}"
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)

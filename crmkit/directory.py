@@ -1,0 +1,58 @@
+"""Each service's own copy of the user directory, built from user.* events.
+
+Services need other users' team and region (to check who may see a record, or whom a
+record may be given to) without calling the gateway: the gateway publishes
+user.created / user.updated and every service keeps this small read model.
+"""
+from __future__ import annotations
+
+from crmkit.bus.consumer import Subscriptions
+from crmkit.bus.idempotent import apply_once
+from crmkit.visibility import Owner
+
+USERS = "users"
+PROFILE_FIELDS = ("username", "name", "role", "team", "region", "timezone", "active", "email")
+
+
+class UserDirectory:
+    def __init__(self, db, on_changed=None):
+        self._users = db[USERS]
+        self._on_changed = on_changed  # (user_id, profile) -> None, e.g. re-denormalise
+
+    def ensure_indexes(self) -> None:
+        self._users.create_index("team")
+        self._users.create_index("region")
+
+    def subscribe(self, subscriptions: Subscriptions) -> None:
+        subscriptions.on("user.created")(self.apply)
+        subscriptions.on("user.updated")(self.apply)
+
+    def apply(self, envelope: dict) -> None:
+        data = envelope["data"]
+        profile = {k: data[k] for k in PROFILE_FIELDS if k in data}
+        occurred = envelope["occurred_at"]
+        # Older news never overwrites newer: the filter only matches an older version.
+        applied = apply_once(
+            self._users,
+            {"_id": data["id"], "$or": [{"occurred_at": {"$lt": occurred}},
+                                        {"occurred_at": None}]},
+            {"$set": {**profile, "occurred_at": occurred}}, envelope["id"], upsert=True)
+        if applied and self._on_changed:
+            self._on_changed(data["id"], profile)
+
+    def get(self, user_id: str) -> dict | None:
+        doc = self._users.find_one({"_id": user_id})
+        if doc:
+            doc["id"] = doc.pop("_id")
+        return doc
+
+    def owner(self, user_id: str | None) -> Owner:
+        if not user_id:
+            return Owner(None)
+        doc = self._users.find_one({"_id": user_id}, {"team": 1, "region": 1})
+        return Owner(user_id, doc.get("team") if doc else None, doc.get("region") if doc else None)
+
+    def names(self, user_ids) -> dict[str, str]:
+        ids = [u for u in set(user_ids) if u]
+        return {d["_id"]: d.get("name") for d in self._users.find({"_id": {"$in": ids}},
+                                                                  {"name": 1})}

@@ -1,0 +1,298 @@
+"""The service kit: what every service's composition root hands over, and how it runs.
+
+A service's `app.py` builds its adapters on a `ServiceRuntime` (database, publisher,
+tokens) and describes itself with a `ServiceDefinition` (blueprints, subscriptions,
+outbox collections, scheduled jobs). From that, `build_app` makes the Flask app (API,
+health, OpenAPI, event catalog, metrics, dead letters) and `Worker` runs the background
+components: consumers, the outbox relay, schedulers, heartbeats. The same components
+run in the API process (mongomock, embedded) or in worker processes (real MongoDB).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from flask import Flask, request
+
+from crmkit.auth import TokenService
+from crmkit.bus.consumer import EventConsumer, Subscriptions
+from crmkit.bus.connection import connect
+from crmkit.bus.deadletters import list_parked, replay_parked
+from crmkit.bus.outbox import OutboxRelay
+from crmkit.bus.publisher import Publisher
+from crmkit.catalog import producer_events
+from crmkit.config import Settings
+from crmkit.errors import Invalid
+from crmkit.health import Heartbeats
+from crmkit.idempotency import IdempotencyStore
+from crmkit.metrics import EVENTS_HANDLED, install_metrics
+from crmkit.mongo import get_database
+from crmkit.problems import problem_response
+from crmkit.scheduling import PeriodicJob, run_periodic
+from crmkit.web import (ApiBlueprint, install_authentication, install_error_handlers,
+                        install_request_id, json_body, json_response, openapi_document,
+                        require_role)
+
+log = logging.getLogger(__name__)
+
+
+class ServiceRuntime:
+    """Infrastructure shared by a service's adapters (one per process)."""
+
+    def __init__(self, name: str, settings: Settings):
+        self.name = name
+        self.settings = settings
+        self.db = get_database(settings.mongo_url, settings.database_name(name))
+        self.tokens = TokenService(settings.jwt_secret)
+        self.publisher = Publisher(settings.amqp_url)
+        self.heartbeats = Heartbeats(self.db)
+        self.idempotency = IdempotencyStore(self.db["_idempotency"])
+
+
+@dataclass
+class ServiceDefinition:
+    name: str
+    title: str
+    blueprints: list[ApiBlueprint]
+    subscriptions: Subscriptions | None = None
+    outbox_collections: list[str] = field(default_factory=list)
+    jobs: list[PeriodicJob] = field(default_factory=list)
+    ensure_indexes: Callable[[], None] | None = None
+    public_paths: tuple[str, ...] = ()   # under /api/ but authenticated otherwise
+    load_demo: Callable[..., object] | None = None
+
+
+class Worker:
+    """Background components of one service in this process."""
+
+    def __init__(self, runtime: ServiceRuntime, definition: ServiceDefinition):
+        self.runtime = runtime
+        self.definition = definition
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        settings = runtime.settings
+        self.relay = OutboxRelay(runtime.db, definition.outbox_collections,
+                                 Publisher(settings.amqp_url), interval=settings.relay_interval,
+                                 name=definition.name) if definition.outbox_collections else None
+        self.consumers = []
+        if definition.subscriptions is not None:
+            for _ in range(max(1, settings.consumer_threads)):
+                self.consumers.append(EventConsumer(
+                    settings.amqp_url, definition.name, definition.subscriptions,
+                    max_attempts=settings.max_attempts, retry_delay_ms=settings.retry_delay_ms,
+                    prefetch=settings.prefetch, queue_type=settings.queue_type,
+                    on_handled=self._count_handled))
+
+    def _count_handled(self, envelope: dict) -> None:
+        EVENTS_HANDLED.labels(self.definition.name, envelope.get("type", "?")).inc()
+
+    def declare_topology(self) -> None:
+        """Declare this service's queues before anything is published to them."""
+        if self.consumers:
+            with connect(self.runtime.settings.amqp_url) as connection:
+                self.consumers[0].declare(connection)
+
+    def start(self) -> "Worker":
+        if self.definition.ensure_indexes:
+            self.definition.ensure_indexes()
+        if self.relay:
+            self.relay.ensure_indexes()
+            self._spawn("relay", self.relay.run, self.stop_event)
+        for number, consumer in enumerate(self.consumers):
+            self._spawn(f"consumer-{number}", consumer.run, self.stop_event)
+        leases = self.runtime.db["_leases"]
+        for job in self.definition.jobs:
+            self._spawn(f"job-{job.name}", run_periodic, job, leases, self.stop_event)
+        self._spawn("heartbeat", self._heartbeat)
+        return self
+
+    def _spawn(self, name, target, *args) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True,
+                                  name=f"{self.definition.name}-{name}")
+        thread.start()
+        self.threads.append(thread)
+
+    def components(self) -> list[str]:
+        parts = []
+        if self.relay:
+            parts.append("relay")
+        if self.consumers:
+            parts.append("consumer")
+        if self.definition.jobs:
+            parts.append("scheduler")
+        return parts
+
+    def _heartbeat(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                if self.relay:
+                    self.runtime.heartbeats.beat("relay")
+                if self.consumers and all(c.ready.is_set() for c in self.consumers):
+                    self.runtime.heartbeats.beat("consumer")
+                if self.definition.jobs:
+                    self.runtime.heartbeats.beat("scheduler")
+            except Exception:
+                log.exception("heartbeat failed")
+            self.stop_event.wait(2.0)
+
+    def wait_ready(self, timeout: float = 10.0) -> bool:
+        deadline = time.monotonic() + timeout
+        for consumer in self.consumers:
+            if not consumer.ready.wait(max(0.0, deadline - time.monotonic())):
+                return False
+        return True
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.stop_event.set()
+        if self.relay:
+            self.relay.wake()
+        for thread in self.threads:
+            thread.join(timeout)
+
+
+def expected_components(definition: ServiceDefinition) -> list[str]:
+    parts = []
+    if definition.outbox_collections:
+        parts.append("relay")
+    if definition.subscriptions is not None:
+        parts.append("consumer")
+    if definition.jobs:
+        parts.append("scheduler")
+    return parts
+
+
+class Readiness:
+    """What /readyz reports: the database, the broker, and each background component."""
+
+    def __init__(self, runtime: ServiceRuntime, definition: ServiceDefinition):
+        self.runtime = runtime
+        self.definition = definition
+        self._broker_checked_at = 0.0
+        self._broker_ok = False
+
+    def report(self) -> dict:
+        checks = {"mongo": self._check(lambda: self.runtime.db.command("ping")),
+                  "broker": "ok" if self._broker() else "unreachable"}
+        for component in expected_components(self.definition):
+            checks[component] = "ok" if self.runtime.heartbeats.alive(component) else "down"
+        ready = all(state == "ok" for state in checks.values())
+        return {"service": self.definition.name, "ready": ready, "checks": checks}
+
+    @staticmethod
+    def _check(probe) -> str:
+        try:
+            probe()
+            return "ok"
+        except Exception as error:
+            return f"error: {error.__class__.__name__}"
+
+    def _broker(self) -> bool:
+        if time.monotonic() - self._broker_checked_at > 5:
+            try:
+                with connect(self.runtime.settings.amqp_url) as connection:
+                    connection.ensure_connection(max_retries=1)
+                self._broker_ok = True
+            except Exception:
+                self._broker_ok = False
+            self._broker_checked_at = time.monotonic()
+        return self._broker_ok
+
+
+def build_app(runtime: ServiceRuntime, definition: ServiceDefinition) -> Flask:
+    app = Flask(definition.name)
+    app.config["MAX_CONTENT_LENGTH"] = 20 * 1024 * 1024
+    app.json.ensure_ascii = False
+    install_request_id(app)
+    install_error_handlers(app)
+    install_metrics(app, definition.name)
+    install_authentication(app, runtime.tokens, public_paths=definition.public_paths)
+    for blueprint in definition.blueprints:
+        app.register_blueprint(blueprint)
+    admin = dead_letters_blueprint(runtime, definition.name)
+    app.register_blueprint(admin)
+    readiness = Readiness(runtime, definition)
+    openapi = {}
+
+    @app.get("/healthz")
+    def healthz():
+        report = readiness.report()
+        if report["ready"]:
+            return json_response({"status": "ok", "service": definition.name})
+        return problem_response(503, "not_ready", f"{definition.name} is not ready",
+                                checks=report["checks"])
+
+    @app.get("/readyz")
+    def readyz():
+        report = readiness.report()
+        return json_response(report, 200 if report["ready"] else 503)
+
+    @app.get("/openapi.json")
+    def openapi_json():
+        if not openapi:
+            openapi.update(openapi_document(definition.title,
+                                            [*definition.blueprints, admin]))
+        return json_response(openapi)
+
+    @app.get("/events/catalog.json")
+    def event_catalog():
+        return json_response({"producer": definition.name,
+                              "events": producer_events(definition.name)})
+
+    app.extensions["crm.readiness"] = readiness
+    app.extensions["crm.definition"] = definition
+    return app
+
+
+def dead_letters_blueprint(runtime: ServiceRuntime, service: str) -> ApiBlueprint:
+    blueprint = ApiBlueprint(f"{service}_dead_letters", __name__, tag="admin",
+                             url_prefix="/api/v1/admin/dead-letters")
+
+    @blueprint.operation("", "GET", summary="List messages parked after too many failures")
+    def list_dead_letters():
+        require_role("admin")
+        items = list_parked(runtime.settings.amqp_url, service)
+        return json_response({"service": service, "items": items, "total": len(items)})
+
+    @blueprint.operation("/replay", "POST", summary="Send parked messages back to the queue")
+    def replay_dead_letters():
+        require_role("admin")
+        body = json_body()
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if ids is not None and (not isinstance(ids, list)
+                                or not all(isinstance(i, str) for i in ids)):
+            raise Invalid("ids", "A list of message ids.")
+        replayed = replay_parked(runtime.settings.amqp_url, service, ids, runtime.publisher)
+        return json_response({"service": service, "replayed": replayed})
+
+    return blueprint
+
+
+Bootstrap = Callable[[Settings], tuple[ServiceRuntime, ServiceDefinition]]
+
+
+def service_app(bootstrap: Bootstrap, settings: Settings | None = None, *,
+                with_workers: bool | None = None) -> Flask:
+    """WSGI app of a service; with_workers also runs its background components here
+    (what mongomock needs, since its data lives inside one process)."""
+    import os
+
+    settings = settings or Settings.from_env()
+    runtime, definition = bootstrap(settings)
+    app = build_app(runtime, definition)
+    if with_workers is None:
+        with_workers = os.environ.get("CRM_WITH_WORKERS") == "1"
+    if definition.ensure_indexes:
+        definition.ensure_indexes()
+    if with_workers:
+        worker = Worker(runtime, definition)
+        worker.declare_topology()
+        app.extensions["crm.worker"] = worker.start()
+    return app
+
+
+def service_worker(bootstrap: Bootstrap, settings: Settings | None = None) -> Worker:
+    runtime, definition = bootstrap(settings or Settings.from_env())
+    return Worker(runtime, definition)

@@ -1,0 +1,69 @@
+"""The one visibility rule of CONTRACT §3, as a predicate and as a Mongo filter.
+
+A rep sees what they own and what is shared with them; a supervisor also sees records
+owned by users whose team is theirs or below it; a manager also sees everything owned
+in their region; an admin sees everything. Records carry their owner's team and region
+(denormalised at write time) so that lists are one indexed query.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from crmkit.identity import Identity
+
+
+@dataclass(frozen=True)
+class Owner:
+    user_id: str | None
+    team: str | None = None
+    region: str | None = None
+
+
+def team_within(team: str | None, ancestor: str) -> bool:
+    """True if `team` is `ancestor` or below it in the slash path."""
+    if not team or not ancestor:
+        return False
+    return team == ancestor or team.startswith(ancestor.rstrip("/") + "/")
+
+
+def can_see(viewer: Identity, owner: Owner, shared_with=()) -> bool:
+    if viewer.role == "admin":
+        return True
+    if owner.user_id is not None and owner.user_id == viewer.user_id:
+        return True
+    if viewer.user_id in (shared_with or ()):
+        return True
+    if viewer.role == "supervisor":
+        return team_within(owner.team, viewer.team)
+    if viewer.role == "manager":
+        return owner.region is not None and owner.region == viewer.region
+    return False
+
+
+def is_superior(viewer: Identity, owner: Owner) -> bool:
+    """Sees the owner's records by rank (not by ownership or sharing)."""
+    if viewer.role == "admin":
+        return True
+    if viewer.role == "supervisor":
+        return team_within(owner.team, viewer.team)
+    if viewer.role == "manager":
+        return owner.region is not None and owner.region == viewer.region
+    return False
+
+
+def visibility_filter(viewer: Identity, *, owner_field="owner_id", team_field="owner_team",
+                      region_field="owner_region", shared_field="shared_with") -> dict:
+    """The Mongo filter selecting exactly the documents `can_see` admits."""
+    if viewer.role == "admin":
+        return {}
+    clauses: list[dict] = [{owner_field: viewer.user_id}]
+    if shared_field:
+        clauses.append({shared_field: viewer.user_id})
+    if viewer.role == "supervisor" and viewer.team:
+        team = viewer.team.rstrip("/")
+        clauses.append({team_field: team})
+        clauses.append({team_field: {"$regex": "^" + re.escape(team + "/")}})
+    elif viewer.role == "manager" and viewer.region:
+        clauses.append({region_field: viewer.region})
+    return {"$or": clauses}

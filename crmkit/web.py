@@ -1,0 +1,271 @@
+"""Thin Flask entry points: parse with marshmallow, call a handler, dump; errors as
+problem+json; the caller's identity from the gateway-minted internal token.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask import Blueprint, Flask, Response, g, request
+from marshmallow import Schema, ValidationError
+from werkzeug.exceptions import HTTPException
+
+from crmkit.auth import TokenService, bearer_token
+from crmkit.context import set_correlation_id
+from crmkit.errors import DomainError, Forbidden, Invalid, PreconditionFailed
+from crmkit.identity import Identity
+from crmkit.problems import flatten_errors, problem_response
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+UNKNOWN_FIELD = "Unknown field."
+
+
+# --------------------------------------------------------------------------- responses
+def json_response(data: Any, status: int = 200, *, version: int | None = None,
+                  headers: dict | None = None) -> Response:
+    response = Response(json.dumps(data, ensure_ascii=False, default=str), status=status,
+                        content_type="application/json")
+    if version is not None:
+        response.headers["ETag"] = f'"{version}"'
+    for name, value in (headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+def no_content() -> Response:
+    return Response(status=204)
+
+
+# --------------------------------------------------------------------------- input
+def _invalid_from(error: ValidationError) -> Invalid:
+    errors = flatten_errors(error.messages)
+    unknown = any(UNKNOWN_FIELD in texts for texts in errors.values())
+    return Invalid(errors, code="unknown_field" if unknown else None)
+
+
+def load(schema: Schema | type[Schema], data, *, partial: bool = False) -> dict:
+    """Validate `data` with a schema; raise Invalid (422) naming each field."""
+    instance = schema() if isinstance(schema, type) else schema
+    try:
+        return instance.load(data, partial=partial)
+    except ValidationError as error:
+        raise _invalid_from(error) from None
+
+
+def json_body() -> Any:
+    if not request.data:
+        return {}
+    try:
+        return json.loads(request.get_data(as_text=True))
+    except (ValueError, UnicodeDecodeError):
+        raise DomainError("The request body is not valid JSON.", code="malformed_json") from None
+
+
+def parse_body(schema, *, partial: bool = False) -> dict:
+    body = json_body()
+    if not isinstance(body, dict):
+        raise Invalid("_schema", "The body must be a JSON object.")
+    return load(schema, body, partial=partial)
+
+
+def parse_query(schema, *, many: tuple[str, ...] = ()) -> dict:
+    """Query string → schema; names in `many` may repeat (?tag=a&tag=b)."""
+    args = {}
+    for key in request.args:
+        values = request.args.getlist(key)
+        args[key] = values if key in many else values[-1]
+    return load(schema, args)
+
+
+def if_match_version() -> int | None:
+    """The version an If-Match header names ("3", W/"3" or 3); None when absent."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    text = header.strip().removeprefix("W/").strip('"')
+    if not text.isdigit():
+        raise PreconditionFailed("If-Match must carry the resource version.",
+                                 code="stale_version")
+    return int(text)
+
+
+# --------------------------------------------------------------------------- identity
+def current_identity() -> Identity:
+    identity = getattr(g, "identity", None)
+    if identity is None:  # a route forgot to be under the authenticated prefix
+        raise Forbidden("No caller identity.", code="unauthenticated")
+    return identity
+
+
+def require_role(minimum: str) -> Identity:
+    identity = current_identity()
+    if not identity.at_least(minimum):
+        raise Forbidden(f"This needs the {minimum} role or higher.", code="forbidden")
+    return identity
+
+
+# --------------------------------------------------------------------------- routes + OpenAPI
+@dataclass
+class Operation:
+    path: str
+    method: str
+    summary: str
+    tags: list[str]
+    body: Any = None
+    query: Any = None
+    response: Any = None
+    status: int = 200
+    many: bool = False
+    paginated: bool = False
+    extra_responses: dict = field(default_factory=dict)
+
+
+class ApiBlueprint(Blueprint):
+    """A Blueprint whose routes also describe themselves for the OpenAPI document."""
+
+    def __init__(self, name: str, import_name: str, *, tag: str, **kwargs):
+        super().__init__(name, import_name, **kwargs)
+        self.tag = tag
+        self.operations: list[Operation] = []
+
+    def endpoint_doc(self, rule: str, method: str, *, summary: str, body=None, query=None,
+                     response=None, status: int = 200, many=False, paginated=False):
+        self.operations.append(Operation(
+            path=(self.url_prefix or "") + rule, method=method.lower(), summary=summary,
+            tags=[self.tag], body=body, query=query, response=response, status=status,
+            many=many, paginated=paginated))
+
+    def operation(self, rule: str, method: str = "GET", *, summary: str, body=None,
+                  query=None, response=None, status: int = 200, many=False,
+                  paginated=False, **options):
+        def register(view):
+            self.endpoint_doc(rule, method, summary=summary, body=body, query=query,
+                              response=response, status=status, many=many,
+                              paginated=paginated)
+            self.add_url_rule(rule, view.__name__, view, methods=[method], **options)
+            return view
+        return register
+
+
+def openapi_document(title: str, blueprints: list[ApiBlueprint], version: str = "1.0.0") -> dict:
+    from apispec import APISpec
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    spec = APISpec(title=title, version=version, openapi_version="3.0.3",
+                   plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)])
+    spec.components.schema("Problem", {"type": "object", "properties": {
+        "status": {"type": "integer"}, "title": {"type": "string"},
+        "detail": {"type": "string"}, "code": {"type": "string"},
+        "errors": {"type": "object", "additionalProperties": {
+            "type": "array", "items": {"type": "string"}}}}})
+    spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
+                                               "bearerFormat": "JWT"})
+    paths: dict[str, dict] = {}
+    for blueprint in blueprints:
+        for op in blueprint.operations:
+            path = re.sub(r"<(?:[a-z_]+:)?([a-z_]+)>", r"{\1}", op.path)
+            paths.setdefault(path, {})[op.method] = _operation_doc(op, path)
+    for path, operations in paths.items():
+        spec.path(path=path, operations=operations)
+    return spec.to_dict()
+
+
+def _schema_name(schema) -> str:
+    cls = schema if isinstance(schema, type) else type(schema)
+    return cls.__name__.removesuffix("Schema") or cls.__name__
+
+
+def _operation_doc(op: Operation, path: str) -> dict:
+    doc: dict = {"summary": op.summary, "tags": op.tags, "security": [{"bearer": []}],
+                 "responses": {}}
+    params = [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+              for name in re.findall(r"{([a-z_]+)}", path)]
+    if op.query is not None:
+        params.append({"in": "query", "schema": op.query})
+    if params:
+        doc["parameters"] = params
+    if op.body is not None:
+        doc["requestBody"] = {"required": True,
+                              "content": {"application/json": {"schema": op.body}}}
+    if op.response is not None:
+        schema: Any = op.response
+        if op.paginated:
+            schema = {"type": "object", "properties": {
+                "items": {"type": "array", "items": op.response},
+                "total": {"type": "integer"}, "page": {"type": "integer"},
+                "per_page": {"type": "integer"}}}
+        elif op.many:
+            schema = {"type": "array", "items": op.response}
+        doc["responses"][str(op.status)] = {
+            "description": "OK", "content": {"application/json": {"schema": schema}}}
+    else:
+        doc["responses"][str(op.status)] = {"description": "OK"}
+    problem = {"content": {"application/problem+json": {
+        "schema": {"$ref": "#/components/schemas/Problem"}}}}
+    for status, text in (("401", "Not authenticated"), ("403", "Not allowed"),
+                         ("404", "Not found or not visible"), ("422", "Validation failed")):
+        doc["responses"][status] = {"description": text, **problem}
+    return doc
+
+
+# --------------------------------------------------------------------------- app wiring
+def install_request_id(app: Flask) -> None:
+    @app.before_request
+    def _request_id():
+        given = request.headers.get(REQUEST_ID_HEADER, "")
+        g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        set_correlation_id(g.request_id)
+
+    @app.after_request
+    def _echo_request_id(response):
+        request_id = getattr(g, "request_id", None)
+        if request_id:
+            response.headers[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+def install_error_handlers(app: Flask) -> None:
+    @app.errorhandler(DomainError)
+    def _domain_error(error: DomainError):
+        extra = dict(error.extra)
+        headers = extra.pop("headers", None)
+        if isinstance(error, Invalid):
+            extra["errors"] = error.errors
+        return problem_response(error.status, error.code, error.detail, headers=headers,
+                                **extra)
+
+    @app.errorhandler(ValidationError)
+    def _validation_error(error: ValidationError):
+        return _domain_error(_invalid_from(error))
+
+    @app.errorhandler(HTTPException)
+    def _http_error(error: HTTPException):
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed",
+                 413: "payload_too_large", 415: "unsupported_media_type"}
+        return problem_response(error.code or 500, codes.get(error.code, "http_error"),
+                                error.description or "")
+
+    @app.errorhandler(Exception)
+    def _unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return problem_response(500, "internal_error", "An unexpected error occurred.")
+
+
+def install_authentication(app: Flask, tokens: TokenService, *, prefix: str = "/api/",
+                           public_paths: tuple[str, ...] = ()) -> None:
+    """Every /api/ route needs the internal token the gateway minted for this request,
+    except `public_paths` that authenticate otherwise (e.g. a calendar feed token)."""
+
+    @app.before_request
+    def _authenticate():
+        if not request.path.startswith(prefix) or request.path.startswith(tuple(public_paths)):
+            return None
+        g.identity = tokens.verify_internal(bearer_token(request.headers.get("Authorization")))
+        return None

@@ -1,0 +1,156 @@
+"""Composition root of the gateway: identity, forwarding, public documents, health.
+
+The gateway is the only public door. It authenticates the caller against its own user
+store, mints a short-lived internal token carrying the caller's current identity, and
+forwards the request to the owning service, which checks that token itself.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from flask import Flask, Response, g, request
+
+from crmkit.config import SERVICES, Settings
+from crmkit.errors import Invalid, NotFound
+from crmkit.metrics import install_metrics
+from crmkit.service import Readiness, ServiceDefinition, ServiceRuntime, Worker
+from crmkit.web import install_error_handlers, install_request_id, json_response
+
+from gateway.docs import PublicDocs
+from gateway.proxy import (API, FORWARDED_REQUEST_HEADERS, PUBLIC_PATHS, RETURNED_HEADERS,
+                           HttpServiceClient, owning_service)
+
+NAME = "gateway"
+DEAD_LETTERS = f"{API}/admin/dead-letters"
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def http_clients(settings: Settings) -> dict:
+    missing = [name for name in SERVICES if name not in settings.service_urls]
+    if missing:
+        raise RuntimeError("set " + ", ".join(f"{m.upper()}_SERVICE_URL" for m in missing))
+    return {name: HttpServiceClient(name, url) for name, url in settings.service_urls.items()}
+
+
+def create_app(settings: Settings | None = None, *, clients: dict | None = None,
+               identity=None, with_workers: bool | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    runtime = ServiceRuntime(NAME, settings)
+    identity = identity or _identity(runtime, settings)
+    clients = clients if clients is not None else http_clients(settings)
+    definition = ServiceDefinition(name=NAME, title="Gateway", blueprints=[identity.blueprint],
+                                   outbox_collections=list(identity.outbox_collections),
+                                   ensure_indexes=identity.ensure_indexes)
+    identity.start()  # indexes, then the first admin from CRM_ADMIN_PASSWORD
+
+    app = Flask(NAME)
+    app.config["MAX_CONTENT_LENGTH"] = 20 * 1024 * 1024
+    install_request_id(app)
+    install_error_handlers(app)
+    install_metrics(app, NAME)
+    app.register_blueprint(identity.blueprint)
+    docs = PublicDocs(clients, [identity.blueprint])
+    readiness = Readiness(runtime, definition)
+
+    def forward(path: str):
+        service = _target_service(path)
+        client = clients.get(service)
+        if client is None:
+            raise NotFound("No such resource.", code="not_found")
+        headers = {name: request.headers[name] for name in FORWARDED_REQUEST_HEADERS
+                   if name in request.headers}
+        headers["X-Request-ID"] = g.request_id
+        headers["X-Forwarded-For"] = request.remote_addr or ""
+        if not path.startswith(PUBLIC_PATHS):
+            caller = identity.authenticate_forwarded(request.headers.get("Authorization"),
+                                                     request.method, path)
+            headers["Authorization"] = f"Bearer {caller.internal_token}"
+        reply = client.request(request.method, path, query=request.query_string.decode(),
+                               headers=headers, body=request.get_data())
+        response = Response(reply.body, status=reply.status)
+        for name in RETURNED_HEADERS:
+            value = reply.headers.get(name)
+            if value is not None:
+                response.headers[name] = value
+        return response
+
+    @app.route(f"{API}/<path:rest>", methods=METHODS)
+    def api(rest):
+        return forward(request.path)
+
+    @app.get(f"{API}/openapi.json")
+    def openapi():
+        return json_response(docs.openapi())
+
+    @app.get(f"{API}/events/catalog")
+    def events_catalog():
+        return json_response(docs.catalog())
+
+    def system_readiness() -> dict:
+        own = readiness.report()
+        services = {}
+        for name, client in clients.items():
+            try:
+                reply = client.request("GET", "/readyz")
+                services[name] = reply.json()
+            except Exception as error:
+                services[name] = {"service": name, "ready": False,
+                                  "checks": {"api": f"unreachable: {error.__class__.__name__}"}}
+        ready = own["ready"] and len(services) == len(SERVICES) and all(
+            s.get("ready") for s in services.values())
+        return {"ready": ready, "mode": "embedded" if settings.embedded else "distributed",
+                "gateway": own, "services": services}
+
+    @app.get("/healthz")
+    def healthz():
+        report = system_readiness()
+        status = 200 if report["ready"] else 503
+        return json_response({"status": "ok" if report["ready"] else "starting"}, status)
+
+    @app.get("/readyz")
+    def readyz():
+        report = system_readiness()
+        return json_response(report, 200 if report["ready"] else 503)
+
+    if with_workers is None:
+        with_workers = os.environ.get("CRM_WITH_WORKERS") == "1"
+    if with_workers:
+        app.extensions["crm.worker"] = Worker(runtime, definition).start()
+    app.extensions["crm.identity"] = identity
+    app.extensions["crm.runtime"] = runtime
+    app.extensions["crm.definition"] = definition
+    return app
+
+
+def _target_service(path: str) -> str | None:
+    if path == DEAD_LETTERS or path == f"{DEAD_LETTERS}/replay":
+        service = request.args.get("service")
+        if service is None and request.method == "POST":
+            try:
+                body = json.loads(request.get_data() or b"{}")
+            except ValueError:
+                body = {}
+            service = body.get("service") if isinstance(body, dict) else None
+        if service not in SERVICES:
+            raise Invalid("service", f"One of: {', '.join(SERVICES)}.")
+        return service
+    return owning_service(path)
+
+
+def _identity(runtime: ServiceRuntime, settings: Settings):
+    from gateway.identity.component import IdentityComponent
+
+    return IdentityComponent.create(runtime.db, runtime.tokens, settings=settings,
+                                    idempotency_store=runtime.idempotency)
+
+
+def create_worker(settings: Settings | None = None) -> Worker:
+    """The gateway's background part: the relay of user events."""
+    settings = settings or Settings.from_env()
+    runtime = ServiceRuntime(NAME, settings)
+    identity = _identity(runtime, settings)
+    return Worker(runtime, ServiceDefinition(
+        name=NAME, title="Gateway", blueprints=[],
+        outbox_collections=list(identity.outbox_collections),
+        ensure_indexes=identity.ensure_indexes))

@@ -1,0 +1,82 @@
+"""Fixtures for every layer. Integration tests use the real local RabbitMQ (a missing
+broker fails in CI and skips elsewhere) and mongomock; e2e tests start `crm up`."""
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from crm_testing import ADMIN_PASSWORD, Org, eventually, flask_transport
+
+AMQP_URL = os.environ.get("CRM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+
+def _broker_answers(url: str) -> str | None:
+    from kombu import Connection
+
+    try:
+        with Connection(url, connect_timeout=3) as connection:
+            connection.ensure_connection(max_retries=1)
+        return None
+    except Exception as error:  # the reason goes into the skip / failure message
+        return f"{error.__class__.__name__}: {error}"
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> str:
+    problem = _broker_answers(AMQP_URL)
+    if problem:
+        message = f"RabbitMQ is not reachable at {AMQP_URL} ({problem})"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI needs the real broker")
+        pytest.skip(message)
+    return AMQP_URL
+
+
+def purge_crm_queues(url: str) -> None:
+    """Recreate every queue of the system empty, so no test sees another's messages
+    (deleting also clears queues a previous run declared with other arguments)."""
+    from crm.system import subscriptions
+    from crmkit.bus.connection import connect
+    from crmkit.bus.topology import QueueNames, declare_service
+
+    with connect(url) as connection:
+        for service, keys in subscriptions().items():
+            names = QueueNames(service)
+            channel = connection.channel()
+            for queue in (names.main, names.retry, names.parking):
+                channel.queue_delete(queue)
+            channel.close()
+            declare_service(connection, service, keys)
+
+
+@pytest.fixture
+def settings(amqp_url):
+    from crmkit.config import Settings
+
+    return Settings(amqp_url=amqp_url, mongo_url="mongomock://",
+                    db_prefix=f"t{uuid.uuid4().hex[:10]}_", admin_password=ADMIN_PASSWORD,
+                    retry_delay_ms=200, max_attempts=3, relay_interval=0.05, embedded=False,
+                    jwt_secret="integration-test-secret-" + "x" * 24)
+
+
+@pytest.fixture
+def system(settings):
+    """The whole system in this process on the real broker: gateway + four services."""
+    from crm.system import EmbeddedSystem
+
+    purge_crm_queues(settings.amqp_url)
+    running = EmbeddedSystem(settings)
+    client = running.gateway.test_client()
+    eventually(lambda: client.get("/healthz").status_code == 200, timeout=15,
+               message="system healthy")
+    yield running
+    running.stop()
+    purge_crm_queues(settings.amqp_url)
+
+
+@pytest.fixture
+def org(system) -> Org:
+    """Admin session plus a factory of ready users, talking to the gateway."""
+    return Org(flask_transport(system.gateway.test_client()))
