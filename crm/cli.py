@@ -45,10 +45,16 @@ def cmd_up(args) -> int:
     from crmkit.logs import configure_logging
 
     configure_logging("crm")
+    if args.demo and not os.environ.get("CRM_ADMIN_PASSWORD"):
+        import secrets
+
+        os.environ["CRM_ADMIN_PASSWORD"] = secrets.token_urlsafe(12)
+        print(f"crm: demo admin: {os.environ.get('CRM_ADMIN_USERNAME', 'admin')} / "
+              f"{os.environ['CRM_ADMIN_PASSWORD']}", flush=True)
     if os.environ.get("AMQP_URL"):
         from crm.supervisor import run_distributed
 
-        return run_distributed(Settings.from_env(), args.port, demo=args.demo)
+        return run_distributed(args.port, demo=args.demo)
     return _run_embedded(args.port, args.demo)
 
 

@@ -90,7 +90,7 @@ class Supervisor:
         return 0
 
 
-def run_distributed(settings: Settings, port: int, *, demo: bool) -> int:
+def run_distributed(port: int, *, demo: bool) -> int:
     from crm.system import declare_topology
 
     env = dict(os.environ)

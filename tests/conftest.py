@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from crm_testing import ADMIN_PASSWORD, Org, eventually, flask_transport
+from crm_testing import ADMIN_PASSWORD, Org, eventually, flask_transport, purge_crm_queues
 
 AMQP_URL = os.environ.get("CRM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
@@ -32,23 +32,6 @@ def amqp_url() -> str:
             pytest.fail(message + "; CI needs the real broker")
         pytest.skip(message)
     return AMQP_URL
-
-
-def purge_crm_queues(url: str) -> None:
-    """Recreate every queue of the system empty, so no test sees another's messages
-    (deleting also clears queues a previous run declared with other arguments)."""
-    from crm.system import subscriptions
-    from crmkit.bus.connection import connect
-    from crmkit.bus.topology import QueueNames, declare_service
-
-    with connect(url) as connection:
-        for service, keys in subscriptions().items():
-            names = QueueNames(service)
-            channel = connection.channel()
-            for queue in (names.main, names.retry, names.parking):
-                channel.queue_delete(queue)
-            channel.close()
-            declare_service(connection, service, keys)
 
 
 @pytest.fixture
