@@ -42,7 +42,7 @@ def asyncapi_document(events: list[dict], *, server_host: str = "rabbitmq:5672")
             "contentType": "application/json",
             "headers": {"type": "object", "properties": {
                 "message_id": {"type": "string"}, "type": {"const": event["type"]}}},
-            "payload": {"type": "object", "required": list(ENVELOPE_PROPERTIES),
+            "payload": {"type": "object", "required": [*ENVELOPE_PROPERTIES, "data"],
                         "properties": {**ENVELOPE_PROPERTIES,
                                        "version": {"const": event["version"]},
                                        "producer": {"const": event["producer"]},

@@ -25,7 +25,7 @@ def parse_money(value) -> Decimal:
         raise ValueError("Amount is too large.")
     if amount != amount.quantize(CENT, rounding=ROUND_HALF_UP):
         raise ValueError("Amount has more than two decimals.")
-    return amount.quantize(CENT)
+    return abs(amount.quantize(CENT))  # amount >= 0 here; abs turns "-0" into 0.00
 
 
 def format_money(amount: Decimal | str | int | None) -> str | None:

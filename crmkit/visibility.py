@@ -24,7 +24,8 @@ def team_within(team: str | None, ancestor: str) -> bool:
     """True if `team` is `ancestor` or below it in the slash path."""
     if not team or not ancestor:
         return False
-    return team == ancestor or team.startswith(ancestor.rstrip("/") + "/")
+    ancestor = ancestor.rstrip("/")  # as visibility_filter does: "a/b/" means "a/b"
+    return team == ancestor or team.startswith(ancestor + "/")
 
 
 def can_see(viewer: Identity, owner: Owner, shared_with=()) -> bool:

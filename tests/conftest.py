@@ -3,13 +3,14 @@ broker fails in CI and skips elsewhere) and mongomock; e2e tests start `crm up`.
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 
 import pytest
 
 from crm_testing import ADMIN_PASSWORD, Org, eventually, flask_transport, purge_crm_queues
 
-AMQP_URL = os.environ.get("CRM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672//")
+BROKER = os.environ.get("CRM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
 
 def _broker_answers(url: str) -> str | None:
@@ -23,15 +24,33 @@ def _broker_answers(url: str) -> str | None:
         return f"{error.__class__.__name__}: {error}"
 
 
+def _rabbitmqctl(*args: str) -> bool:
+    try:
+        return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True,
+                              timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 @pytest.fixture(scope="session")
-def amqp_url() -> str:
-    problem = _broker_answers(AMQP_URL)
+def amqp_url():
+    """The real local RabbitMQ, in a virtual host of this test session's own, so that
+    concurrent test runs, benchmarks and a running `crm up` never share a queue."""
+    problem = _broker_answers(BROKER)
     if problem:
-        message = f"RabbitMQ is not reachable at {AMQP_URL} ({problem})"
+        message = f"RabbitMQ is not reachable at {BROKER} ({problem})"
         if os.environ.get("CI"):
             pytest.fail(message + "; CI needs the real broker")
         pytest.skip(message)
-    return AMQP_URL
+    vhost = f"crm-test-{uuid.uuid4().hex[:8]}"
+    if not (_rabbitmqctl("add_vhost", vhost)
+            and _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")):
+        yield BROKER  # no rabbitmqctl here (remote broker): share the default vhost
+        return
+    try:
+        yield BROKER.rstrip("/") + "/" + vhost
+    finally:
+        _rabbitmqctl("delete_vhost", vhost)
 
 
 @pytest.fixture

@@ -93,7 +93,7 @@ class EventConsumer:
             queue = Queue(self.names.main, no_declare=True)
             with Consumer(connection.channel(), queues=[queue], callbacks=[self._on_message],
                           accept=["json", "application/json"], prefetch_count=self.prefetch,
-                          no_ack=False):
+                          no_ack=False, on_decode_error=self._on_undecodable):
                 self.ready.set()
                 while not stop.is_set():
                     try:
@@ -119,14 +119,24 @@ class EventConsumer:
                 self.on_handled(envelope)
         message.ack()
 
-    def _retry_or_park(self, message, attempts: int, error: Exception) -> None:
+    def _on_undecodable(self, message, error: Exception) -> None:
+        """A body that is not JSON (or not allowed) can never be handled: park it now
+        rather than let it break the connection and come back forever."""
+        attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0)) + 1
+        log.error("%s cannot decode %s: %r", self.service,
+                  message.properties.get("message_id"), error)
+        self._retry_or_park(message, attempts, error, park=True)
+        message.ack()
+
+    def _retry_or_park(self, message, attempts: int, error: Exception, *,
+                       park: bool = False) -> None:
         headers = dict(message.headers or {})
         headers.update({ATTEMPTS_HEADER: attempts, ERROR_HEADER: repr(error)[:500],
                         FAILED_AT_HEADER: isoformat(utcnow())})
         properties = message.properties
         args = dict(message_id=properties.get("message_id"), type_=properties.get("type"),
                     headers=headers)
-        if attempts >= self.max_attempts:
+        if park or attempts >= self.max_attempts:
             self.publisher.send_to_queue(message.body, self.names.parking, **args)
         elif self._delayed_in_process:
             timer = threading.Timer(self.retry_delay_ms / 1000, self.publisher.send_to_queue,

@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from pymongo import ReturnDocument
 
+from crmkit.bus.publisher import Unroutable
 from crmkit.clock import utcnow
 
 log = logging.getLogger(__name__)
@@ -76,23 +77,37 @@ class OutboxRelay:
             self._database[name].create_index(INDEX)
 
     def publish_pending(self) -> int:
-        """Publish every pending event once; returns how many were confirmed."""
+        """Publish every pending event once; returns how many were confirmed.
+
+        A document whose event no queue is bound to (Unroutable) keeps its events and is
+        skipped for the rest of this pass, so it does not hold up every other document;
+        the pass then re-raises it (logged, retried with back-off)."""
         count = 0
+        unroutable: Unroutable | None = None
         for name in self._collections:
             collection = self._database[name]
+            skipped: list = []
             while True:
-                doc = self._lease_next(collection)
+                doc = self._lease_next(collection, skipped)
                 if doc is None:
                     break
-                count += self._publish_document(collection, doc)
+                try:
+                    count += self._publish_document(collection, doc)
+                except Unroutable as error:
+                    skipped.append(doc["_id"])
+                    unroutable = unroutable or error
         self.published += count
+        if unroutable is not None:
+            raise unroutable
         return count
 
-    def _lease_next(self, collection):
+    def _lease_next(self, collection, skipped=()):
         now = utcnow()
+        query = {PENDING: True, "$or": [{LEASE: None}, {LEASE: {"$lt": now}}]}
+        if skipped:
+            query["_id"] = {"$nin": list(skipped)}
         return collection.find_one_and_update(
-            {PENDING: True, "$or": [{LEASE: None}, {LEASE: {"$lt": now}}]},
-            {"$set": {LEASE: now + self._lease}},
+            query, {"$set": {LEASE: now + self._lease}},
             projection={OUTBOX: 1}, return_document=ReturnDocument.AFTER)
 
     def _publish_document(self, collection, doc) -> int:

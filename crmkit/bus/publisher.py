@@ -46,7 +46,9 @@ class Publisher:
 
     def _send(self, body, *, exchange, routing_key, message_id, type_, headers,
               expiration_ms=None) -> None:
-        extra = {"expiration": str(int(expiration_ms))} if expiration_ms else {}
+        # kombu takes `expiration` in seconds and writes str(int(expiration * 1000)); a
+        # string here would be repeated a thousand times ("300" * 1000), not converted.
+        extra = {"expiration": expiration_ms / 1000} if expiration_ms else {}
         with self._lock:
             producer = self._ensure_producer()
             self._returned.clear()

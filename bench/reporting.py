@@ -1,0 +1,270 @@
+"""Benchmark of the reporting service: projector throughput and report latency.
+
+    .venv/bin/python bench/reporting.py [--events 200000] [--store mongomock|memory]
+                                        [--queries 300] [--mongo-url mongodb://...]
+
+1. Generates a realistic history (users in 3 regions / 12 teams, customers claimed and
+   reassigned, opportunities moving through stages, won and lost, follow-ups, tasks)
+   spread over two years, with ~2% redelivered duplicates and some events out of order.
+2. Feeds every event through the reporting consumer's handler (keep the event, then
+   project it) and reports the events/s the projector sustains.
+3. Queries the funnel and performance reports (through the reporting service's HTTP API,
+   Flask test client, so parsing and JSON are included) as an admin, a manager, a
+   supervisor and a rep, and prints p50 / p99 latency.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from crmkit.auth import TokenService  # noqa: E402
+from crmkit.clock import isoformat  # noqa: E402
+from crmkit.identity import Identity  # noqa: E402
+
+STAGES = ["lead", "needs_analysis", "proposal", "negotiation", "contract"]
+PROBABILITY = {"lead": 10, "needs_analysis": 25, "proposal": 50, "negotiation": 75,
+               "contract": 90, "won": 100, "lost": 0}
+METHODS = ["call", "visit", "email", "meeting", "wechat", "other"]
+REASONS = ["价格过高", "选择竞品", "预算取消", "需求变更", "决策延期"]
+
+
+class History:
+    """Generates envelopes shaped like the producers' (snapshots with versions)."""
+
+    def __init__(self, seed: int = 7):
+        self.rnd = random.Random(seed)
+        self.start = datetime(2025, 1, 1, tzinfo=timezone.utc)
+        self.users: list[dict] = []
+        self.events: list[dict] = []
+
+    def envelope(self, type_, aggregate_id, data, at, region="east", actor=None):
+        self.events.append({
+            "id": uuid.uuid4().hex, "type": type_, "version": 1, "occurred_at": isoformat(at),
+            "producer": type_.split(".")[0], "aggregate_id": aggregate_id, "actor_id": actor,
+            "correlation_id": "bench", "region": region, "data": data})
+
+    def build(self, target: int) -> list[dict]:
+        rnd = self.rnd
+        regions = {"east": ["east/shanghai/t1", "east/shanghai/t2", "east/hangzhou/t1",
+                            "east/nanjing/t1"],
+                   "north": ["north/beijing/t1", "north/beijing/t2", "north/tianjin/t1",
+                             "north/jinan/t1"],
+                   "south": ["south/guangzhou/t1", "south/shenzhen/t1", "south/shenzhen/t2",
+                             "south/xiamen/t1"]}
+        for region, teams in regions.items():
+            for team in teams:
+                for role, count in (("supervisor", 1), ("rep", 15)):
+                    for _ in range(count):
+                        self._user(role, team, region)
+            self._user("manager", region, region)
+        self._user("admin", "hq", "hq")
+        reps = [u for u in self.users if u["role"] == "rep"]
+        customers: list[tuple[str, dict | None]] = []
+        span = 700 * 24 * 3600
+        while len(self.events) < target:
+            at = self.start + timedelta(seconds=rnd.randrange(span))
+            roll = rnd.random()
+            if roll < 0.12 or not customers:
+                owner = rnd.choice(reps) if rnd.random() < 0.85 else None
+                cid = uuid.uuid4().hex
+                region = owner["region"] if owner else rnd.choice(list(regions))
+                self.envelope("customer.created", cid, {
+                    "customer_id": cid, "name": f"客户{len(customers)}", "status": "potential",
+                    "owner_id": owner and owner["id"], "region": region,
+                    "owner_team": owner and owner["team"],
+                    "owner_region": owner and owner["region"],
+                    "created_at": isoformat(at), "version": 1}, at, region)
+                customers.append((cid, owner))
+                if owner is None and rnd.random() < 0.5:
+                    claimer = rnd.choice(reps)
+                    self.envelope("customer.claimed", cid, {
+                        "customer_id": cid, "owner_id": claimer["id"], "region": region,
+                        "version": 2}, at + timedelta(days=1), region, claimer["id"])
+            elif roll < 0.45:
+                self._opportunity(rnd.choice(customers), at, reps)
+            elif roll < 0.85:
+                cid, owner = rnd.choice(customers)
+                author = owner or rnd.choice(reps)
+                self.envelope("interaction.logged", cid, {
+                    "interaction_id": uuid.uuid4().hex, "customer_id": cid,
+                    "occurred_at": isoformat(at), "method": rnd.choice(METHODS),
+                    "logged_by": author["id"]}, at, author["region"], author["id"])
+            else:
+                tid, assignee = uuid.uuid4().hex, rnd.choice(reps)
+                base = {"task_id": tid, "status": "todo", "assignee_id": assignee["id"],
+                        "version": 1}
+                self.envelope("task.created", tid, base, at, actor=assignee["id"])
+                if rnd.random() < 0.6:
+                    done = at + timedelta(days=rnd.randint(0, 10))
+                    self.envelope("task.completed", tid, {
+                        **base, "status": "done", "completed_at": isoformat(done),
+                        "version": 2}, done, actor=assignee["id"])
+        events = self.events[:target]
+        # the bus's real behaviour: some events twice, some a little out of order
+        for event in rnd.sample(events, len(events) // 50):
+            events.insert(rnd.randrange(len(events)), event)
+        for _ in range(len(events) // 100):
+            i = rnd.randrange(len(events) - 3)
+            events[i], events[i + 2] = events[i + 2], events[i]
+        return events
+
+    def _user(self, role, team, region):
+        uid = uuid.uuid4().hex
+        user = {"id": uid, "role": role, "team": team, "region": region}
+        self.users.append(user)
+        self.envelope("user.created", uid, {
+            "id": uid, "username": f"{role}{len(self.users)}", "name": f"{role}{len(self.users)}",
+            "role": role, "team": team, "region": region, "timezone": "Asia/Shanghai",
+            "active": True}, self.start, region)
+
+    def _opportunity(self, customer, at, reps):
+        rnd = self.rnd
+        cid, owner = customer
+        owner = owner or rnd.choice(reps)
+        oid = uuid.uuid4().hex
+        amount = f"{rnd.randint(1000, 500000)}.{rnd.randint(0, 99):02d}"
+        close = (at + timedelta(days=rnd.randint(10, 120))).date().isoformat()
+        snap = {"opportunity_id": oid, "customer_id": cid, "owner_id": owner["id"],
+                "owner_team": owner["team"], "owner_region": owner["region"],
+                "region": owner["region"], "stage": "lead", "status": "open",
+                "amount": amount, "probability": 10, "expected_close_date": close,
+                "created_at": isoformat(at), "version": 1}
+        self.envelope("opportunity.created", oid, dict(snap), at, owner["region"], owner["id"])
+        moments = sorted(at + timedelta(days=rnd.randint(1, 60)) for _ in range(4))
+        index = 0
+        for moment in moments[:rnd.randint(0, 3)]:
+            index = min(index + rnd.randint(1, 2), len(STAGES) - 1)
+            before, snap["stage"] = snap["stage"], STAGES[index]
+            snap.update(probability=PROBABILITY[snap["stage"]], version=snap["version"] + 1)
+            self.envelope("opportunity.stage_changed", oid, {
+                **snap, "from_stage": before, "to_stage": snap["stage"], "note": "推进"},
+                moment, owner["region"], owner["id"])
+        fate = rnd.random()
+        closed = moments[-1] + timedelta(days=1)
+        if fate < 0.3:
+            snap.update(stage="won", status="won", probability=100,
+                        version=snap["version"] + 1)
+            self.envelope("opportunity.won", oid, {
+                **snap, "won_amount": amount, "contract_number": "HT",
+                "signed_on": closed.date().isoformat()}, closed, owner["region"], owner["id"])
+        elif fate < 0.5:
+            snap.update(stage="lost", status="lost", probability=0,
+                        version=snap["version"] + 1, closed_at=isoformat(closed))
+            self.envelope("opportunity.lost", oid, {**snap, "reason": rnd.choice(REASONS)},
+                          closed, owner["region"], owner["id"])
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--store", choices=["mongomock", "memory"], default="mongomock")
+    parser.add_argument("--mongo-url", default=None, help="a real mongodb:// URL instead")
+    parser.add_argument("--queries", type=int, default=300)
+    args = parser.parse_args()
+
+    print(f"generating {args.events:,} events ...", flush=True)
+    history = History()
+    events = history.build(args.events)
+
+    from services.reporting import reports
+    from services.reporting.handlers import ReportingHandlers
+    if args.store == "memory":
+        from services.reporting.memstore import MemoryStore
+        from services.reporting.projections import Projector
+
+        store = MemoryStore()
+        projector = Projector(store)
+        consume = projector.handle
+    else:
+        from crmkit.mongo import get_database
+        from services.reporting.repository import ReportingRepository
+
+        url = args.mongo_url or "mongomock://"
+        store = ReportingRepository(get_database(url, f"bench_{uuid.uuid4().hex[:8]}"))
+        store.ensure_indexes()
+        handlers = ReportingHandlers(store)
+        consume = handlers.on_event
+
+    print(f"projecting into {args.mongo_url or args.store} ...", flush=True)
+    started = time.perf_counter()
+    for number, event in enumerate(events, 1):
+        consume(event)
+        if number % 20_000 == 0:
+            rate = number / (time.perf_counter() - started)
+            print(f"  {number:>8,} events  {rate:,.0f}/s", flush=True)
+    elapsed = time.perf_counter() - started
+    print(f"projector: {len(events):,} events in {elapsed:.1f} s = "
+          f"{len(events) / elapsed:,.0f} events/s")
+
+    people = {role: next(u for u in history.users if u["role"] == role)
+              for role in ("admin", "manager", "supervisor", "rep")}
+    viewers = {role: Identity(u["id"], role, role, u["role"], u["team"], u["region"])
+               for role, u in people.items()}
+
+    def direct(name, viewer):
+        if name == "funnel":
+            return reports.funnel(store, viewer)
+        return reports.performance(store, viewer, group_by="owner", period="month",
+                                   start=datetime(2025, 1, 1).date(),
+                                   end=datetime(2025, 12, 31).date(),
+                                   today=datetime(2026, 11, 23).date())
+
+    results = {}
+    if args.store != "memory":
+        from crmkit.config import Settings
+        from services.reporting.api import reports_blueprint
+        from crmkit.service import build_app, ServiceDefinition, ServiceRuntime
+
+        settings = Settings(mongo_url="mongomock://", jwt_secret="bench-" + "x" * 40)
+        runtime = ServiceRuntime("reporting-bench", settings)
+        app = build_app(runtime, ServiceDefinition(
+            name="reporting", title="bench", blueprints=[reports_blueprint(handlers)]))
+        client = app.test_client()
+        tokens = TokenService(settings.jwt_secret)
+        paths = {"funnel": "/api/v1/reports/funnel",
+                 "performance": "/api/v1/reports/performance?group_by=owner&period=month"
+                                "&from=2025-01-01&to=2025-12-31",
+                 "performance by team, quarter": "/api/v1/reports/performance?group_by=team"
+                                                 "&period=quarter&from=2025&to=2026"}
+        for label, path in paths.items():
+            for role, viewer in viewers.items():
+                headers = {"Authorization": f"Bearer {tokens.issue_internal(viewer)}"}
+                timings = []
+                for _ in range(args.queries):
+                    t0 = time.perf_counter()
+                    reply = client.get(path, headers=headers)
+                    timings.append((time.perf_counter() - t0) * 1000)
+                    assert reply.status_code == 200, reply.get_data()[:300]
+                results[(f"HTTP {label}", role)] = timings
+    for name in ("funnel", "performance"):
+        for role, viewer in viewers.items():
+            timings = []
+            for _ in range(args.queries):
+                t0 = time.perf_counter()
+                direct(name, viewer)
+                timings.append((time.perf_counter() - t0) * 1000)
+            results[(f"direct {name}", role)] = timings
+
+    print(f"\nreport latency over {args.queries} queries each (ms):")
+    print(f"  {'query':<38}{'viewer':<12}{'p50':>8}{'p99':>8}")
+    for (label, role), timings in results.items():
+        print(f"  {label:<38}{role:<12}{statistics.median(timings):>8.2f}"
+              f"{percentile(timings, 99):>8.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Reminder benchmark: 10,000 reminders due at the same moment.
+
+Measures what the reminder scheduler of the tasks service does in production: the
+periodic sweep (crmkit.scheduling.run_periodic, lease and all) loads due tasks and fires
+each reminder with a conditional write that also puts `reminder.due` in the task's outbox.
+Reported:
+  - fired/s: reminders fired per second, from the due moment until the last one fired;
+  - lateness of each reminder after its `remind_at` (p50 / p99 / max);
+  - with --broker: the outbox relay also publishes every reminder.due to RabbitMQ (in a
+    virtual host of its own) and the service's consumer turns each into an inbox entry;
+    reports published/s and the inbox lateness (notification created_at - remind_at).
+  - with --replicas 2: two sweepers race over the same database without a lease (the
+    per-reminder guarantee alone), and the run checks that none fired twice.
+
+    .venv/bin/python bench/tasks.py [--count 10000] [--replicas 1|2] [--broker]
+
+MONGO_URL picks the database (default mongomock://, the in-process stand-in).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from crmkit.bus.outbox import OUTBOX, outbox_fields  # noqa: E402
+from crmkit.clock import utcnow  # noqa: E402
+from crmkit.directory import UserDirectory  # noqa: E402
+from crmkit.identity import Identity  # noqa: E402
+from crmkit.mongo import get_database  # noqa: E402
+from crmkit.scheduling import PeriodicJob, run_periodic  # noqa: E402
+from services.tasks import domain  # noqa: E402
+from services.tasks.app import REMINDER_INTERVAL  # noqa: E402
+from services.tasks.handlers import TasksService  # noqa: E402
+from services.tasks.repository import task_to_doc  # noqa: E402
+
+REPS = [Identity(f"rep{i}", f"rep{i}", f"Rep {i}", "rep", "east/bench", "east")
+        for i in range(50)]
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def seed(db, count: int, due_at) -> None:
+    """`count` tasks, one reminder each, all due at `due_at` (written directly: the
+    set-up is not what is measured)."""
+    made_at = due_at - timedelta(minutes=5)
+    docs = []
+    for i in range(count):
+        task = domain.create_task(REPS[i % len(REPS)], title=f"基准任务 {i}",
+                                  due_at=due_at + timedelta(hours=1),
+                                  reminders=[{"remind_at": due_at}], now=made_at)
+        task.events.clear()
+        docs.append({**task_to_doc(task), **outbox_fields([])})
+    for start in range(0, count, 1000):
+        db["tasks"].insert_many(docs[start:start + 1000])
+
+
+def ms(delta) -> float:
+    return delta.total_seconds() * 1000
+
+
+def run(count: int, replicas: int, broker: bool, lead: float) -> dict:
+    mongo_url = os.environ.get("MONGO_URL", "mongomock://")
+    db_name = f"bench_tasks_{uuid.uuid4().hex[:8]}"
+    db = get_database(mongo_url, db_name)
+    services = [TasksService(db, UserDirectory(db)) for _ in range(max(1, replicas))]
+    for service in services:
+        service.ensure_indexes()
+
+    due_at = utcnow() + timedelta(seconds=lead + count / 2000)   # time to seed first
+    t_seed = time.monotonic()
+    seed(db, count, due_at)
+    seed_seconds = time.monotonic() - t_seed
+    if utcnow() >= due_at:
+        raise SystemExit("seeding took longer than the lead time; raise --lead")
+
+    worker = None
+    vhost = None
+    if broker:
+        worker, vhost = start_broker_worker(mongo_url, db_name)
+
+    stop = threading.Event()
+    threads = []
+    if replicas == 1:
+        job = PeriodicJob("reminders", REMINDER_INTERVAL, services[0].fire_due_reminders,
+                          lease_ttl=5.0)
+        threads.append(threading.Thread(target=run_periodic, args=(job, db["_leases"], stop),
+                                        daemon=True))
+    else:
+        for service in services:
+            def sweep(service=service):
+                while not stop.is_set():
+                    service.fire_due_reminders(utcnow())
+                    stop.wait(REMINDER_INTERVAL)
+            threads.append(threading.Thread(target=sweep, daemon=True))
+    for thread in threads:
+        thread.start()
+
+    deadline = time.monotonic() + 600
+    while db["tasks"].count_documents({"next_remind_at": {"$ne": None}}) and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+
+    fired, events = [], []
+    for doc in db["tasks"].find({}, {"reminders": 1, OUTBOX: 1}):
+        for reminder in doc["reminders"]:
+            if reminder.get("fired_at"):
+                fired.append((reminder["remind_at"], reminder["fired_at"]))
+        events += [e for e in doc.get(OUTBOX) or [] if e["type"] == "reminder.due"]
+    lateness = [ms(f - r) for r, f in fired]
+    last_fired = max(f for _, f in fired)
+    span = max((last_fired - due_at).total_seconds(), 1e-6)
+    report = {
+        "count": count, "replicas": replicas, "mongo": mongo_url.split("://")[0],
+        "seeded_in_s": round(seed_seconds, 2), "fired": len(fired),
+        "fired_per_s": round(len(fired) / span, 1),
+        "lateness_ms": {"p50": round(percentile(lateness, 50), 1),
+                        "p99": round(percentile(lateness, 99), 1),
+                        "max": round(max(lateness), 1)},
+        "sweep_interval_s": REMINDER_INTERVAL,
+    }
+    if not broker:
+        per_reminder = Counter(e["data"]["reminder_id"] for e in events)
+        report["reminder_due_events"] = len(events)
+        report["fired_twice"] = sum(1 for n in per_reminder.values() if n > 1)
+    else:
+        report.update(broker_figures(db, worker, count, due_at))
+        worker.stop()
+        delete_vhost(vhost)
+    return report
+
+
+# ---------------------------------------------------------------- --broker
+
+def start_broker_worker(mongo_url: str, db_name: str):
+    """The service's relay and consumers on RabbitMQ, in a virtual host of our own."""
+    from crmkit.config import Settings
+    from crmkit.service import Worker
+    from services.tasks.app import bootstrap
+
+    base = os.environ.get("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+    vhost = f"crm-bench-{uuid.uuid4().hex[:8]}"
+    ok = all(subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True).returncode == 0
+             for args in (["add_vhost", vhost],
+                          ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]))
+    url = base.rstrip("/") + "/" + vhost if ok else base
+    prefix = db_name.removesuffix("tasks")
+    settings = Settings(amqp_url=url, mongo_url=mongo_url, db_prefix=prefix,
+                        relay_interval=0.05, embedded=False, consumer_threads=2,
+                        jwt_secret="bench-secret-" + "x" * 32)
+    runtime, definition = bootstrap(settings)
+    definition.jobs = []          # the bench runs the sweep itself
+    worker = Worker(runtime, definition)
+    worker.declare_topology()
+    worker.start()
+    worker.wait_ready(15)
+    return worker, vhost if ok else None
+
+
+def broker_figures(db, worker, count, due_at) -> dict:
+    deadline = time.monotonic() + 600
+    while db["notifications"].count_documents({"kind": "reminder"}) < count and \
+            time.monotonic() < deadline:
+        time.sleep(0.2)
+    notes = list(db["notifications"].find({"kind": "reminder"}, {"created_at": 1}))
+    lateness = [ms(n["created_at"] - due_at) for n in notes]
+    last = max(n["created_at"] for n in notes)
+    return {"published": worker.relay.published,
+            "inbox_entries": len(notes),
+            "inbox_per_s": round(len(notes) / max((last - due_at).total_seconds(), 1e-6), 1),
+            "inbox_lateness_ms": {"p50": round(percentile(lateness, 50), 1),
+                                  "p99": round(percentile(lateness, 99), 1),
+                                  "max": round(max(lateness), 1)}}
+
+
+def delete_vhost(vhost):
+    if vhost:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", vhost], capture_output=True)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=10_000)
+    parser.add_argument("--replicas", type=int, choices=(1, 2), default=1)
+    parser.add_argument("--broker", action="store_true")
+    parser.add_argument("--lead", type=float, default=3.0,
+                        help="seconds between seeding and the due moment")
+    args = parser.parse_args(argv)
+    report = run(args.count, args.replicas, args.broker, args.lead)
+    width = max(len(k) for k in report)
+    for key, value in report.items():
+        print(f"{key:<{width}}  {value}")
+    return 0 if report.get("fired_twice", 0) == 0 and report["fired"] == args.count else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""Identity as one component the gateway's composition root plugs in.
+
+    identity = IdentityComponent.create(db, tokens, settings=settings,
+                                        idempotency_store=store)
+    identity.start()                           # indexes + bootstrap admin
+    app.register_blueprint(identity.blueprint)
+    caller = identity.authenticate_forwarded(headers["Authorization"], method, path)
+    forwarded_headers["Authorization"] = "Bearer " + caller.internal_token
+
+and the gateway's outbox relay publishes `identity.outbox_collections` ("users").
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from crmkit.auth import TokenService
+from crmkit.identity import Identity
+from gateway.identity.api import identity_blueprint
+from gateway.identity.handlers import IdentityService
+from gateway.identity.passwords import Argon2Hasher
+from gateway.identity.repository import USERS, UserRepository
+from gateway.identity.throttle import LoginThrottle
+
+
+@dataclass(frozen=True)
+class ForwardedCaller:
+    identity: Identity
+    internal_token: str
+
+
+class IdentityComponent:
+    outbox_collections = (USERS,)
+
+    def __init__(self, service: IdentityService, *, idempotency_store=None,
+                 admin_username: str = "admin", admin_password: str | None = None,
+                 admin_team: str = "hq", admin_region: str = "hq"):
+        self.service = service
+        self.repository = service.repository
+        self.blueprint = identity_blueprint(service, idempotency_store)
+        self._admin = (admin_username, admin_password, admin_team, admin_region)
+
+    @classmethod
+    def create(cls, database, tokens: TokenService, *, settings=None, hasher=None,
+               throttle: LoginThrottle | None = None, idempotency_store=None,
+               env=None) -> "IdentityComponent":
+        """Wire the real adapters: MongoDB repository, argon2id, the shared token secret.
+
+        `settings` is a crmkit.config.Settings (admin username/password come from it);
+        CRM_ADMIN_TEAM / CRM_ADMIN_REGION (default "hq") place the bootstrap admin;
+        CRM_LOGIN_* tune the login throttle (gateway.identity.throttle).
+        """
+        env = os.environ if env is None else env
+        service = IdentityService(UserRepository(database), hasher or Argon2Hasher(), tokens,
+                                  throttle=throttle or LoginThrottle.from_env(env))
+        return cls(service, idempotency_store=idempotency_store,
+                   admin_username=getattr(settings, "admin_username", None)
+                   or env.get("CRM_ADMIN_USERNAME") or "admin",
+                   admin_password=getattr(settings, "admin_password", None)
+                   or env.get("CRM_ADMIN_PASSWORD") or None,
+                   admin_team=env.get("CRM_ADMIN_TEAM") or "hq",
+                   admin_region=env.get("CRM_ADMIN_REGION") or "hq")
+
+    def ensure_indexes(self) -> None:
+        self.repository.ensure_indexes()
+
+    def start(self) -> None:
+        """Indexes, then the first admin if CRM_ADMIN_PASSWORD is set and none exists."""
+        self.ensure_indexes()
+        username, password, team, region = self._admin
+        self.service.bootstrap_admin(username, password, team=team, region=region)
+
+    def authenticate_forwarded(self, authorization: str | None, method: str,
+                               path: str) -> ForwardedCaller:
+        """For every request the gateway forwards: raises crmkit.errors (401/403) or
+        returns the caller's identity and the internal token to send to the service."""
+        caller = self.service.authenticate(authorization, method=method, path=path)
+        return ForwardedCaller(caller.identity, self.service.internal_token(caller))

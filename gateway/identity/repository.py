@@ -1,0 +1,130 @@
+"""The only module of identity that talks to MongoDB: users and login attempts.
+
+`users` documents carry their pending `user.*` event envelopes in the single-document
+outbox (crmkit.bus.outbox), written by the same insert/update as the change, and an
+integer `version` that every save checks (optimistic concurrency). Usernames are unique
+case-insensitively through the `username_key` unique index.
+
+`login_attempts` holds one small record per failed (and per resetting successful) login,
+shared by every gateway replica; a TTL index lets a real MongoDB drop them once they
+can no longer matter.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from pymongo import ASCENDING, DESCENDING
+from pymongo.errors import DuplicateKeyError
+
+from crmkit.bus.outbox import INDEX as OUTBOX_INDEX
+from crmkit.bus.outbox import outbox_fields, with_outbox
+from crmkit.clock import as_utc
+from crmkit.errors import Conflict, VersionConflict
+from gateway.identity.domain import User, username_key
+from gateway.identity.throttle import Attempt
+
+USERS = "users"
+LOGIN_ATTEMPTS = "login_attempts"
+
+# Document fields that map one-to-one onto User attributes.
+_USER_FIELDS = ("username", "name", "role", "team", "region", "timezone", "email", "active",
+                "must_change_password", "session_version", "kept_session", "password_hash",
+                "created_at", "updated_at", "version")
+
+USERNAME_TAKEN = "该用户名已被使用 / This username is already taken."
+
+
+class UserRepository:
+    def __init__(self, database):
+        self.database = database
+        self.users = database[USERS]
+        self.attempts = database[LOGIN_ATTEMPTS]
+
+    def ensure_indexes(self) -> None:
+        self.users.create_index([("username_key", ASCENDING)], unique=True,
+                                name="username_key_unique")
+        self.users.create_index([("role", ASCENDING), ("active", ASCENDING)], name="role_active")
+        self.users.create_index([("team", ASCENDING)], name="team")
+        self.users.create_index([("region", ASCENDING)], name="region")
+        self.users.create_index([("created_at", DESCENDING)], name="created_at")
+        self.users.create_index(OUTBOX_INDEX, name="outbox_pending")
+        self.attempts.create_index([("key", ASCENDING), ("at", DESCENDING)], name="key_at")
+        self.attempts.create_index([("expire_at", ASCENDING)], expireAfterSeconds=0,
+                                   name="expire_at_ttl")
+
+    # -- users ----------------------------------------------------------------------
+
+    def add(self, user: User, envelopes: list[dict]) -> None:
+        """Insert a new user with its events; a taken username is a 409."""
+        document = {**to_document(user), **outbox_fields(envelopes)}
+        try:
+            self.users.insert_one(document)
+        except DuplicateKeyError:
+            raise Conflict(USERNAME_TAKEN, code="username_taken") from None
+        user.events.clear()
+
+    def save(self, user: User, envelopes: list[dict]) -> None:
+        """Write the user's state and new events iff nobody saved it since it was read."""
+        state = to_document(user)
+        state.pop("_id")
+        state["version"] = user.version + 1
+        result = self.users.update_one({"_id": user.id, "version": user.version},
+                                       with_outbox({"$set": state}, envelopes))
+        if result.matched_count != 1:
+            raise VersionConflict("用户已被他人修改，请刷新后重试 / The user changed meanwhile; "
+                                  "reload and try again.")
+        user.version += 1
+        user.events.clear()
+
+    def get(self, user_id: str) -> User | None:
+        if not isinstance(user_id, str):
+            return None
+        return from_document(self.users.find_one({"_id": user_id}))
+
+    def by_username(self, username: str) -> User | None:
+        if not isinstance(username, str):
+            return None
+        return from_document(self.users.find_one({"username_key": username_key(username)}))
+
+    def list(self, filter_: dict, *, sort: list[tuple[str, int]], page: int,
+             per_page: int) -> tuple[list[User], int]:
+        total = self.users.count_documents(filter_)
+        cursor = self.users.find(filter_).sort(sort).skip((page - 1) * per_page).limit(per_page)
+        return [from_document(doc) for doc in cursor], total
+
+    def count_active_admins(self, *, excluding: str | None = None) -> int:
+        filter_: dict[str, Any] = {"role": "admin", "active": True}
+        if excluding is not None:
+            filter_["_id"] = {"$ne": excluding}
+        return self.users.count_documents(filter_)
+
+    # -- login attempts -----------------------------------------------------------------
+
+    def attempts_since(self, keys: Iterable[str], since: datetime) -> list[Attempt]:
+        cursor = self.attempts.find({"key": {"$in": list(keys)}, "at": {"$gt": since}})
+        return [Attempt(doc["key"], as_utc(doc["at"]), doc["succeeded"]) for doc in cursor]
+
+    def record_attempts(self, attempts: Iterable[Attempt], *, keep_for: timedelta) -> None:
+        documents = [{"key": a.key, "at": a.at, "succeeded": a.succeeded,
+                      "expire_at": a.at + keep_for} for a in attempts]
+        if documents:
+            self.attempts.insert_many(documents)
+
+
+def to_document(user: User) -> dict[str, Any]:
+    document = {name: getattr(user, name) for name in _USER_FIELDS}
+    document["_id"] = user.id
+    document["username_key"] = user.username_key
+    return document
+
+
+def from_document(document: dict | None) -> User | None:
+    if document is None:
+        return None
+    values = {name: document.get(name) for name in _USER_FIELDS}
+    values["created_at"] = as_utc(values["created_at"])
+    values["updated_at"] = as_utc(values["updated_at"])
+    values["session_version"] = values["session_version"] or 0
+    values["version"] = values["version"] or 0
+    return User(id=document["_id"], **values)

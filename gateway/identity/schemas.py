@@ -1,0 +1,128 @@
+"""Marshmallow schemas: identity API input/output and the `user.*` event payloads.
+
+Input schemas check shape and types only (unknown fields are refused, marshmallow 4's
+default `unknown=RAISE`); the rules with their zh/en messages live in the domain.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from crmkit.clock import isoformat
+from crmkit.events import event_schema
+from crmkit.identity import ROLES
+from crmkit.pagination import PageQuery
+
+PRODUCER = "gateway"
+
+
+# ---------------------------------------------------------------- events
+
+class UserProfileData(Schema):
+    id = fields.String(required=True)
+    username = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    team = fields.String(required=True, metadata={"description": "slash path, e.g. east/shanghai/team-1"})
+    region = fields.String(required=True, metadata={"description": "region code, e.g. east"})
+    timezone = fields.String(required=True, metadata={"description": "IANA time zone"})
+    email = fields.String(allow_none=True, load_default=None)
+    active = fields.Boolean(required=True)
+
+
+@event_schema("user.created", producer=PRODUCER,
+              summary="An admin (or the start-up bootstrap) created a user.")
+class UserCreatedData(UserProfileData):
+    """A user was created. Never carries a password or a hash."""
+
+
+@event_schema("user.updated", producer=PRODUCER,
+              summary="An admin changed a user's profile, role, team, region or active flag.")
+class UserUpdatedData(UserProfileData):
+    """A user's profile after the change, plus `changes: {field: [old, new]}`."""
+
+    changes = fields.Dict(
+        keys=fields.String(),
+        values=fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2)),
+        required=True)
+
+
+# ---------------------------------------------------------------- API input
+
+# Generous bounds: they only stop megabyte-sized inputs reaching the hasher or the
+# attempt records; the real rules (and their messages) are the domain's.
+_BOUNDED = validate.Length(max=1024)
+
+
+class LoginIn(Schema):
+    username = fields.String(required=True, validate=_BOUNDED)
+    password = fields.String(required=True, validate=_BOUNDED)
+
+
+class PasswordChangeIn(Schema):
+    old_password = fields.String(required=True, validate=_BOUNDED)
+    new_password = fields.String(required=True, validate=_BOUNDED)
+
+
+class PasswordResetIn(Schema):
+    password = fields.String(required=True)
+
+
+class UserCreateIn(Schema):
+    username = fields.String(required=True)
+    name = fields.String(required=True)
+    password = fields.String(required=True)
+    role = fields.String(required=True, metadata={"enum": list(ROLES)})
+    team = fields.String(required=True)
+    region = fields.String(required=True)
+    timezone = fields.String(load_default=None)
+    email = fields.String(allow_none=True, load_default=None)
+
+
+class UserPatchIn(Schema):
+    name = fields.String()
+    role = fields.String(metadata={"enum": list(ROLES)})
+    team = fields.String()
+    region = fields.String()
+    timezone = fields.String()
+    email = fields.String(allow_none=True)
+    # Only real JSON booleans: "no" or 0 must not silently mean false.
+    active = fields.Boolean(truthy={True}, falsy={False})
+
+
+class UserListQuery(PageQuery):
+    q = fields.String(load_default=None, metadata={"description": "username or name contains"})
+    role = fields.String(load_default=None, validate=validate.OneOf(ROLES))
+    team = fields.String(load_default=None, metadata={"description": "this team and below"})
+    region = fields.String(load_default=None)
+    active = fields.Boolean(load_default=None)
+
+
+# ---------------------------------------------------------------- API output
+
+class UserOut(Schema):
+    id = fields.String()
+    username = fields.String()
+    name = fields.String()
+    role = fields.String()
+    team = fields.String()
+    region = fields.String()
+    timezone = fields.String()
+    email = fields.String(allow_none=True)
+    active = fields.Boolean()
+    must_change_password = fields.Boolean()
+    created_at = fields.Function(lambda user: isoformat(user.created_at),
+                                 metadata={"type": "string", "format": "date-time"})
+    updated_at = fields.Function(lambda user: isoformat(user.updated_at),
+                                 metadata={"type": "string", "format": "date-time"})
+    version = fields.Integer()
+
+
+class LoginOut(Schema):
+    access_token = fields.String()
+    token_type = fields.String()
+    expires_in = fields.Integer()
+    must_change_password = fields.Boolean()
+
+
+def dump_user(user) -> dict:
+    return UserOut().dump(user)

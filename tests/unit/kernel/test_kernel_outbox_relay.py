@@ -1,0 +1,114 @@
+"""The outbox relay without a broker: a stand-in publisher that confirms, refuses or
+crashes, so each step of "lease, publish, pull what was confirmed" is seen on its own."""
+from __future__ import annotations
+
+import threading
+import uuid
+
+import pytest
+
+from crmkit.bus.outbox import LEASE, OUTBOX, PENDING, OutboxRelay, outbox_fields, with_outbox
+from crmkit.bus.publisher import Unroutable
+from crmkit.mongo import get_database
+
+
+class StandInPublisher:
+    """Confirms every event except those whose type it is told to refuse."""
+
+    def __init__(self, unroutable=(), broken_after: int | None = None):
+        self.confirmed: list[str] = []
+        self.unroutable = set(unroutable)
+        self.broken_after = broken_after
+
+    def publish(self, envelope):
+        if envelope["type"] in self.unroutable:
+            raise Unroutable(envelope["type"])
+        if self.broken_after is not None and len(self.confirmed) >= self.broken_after:
+            raise ConnectionError("broker went away")
+        self.confirmed.append(envelope["id"])
+
+
+def envelope(type_="thing.made"):
+    return {"id": uuid.uuid4().hex, "type": type_}
+
+
+@pytest.fixture
+def db():
+    return get_database("mongomock://", f"kernel_relay_{uuid.uuid4().hex}")
+
+
+def relay(db, publisher, **kw):
+    return OutboxRelay(db, ["things", "others"], publisher, **kw)
+
+
+def test_publishes_pending_events_in_order_and_marks_them_sent(db):
+    first, second = envelope(), envelope("thing.changed")
+    db.things.insert_one({"_id": "t1", **outbox_fields([first])})
+    db.things.update_one({"_id": "t1"}, with_outbox({"$set": {"x": 1}}, [second]))
+    publisher = StandInPublisher()
+    assert relay(db, publisher).publish_pending() == 2
+    assert publisher.confirmed == [first["id"], second["id"]]
+    doc = db.things.find_one({"_id": "t1"})
+    assert doc[OUTBOX] == [] and doc[PENDING] is False and LEASE not in doc
+    assert relay(db, publisher).publish_pending() == 0   # nothing is sent twice
+
+
+def test_a_failed_publish_keeps_the_unconfirmed_events_only(db):
+    events = [envelope(), envelope(), envelope()]
+    db.things.insert_one({"_id": "t1", **outbox_fields(events)})
+    with pytest.raises(ConnectionError):
+        relay(db, StandInPublisher(broken_after=1)).publish_pending()
+    doc = db.things.find_one({"_id": "t1"})
+    assert [e["id"] for e in doc[OUTBOX]] == [events[1]["id"], events[2]["id"]]
+    assert doc[PENDING] is True and LEASE not in doc   # free for the next pass
+    later = StandInPublisher()
+    assert relay(db, later).publish_pending() == 2
+    assert later.confirmed == [events[1]["id"], events[2]["id"]]
+
+
+def test_an_unroutable_event_stays_pending_without_blocking_other_documents(db):
+    stuck, fine, other = envelope("nobody.listens"), envelope(), envelope()
+    db.things.insert_one({"_id": "t1", **outbox_fields([stuck])})   # picked first
+    db.things.insert_one({"_id": "t2", **outbox_fields([fine])})
+    db.others.insert_one({"_id": "o1", **outbox_fields([other])})
+    publisher = StandInPublisher(unroutable={"nobody.listens"})
+    with pytest.raises(Unroutable):   # still reported, so the relay logs and backs off
+        relay(db, publisher).publish_pending()
+    assert publisher.confirmed == [fine["id"], other["id"]]
+    assert db.things.find_one({"_id": "t1"})[OUTBOX] == [stuck]
+    assert db.things.find_one({"_id": "t1"})[PENDING] is True
+    assert db.things.find_one({"_id": "t2"})[PENDING] is False
+
+
+def test_a_document_leased_by_a_live_relay_is_left_alone(db):
+    db.things.insert_one({"_id": "t1", **outbox_fields([envelope()])})
+    holder = relay(db, StandInPublisher())
+    assert holder._lease_next(db.things) is not None   # leased, then this relay "hangs"
+    assert relay(db, StandInPublisher()).publish_pending() == 0
+
+
+def test_a_crashed_relays_lease_expires_and_the_events_go_out(db):
+    event = envelope()
+    db.things.insert_one({"_id": "t1", **outbox_fields([event])})
+    crashed = relay(db, StandInPublisher(), lease_seconds=0.05)
+    assert crashed._lease_next(db.things) is not None   # leased, then the process died
+    successor = StandInPublisher()
+    threading.Event().wait(0.1)
+    assert relay(db, successor).publish_pending() == 1
+    assert successor.confirmed == [event["id"]]
+
+
+def test_events_added_while_publishing_are_not_lost(db):
+    first, late = envelope(), envelope()
+    db.things.insert_one({"_id": "t1", **outbox_fields([first])})
+
+    class WriterDuringPublish(StandInPublisher):
+        def publish(self, env):
+            super().publish(env)
+            if env["id"] == first["id"]:   # a handler writes more while we publish
+                db.things.update_one({"_id": "t1"}, with_outbox({"$set": {"y": 1}}, [late]))
+
+    publisher = WriterDuringPublish()
+    relay(db, publisher).publish_pending()
+    assert publisher.confirmed == [first["id"], late["id"]]
+    assert db.things.find_one({"_id": "t1"})[PENDING] is False
