@@ -124,6 +124,7 @@ class Operation:
     status: int = 200
     many: bool = False
     paginated: bool = False
+    public: bool = False          # needs no bearer token (login, feeds)
     extra_responses: dict = field(default_factory=dict)
 
 
@@ -136,19 +137,20 @@ class ApiBlueprint(Blueprint):
         self.operations: list[Operation] = []
 
     def endpoint_doc(self, rule: str, method: str, *, summary: str, body=None, query=None,
-                     response=None, status: int = 200, many=False, paginated=False):
+                     response=None, status: int = 200, many=False, paginated=False,
+                     public=False):
         self.operations.append(Operation(
             path=(self.url_prefix or "") + rule, method=method.lower(), summary=summary,
             tags=[self.tag], body=body, query=query, response=response, status=status,
-            many=many, paginated=paginated))
+            many=many, paginated=paginated, public=public))
 
     def operation(self, rule: str, method: str = "GET", *, summary: str, body=None,
                   query=None, response=None, status: int = 200, many=False,
-                  paginated=False, **options):
+                  paginated=False, public=False, **options):
         def register(view):
             self.endpoint_doc(rule, method, summary=summary, body=body, query=query,
                               response=response, status=status, many=many,
-                              paginated=paginated)
+                              paginated=paginated, public=public)
             self.add_url_rule(rule, view.__name__, view, methods=[method], **options)
             return view
         return register
@@ -183,8 +185,8 @@ def _schema_name(schema) -> str:
 
 
 def _operation_doc(op: Operation, path: str) -> dict:
-    doc: dict = {"summary": op.summary, "tags": op.tags, "security": [{"bearer": []}],
-                 "responses": {}}
+    doc: dict = {"summary": op.summary, "tags": op.tags,
+                 "security": [] if op.public else [{"bearer": []}], "responses": {}}
     params = [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
               for name in re.findall(r"{([a-z_]+)}", path)]
     if op.query is not None:

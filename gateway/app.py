@@ -46,6 +46,11 @@ def create_app(settings: Settings | None = None, *, clients: dict | None = None,
 
     app = Flask(NAME)
     app.config["MAX_CONTENT_LENGTH"] = 20 * 1024 * 1024
+    trusted_proxies = int(os.environ.get("CRM_TRUSTED_PROXIES", "0"))
+    if trusted_proxies:  # behind a load balancer: the client address for login limits
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)
     install_request_id(app)
     install_error_handlers(app)
     install_metrics(app, NAME)

@@ -42,7 +42,7 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
         return None
 
     @bp.operation("/auth/login", "POST", summary="Log in with username and password",
-                  body=LoginIn, response=LoginOut)
+                  body=LoginIn, response=LoginOut, public=True)
     def login():
         data = parse_body(LoginIn)
         result = service.login(data["username"], data["password"], request.remote_addr)
