@@ -91,8 +91,9 @@ class _SerialisedDatabase:
     def get_collection(self, name, **_):
         collection = self._collections.get(name)
         if collection is None:
-            collection = self._collections[name] = _SerialisedCollection(
-                self._database[name], self._lock)
+            inner = self._database[name]
+            _add_id_fast_path(inner)
+            collection = self._collections[name] = _SerialisedCollection(inner, self._lock)
         return collection
 
     def command(self, command, *args, **kwargs):
@@ -102,6 +103,30 @@ class _SerialisedDatabase:
 
     def __getattr__(self, item):
         return getattr(self._database, item)
+
+
+_SCALAR_IDS = (str, int)
+
+
+def _add_id_fast_path(collection) -> None:
+    """mongomock scans every document for every query, `_id` lookups included; answer
+    a filter on one scalar `_id` from the store's dict instead (same result)."""
+    from mongomock.filtering import filter_applies
+
+    scan = collection._iter_documents
+
+    def iter_documents(filter):
+        if isinstance(filter, dict):
+            _id = filter.get("_id")
+            if isinstance(_id, _SCALAR_IDS) and not isinstance(_id, bool):
+                store = collection._store
+                if _id in store:
+                    document = store[_id]
+                    return iter([document] if filter_applies(filter, document) else [])
+                return iter([])
+        return scan(filter)
+
+    collection._iter_documents = iter_documents
 
 
 class _SerialisedCollection:

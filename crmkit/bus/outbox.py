@@ -58,7 +58,7 @@ def strip_internal(doc: dict | None) -> dict | None:
 
 class OutboxRelay:
     def __init__(self, database, collections, publisher, *, interval: float = 0.2,
-                 lease_seconds: float = 30.0, name: str = "relay"):
+                 lease_seconds: float = 30.0, name: str = "relay", batch: int = 200):
         self._database = database
         self._collections = list(collections)
         self._publisher = publisher
@@ -66,6 +66,7 @@ class OutboxRelay:
         self._lease = timedelta(seconds=lease_seconds)
         self._wakeup = threading.Event()
         self.name = name
+        self.batch = batch
         self.published = 0
         _relays.add(self)
 
@@ -79,35 +80,53 @@ class OutboxRelay:
     def publish_pending(self) -> int:
         """Publish every pending event once; returns how many were confirmed.
 
-        A document whose event no queue is bound to (Unroutable) keeps its events and is
-        skipped for the rest of this pass, so it does not hold up every other document;
-        the pass then re-raises it (logged, retried with back-off)."""
+        Candidates are found a batch at a time, then leased one by one by `_id`, so
+        several relays can share the work. A document whose event no queue is bound to
+        (Unroutable) keeps its events and is skipped for the rest of this pass, so it
+        does not hold up every other document; the pass then re-raises it (logged,
+        retried with back-off)."""
         count = 0
         unroutable: Unroutable | None = None
         for name in self._collections:
             collection = self._database[name]
-            skipped: list = []
+            skipped: set = set()
             while True:
-                doc = self._lease_next(collection, skipped)
-                if doc is None:
+                query = {PENDING: True}
+                if skipped:
+                    query["_id"] = {"$nin": list(skipped)}
+                candidates = [d["_id"] for d in
+                              collection.find(query, {"_id": 1}).limit(self.batch)]
+                leased_any = False
+                for _id in candidates:
+                    doc = self._take_lease(collection, _id)
+                    if doc is None:  # another relay holds it
+                        continue
+                    leased_any = True
+                    try:
+                        count += self._publish_document(collection, doc)
+                    except Unroutable as error:
+                        skipped.add(_id)
+                        unroutable = unroutable or error
+                if not leased_any:
                     break
-                try:
-                    count += self._publish_document(collection, doc)
-                except Unroutable as error:
-                    skipped.append(doc["_id"])
-                    unroutable = unroutable or error
         self.published += count
         if unroutable is not None:
             raise unroutable
         return count
 
-    def _lease_next(self, collection, skipped=()):
+    def _lease_next(self, collection):
+        """Lease the first pending document, if any (what a pass does first)."""
+        for candidate in collection.find({PENDING: True}, {"_id": 1}).limit(self.batch):
+            doc = self._take_lease(collection, candidate["_id"])
+            if doc is not None:
+                return doc
+        return None
+
+    def _take_lease(self, collection, _id):
         now = utcnow()
-        query = {PENDING: True, "$or": [{LEASE: None}, {LEASE: {"$lt": now}}]}
-        if skipped:
-            query["_id"] = {"$nin": list(skipped)}
         return collection.find_one_and_update(
-            query, {"$set": {LEASE: now + self._lease}},
+            {"_id": _id, PENDING: True, "$or": [{LEASE: None}, {LEASE: {"$lt": now}}]},
+            {"$set": {LEASE: now + self._lease}},
             projection={OUTBOX: 1}, return_document=ReturnDocument.AFTER)
 
     def _publish_document(self, collection, doc) -> int:
