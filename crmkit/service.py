@@ -216,6 +216,10 @@ def build_app(runtime: ServiceRuntime, definition: ServiceDefinition) -> Flask:
     readiness = Readiness(runtime, definition)
     openapi = {}
 
+    @app.get("/livez")
+    def livez():  # the process answers; dependencies are /readyz's business
+        return json_response({"status": "alive", "service": definition.name})
+
     @app.get("/healthz")
     def healthz():
         report = readiness.report()

@@ -107,6 +107,10 @@ def create_app(settings: Settings | None = None, *, clients: dict | None = None,
         return {"ready": ready, "mode": "embedded" if settings.embedded else "distributed",
                 "gateway": own, "services": services}
 
+    @app.get("/livez")
+    def livez():  # the process answers; dependencies are /readyz's business
+        return json_response({"status": "alive", "service": NAME})
+
     @app.get("/healthz")
     def healthz():
         report = system_readiness()
