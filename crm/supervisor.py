@@ -102,8 +102,9 @@ def run_distributed(port: int, *, demo: bool) -> int:
     supervisor = Supervisor(port, env)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
-    for name in SERVICES:
-        service_port = free_port()
+    port_base = int(env.get("CRM_SERVICE_PORT_BASE", 0))  # fixed ports, else free ones
+    for number, name in enumerate(SERVICES, start=1):
+        service_port = port_base + number if port_base else free_port()
         env[f"{name.upper()}_SERVICE_URL"] = f"http://127.0.0.1:{service_port}"
         serve_args = ["serve", name, "--bind", f"127.0.0.1:{service_port}", "--quiet"]
         if shared_process:
