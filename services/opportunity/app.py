@@ -1,17 +1,32 @@
-"""Composition root of the opportunity service (walking skeleton: health only so far)."""
+"""Composition root of the opportunity service."""
 from __future__ import annotations
 
 from crmkit.config import Settings
+from crmkit.directory import UserDirectory
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
 
-from services.opportunity import api
+from services.opportunity import api, consumers, schemas  # noqa: F401 (registers events)
+from services.opportunity.handlers import OpportunityService
+from services.opportunity.repository import OpportunityRepository
 
 NAME = "opportunity"
 
 
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
-    definition = ServiceDefinition(name=NAME, title="Opportunity service", blueprints=[api.blueprint()])
+    repository = OpportunityRepository(runtime.db)
+    service = None
+    directory = UserDirectory(runtime.db, on_changed=lambda user_id, profile:
+                              service.on_user_changed(user_id, profile))
+    service = OpportunityService(repository, directory)
+    definition = ServiceDefinition(
+        name=NAME, title="Opportunity service",
+        blueprints=[api.blueprint(service, runtime.idempotency)],
+        subscriptions=consumers.subscriptions(service, directory),
+        outbox_collections=repository.outbox_collections,
+        ensure_indexes=lambda: (repository.ensure_indexes(), directory.ensure_indexes(),
+                                runtime.idempotency.ensure_indexes()),
+    )
     return runtime, definition
 
 

@@ -52,9 +52,10 @@ def test_errors_are_problem_json(crm, org):
     assert missing.headers["Content-Type"] == "application/problem+json"
     assert {"status", "title", "detail", "code"} <= set(missing.json)
     rep = org.user("rep")
-    bad = rep.post("/api/v1/customers", json={**CUSTOMER, "owner_id": "me", "version": 7})
+    bad = rep.post("/api/v1/customers", json={**CUSTOMER, "number": "CRM1", "version": 7,
+                                              "favourite_colour": "red"})
     assert bad.status_code == 422 and bad.json["code"] == "unknown_field"
-    assert {"owner_id", "version"} <= set(bad.json["errors"])
+    assert {"number", "version", "favourite_colour"} <= set(bad.json["errors"])
     malformed = rep.post("/api/v1/customers", data=b"{nope", content_type="application/json")
     assert malformed.status_code == 400
     assert rep.get("/api/v1/no-such-thing").status_code == 404

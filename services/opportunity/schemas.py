@@ -1,0 +1,384 @@
+"""Marshmallow schemas of the opportunity service: API input/output and event payloads.
+
+Input schemas check shapes and types (unknown fields → 422 unknown_field); the rules
+(stages, closing, dates in the future, sensitive data) live in domain.py. Event schemas
+describe each event's `data` for the catalog and are checked when envelopes are made.
+"""
+from __future__ import annotations
+
+from marshmallow import Schema, ValidationError, fields, validate
+
+from crmkit.events import event_schema
+from crmkit.money import format_money, parse_money
+from crmkit.pagination import PageQuery
+
+from services.opportunity.domain import FOLLOWUP_METHODS, STATUSES
+
+PRODUCER = "opportunity"
+TEXT = validate.Length(max=5000)
+SHORT = validate.Length(max=200)
+MONEY_PATTERN = r"^\d+\.\d{2}$"
+
+
+class Money(fields.Field):
+    """A number or a string with at most two decimals; loaded as an exact Decimal."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_money(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return format_money(value)
+
+
+class Competitors(fields.Field):
+    """One name or a list of names."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return value
+        raise ValidationError("A name or a list of names.")
+
+
+def _text(**kw):
+    return fields.String(allow_none=True, validate=TEXT, **kw)
+
+
+# --------------------------------------------------------------------------- API in
+
+class OpportunityFieldsSchema(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    contact_id = fields.String(allow_none=True, validate=validate.Length(max=64))
+    product = fields.String(allow_none=True, validate=SHORT)
+    amount = Money()
+    currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$",
+                                                      error="An ISO 4217 code such as CNY."))
+    expected_close_date = fields.Date()
+    probability = fields.Integer(allow_none=True, strict=True,
+                                 validate=validate.Range(min=0, max=100))
+    competitors = Competitors(allow_none=True)
+    strengths = _text()
+    weaknesses = _text()
+    key_factors = _text()
+    risks = _text()
+    next_action = _text()
+    next_action_due = fields.Date(allow_none=True)
+    description = _text()
+
+
+class OpportunityCreateSchema(OpportunityFieldsSchema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    customer_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    amount = Money(required=True)
+    expected_close_date = fields.Date(required=True)
+
+
+class OpportunityPatchSchema(OpportunityFieldsSchema):
+    """Every field optional; `customer_id`, `stage`, `owner_id`, ... are not settable."""
+
+
+class StageChangeSchema(Schema):
+    stage = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    note = fields.String(required=True, validate=validate.Length(max=2000))
+
+
+class WinSchema(Schema):
+    amount = Money(required=True)
+    contract_number = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    signed_on = fields.Date(required=True)
+
+
+class LoseSchema(Schema):
+    reason = fields.String(required=True, validate=validate.Length(max=2000))
+
+
+class FollowupPlanSchema(Schema):
+    start_at = fields.AwareDateTime(required=True)
+    end_at = fields.AwareDateTime(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(FOLLOWUP_METHODS))
+    content = fields.String(required=True, validate=validate.Length(max=5000))
+
+
+class ReminderSchema(Schema):
+    remind_at = fields.AwareDateTime(required=True)
+    note = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class StageLabelsSchema(Schema):
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+
+
+class PipelineStageInSchema(Schema):
+    """A stage: key, zh and en labels (as `labels: {zh, en}` or flat `zh`/`en`),
+    default probability (percent), order (optional: list position)."""
+    key = fields.String(required=True)
+    labels = fields.Nested(StageLabelsSchema)
+    zh = fields.String()
+    en = fields.String()
+    label_zh = fields.String()
+    label_en = fields.String()
+    probability = fields.Integer(required=True, strict=True)
+    order = fields.Integer(strict=True, allow_none=True)
+
+
+class PipelineInSchema(Schema):
+    stages = fields.List(fields.Nested(PipelineStageInSchema), required=True)
+
+
+class OpportunityListQuery(PageQuery):
+    scope = fields.String(load_default="all",
+                          validate=validate.OneOf(("mine", "shared", "team", "all")))
+    stage = fields.String(validate=validate.Length(max=40))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    owner_id = fields.String(validate=validate.Length(max=64))  # "none": unowned
+    customer_id = fields.String(validate=validate.Length(max=64))
+    close_from = fields.Date()
+    close_to = fields.Date()
+    q = fields.String(validate=validate.Length(max=100))
+
+
+# --------------------------------------------------------------------------- API out
+
+class WonOutSchema(Schema):
+    amount = fields.String()
+    contract_number = fields.String()
+    signed_on = fields.Date()
+
+
+class LostOutSchema(Schema):
+    reason = fields.String()
+
+
+class OpportunityOutSchema(Schema):
+    id = fields.String()
+    name = fields.String()
+    customer_id = fields.String()
+    customer_name = fields.String(allow_none=True)
+    contact_id = fields.String(allow_none=True)
+    product = fields.String(allow_none=True)
+    amount = fields.String(metadata={"example": "120000.50"})
+    currency = fields.String()
+    expected_close_date = fields.Date()
+    stage = fields.String()
+    probability = fields.Integer()
+    probability_source = fields.String(metadata={"enum": ["stage", "manual"]})
+    status = fields.String(metadata={"enum": list(STATUSES)})
+    competitors = fields.List(fields.String())
+    strengths = fields.String(allow_none=True)
+    weaknesses = fields.String(allow_none=True)
+    key_factors = fields.String(allow_none=True)
+    risks = fields.String(allow_none=True)
+    next_action = fields.String(allow_none=True)
+    next_action_due = fields.Date(allow_none=True)
+    description = fields.String(allow_none=True)
+    owner_id = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
+    won = fields.Nested(WonOutSchema, allow_none=True)
+    lost = fields.Nested(LostOutSchema, allow_none=True)
+    stage_changed_at = fields.DateTime()
+    closed_at = fields.DateTime(allow_none=True)
+    created_by = fields.String()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+    version = fields.Integer()
+
+
+class HistoryEntryOutSchema(Schema):
+    at = fields.DateTime()
+    actor_id = fields.String(allow_none=True)
+    action = fields.String(metadata={"enum": ["stage_changed", "won", "lost", "assigned"]})
+    # stages: from/to (won/lost when closed); owner moves: from_owner_id/to_owner_id
+    from_ = fields.String(data_key="from", allow_none=True)
+    to = fields.String(allow_none=True)
+    note = fields.String(allow_none=True)
+    from_owner_id = fields.String(allow_none=True)
+    to_owner_id = fields.String(allow_none=True)
+
+
+class ReminderAtSchema(Schema):
+    remind_at = fields.DateTime(required=True)
+
+
+class FollowupPlanOutSchema(Schema):
+    id = fields.String()
+    opportunity_id = fields.String()
+    start_at = fields.DateTime()
+    end_at = fields.DateTime()
+    method = fields.String()
+    content = fields.String()
+    assignee_id = fields.String(allow_none=True)
+    reminders = fields.List(fields.Nested(ReminderAtSchema))
+    created_by = fields.String()
+    created_at = fields.DateTime()
+
+
+class ReminderOutSchema(Schema):
+    id = fields.String()
+    opportunity_id = fields.String()
+    remind_at = fields.DateTime()
+    note = fields.String(allow_none=True)
+    user_id = fields.String(allow_none=True)
+    created_by = fields.String()
+    created_at = fields.DateTime()
+
+
+class StageOutSchema(Schema):
+    key = fields.String()
+    zh = fields.String()
+    en = fields.String()
+    labels = fields.Nested(StageLabelsSchema)
+    probability = fields.Integer()
+    order = fields.Integer()
+
+
+class ClosingOutSchema(Schema):
+    key = fields.String()
+    zh = fields.String()
+    en = fields.String()
+    labels = fields.Nested(StageLabelsSchema)
+    probability = fields.Integer()
+
+
+class PipelineOutSchema(Schema):
+    stages = fields.List(fields.Nested(StageOutSchema))
+    closing = fields.List(fields.Nested(ClosingOutSchema))
+    version = fields.Integer()
+
+
+# --------------------------------------------------------------------------- events
+
+def _money(**kw):
+    return fields.String(validate=validate.Regexp(MONEY_PATTERN), **kw)
+
+
+class WonDataSchema(Schema):
+    amount = _money(required=True)
+    contract_number = fields.String(required=True)
+    signed_on = fields.Date(required=True)
+
+
+class LostDataSchema(Schema):
+    reason = fields.String(required=True)
+
+
+class OpportunitySnapshot(Schema):
+    """The opportunity as every opportunity.* event carries it (`version` orders them)."""
+    opportunity_id = fields.String(required=True)
+    name = fields.String(required=True)
+    customer_id = fields.String(required=True)
+    owner_id = fields.String(required=True, allow_none=True)
+    owner_team = fields.String(required=True, allow_none=True)
+    owner_region = fields.String(required=True, allow_none=True)
+    region = fields.String(required=True, allow_none=True)
+    stage = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    amount = _money(required=True)
+    currency = fields.String(required=True)
+    probability = fields.Integer(required=True)
+    expected_close_date = fields.Date(required=True)
+    created_at = fields.DateTime(required=True)
+    stage_changed_at = fields.DateTime(required=True)
+    closed_at = fields.DateTime(required=True, allow_none=True)
+    version = fields.Integer(required=True)
+    won = fields.Nested(WonDataSchema, required=True, allow_none=True)
+    lost = fields.Nested(LostDataSchema, required=True, allow_none=True)
+    actor_id = fields.String(allow_none=True)
+
+
+@event_schema("opportunity.created", producer=PRODUCER,
+              summary="An opportunity was opened at the first stage of the pipeline.")
+class OpportunityCreatedV1(OpportunitySnapshot):
+    created_by = fields.String(required=True)
+
+
+@event_schema("opportunity.updated", producer=PRODUCER,
+              summary="Descriptive fields of an open opportunity changed "
+                      "(changes: {field: [old, new]}).")
+class OpportunityUpdatedV1(OpportunitySnapshot):
+    changes = fields.Dict(keys=fields.String(), values=fields.List(fields.Raw(allow_none=True)),
+                          required=True)
+
+
+@event_schema("opportunity.stage_changed", producer=PRODUCER,
+              summary="An open opportunity moved to another stage, with the rep's note.")
+class OpportunityStageChangedV1(OpportunitySnapshot):
+    from_stage = fields.String(required=True)
+    to_stage = fields.String(required=True)
+    note = fields.String(required=True)
+    forward = fields.Boolean(required=True)
+
+
+@event_schema("opportunity.won", producer=PRODUCER,
+              summary="An opportunity was won: the customer becomes a deal and its "
+                      "deal_amount grows by won.amount; last_deal_on = won.signed_on.")
+class OpportunityWonV1(OpportunitySnapshot):
+    from_stage = fields.String(required=True)
+    won_amount = _money(required=True)
+    contract_number = fields.String(required=True)
+    signed_on = fields.Date(required=True)
+
+
+@event_schema("opportunity.lost", producer=PRODUCER,
+              summary="An opportunity was lost, with the reason.")
+class OpportunityLostV1(OpportunitySnapshot):
+    from_stage = fields.String(required=True)
+    reason = fields.String(required=True)
+
+
+@event_schema("opportunity.assigned", producer=PRODUCER,
+              summary="An open opportunity followed its customer to a new owner "
+                      "(to_owner_id null: the customer went back to the pool).")
+class OpportunityAssignedV1(OpportunitySnapshot):
+    from_owner_id = fields.String(required=True, allow_none=True)
+    to_owner_id = fields.String(required=True, allow_none=True)
+    cause = fields.String(required=True)
+
+
+class ReminderTimeSchema(Schema):
+    remind_at = fields.DateTime(required=True)
+
+
+@event_schema("opportunity.followup_planned", producer=PRODUCER,
+              summary="A follow-up plan for the owner's calendar, with a reminder one "
+                      "day before it starts (none if that moment has passed).")
+class OpportunityFollowupPlannedV1(OpportunitySnapshot):
+    plan_id = fields.String(required=True)
+    start_at = fields.DateTime(required=True)
+    end_at = fields.DateTime(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(FOLLOWUP_METHODS))
+    content = fields.String(required=True)
+    assignee_id = fields.String(required=True, allow_none=True)
+    title = fields.String(required=True)
+    reminders = fields.List(fields.Nested(ReminderTimeSchema), required=True)
+
+
+@event_schema("opportunity.reminder_set", producer=PRODUCER,
+              summary="A user asked to be reminded about an opportunity at remind_at; "
+                      "user_id is whom to remind (the owner, or the setter if unowned).")
+class OpportunityReminderSetV1(OpportunitySnapshot):
+    reminder_id = fields.String(required=True)
+    remind_at = fields.DateTime(required=True)
+    note = fields.String(required=True, allow_none=True)
+    user_id = fields.String(required=True, allow_none=True)
+    title = fields.String(required=True)
+
+
+class PipelineStageDataSchema(Schema):
+    key = fields.String(required=True)
+    zh = fields.String(required=True)
+    en = fields.String(required=True)
+    labels = fields.Nested(StageLabelsSchema, required=True)
+    probability = fields.Integer(required=True)
+    order = fields.Integer(required=True)
+
+
+@event_schema("pipeline.updated", producer=PRODUCER,
+              summary="An admin edited the stage pipeline (the whole new list of stages).")
+class PipelineUpdatedV1(Schema):
+    stages = fields.List(fields.Nested(PipelineStageDataSchema), required=True)
+    version = fields.Integer(required=True)
