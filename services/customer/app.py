@@ -2,27 +2,44 @@
 from __future__ import annotations
 
 from crmkit.config import Settings
+from crmkit.directory import UserDirectory
+from crmkit.scheduling import PeriodicJob
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
 
-from services.customer import api, consumers
+from services.customer import api, consumers, schemas  # noqa: F401  (registers event schemas)
 from services.customer.handlers import CustomerHandlers
 from services.customer.repository import CustomerRepository
 
 NAME = "customer"
+RECLAIM_CHECK_SECONDS = 300      # the reclaim itself runs once per local day
+IMPORT_RECOVERY_SECONDS = 120
 
 
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
     repository = CustomerRepository(runtime.db)
-    handlers = CustomerHandlers(repository)
-    subscriptions = consumers.subscriptions(handlers)
+    handlers: CustomerHandlers | None = None
+
+    def user_changed(user_id: str, profile: dict) -> None:
+        handlers.on_user_changed(user_id, profile)
+
+    directory = UserDirectory(runtime.db, on_changed=user_changed)
+    handlers = CustomerHandlers(repository, directory, timezone=settings.timezone)
+
+    def ensure_indexes() -> None:
+        repository.ensure_indexes()
+        directory.ensure_indexes()
+        runtime.idempotency.ensure_indexes()
+
     definition = ServiceDefinition(
         name=NAME, title="Customer pool service",
         blueprints=[api.customer_blueprint(handlers, runtime.idempotency)],
-        subscriptions=subscriptions if subscriptions.handlers else None,
+        subscriptions=consumers.subscriptions(handlers, directory),
         outbox_collections=repository.outbox_collections,
-        ensure_indexes=lambda: (repository.ensure_indexes(),
-                                runtime.idempotency.ensure_indexes()),
+        jobs=[PeriodicJob("customer-reclaim", RECLAIM_CHECK_SECONDS, handlers.scheduled_reclaim),
+              PeriodicJob("customer-import-recovery", IMPORT_RECOVERY_SECONDS,
+                          handlers.recover_imports)],
+        ensure_indexes=ensure_indexes,
     )
     return runtime, definition
 

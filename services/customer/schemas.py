@@ -1,49 +1,441 @@
-"""Customer API and event schemas (walking skeleton; the customer issue extends it)."""
+"""Marshmallow schemas of the customer service: API input and the data of its events.
+
+Input schemas check shape and types (unknown fields are refused: marshmallow 4's default
+`unknown=RAISE`, reported as 422 `code: unknown_field`); the business rules with their
+zh/en messages live in the domain (`fields.py`, `domain.py`). No input schema declares
+server-managed fields (id, number, owner_id except on create, version, timestamps), so
+sending one is an unknown field.
+
+Every event the service publishes has its `data` schema registered here with
+`@event_schema`: the envelope is checked against it and the AsyncAPI catalog lists it.
+"""
+from __future__ import annotations
+
 from marshmallow import Schema, fields, validate
 
 from crmkit.events import event_schema
+from crmkit.pagination import PageQuery
 
-STATUSES = ("potential", "intent", "deal", "lost")
+from services.customer.fields import (ATTITUDES, CONTACT_ROLES, LEVELS, METHODS,
+                                      RELATIONSHIPS, STATUSES)
+
+PRODUCER = "customer"
+SCOPES = ("mine", "shared", "team", "all")
+BULK_ACTIONS = ("claim", "return", "recover", "assign", "share", "delete")
+_ISO = {"format": "date-time", "description": "ISO 8601 with offset"}
+_DATE = {"format": "date", "description": "YYYY-MM-DD"}
+_MONEY = {"description": "money: a string with two decimals, or a number", "example": "12000.50"}
 
 
-class ContactInSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    phone = fields.String(required=True, validate=validate.Length(min=3, max=20))
-    email = fields.Email(load_default=None, allow_none=True)
-    title = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=100))
+def _text(limit: int, **kw):
+    return fields.String(allow_none=True, validate=validate.Length(max=limit), **kw)
 
 
-class CustomerCreateSchema(Schema):
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    industry = fields.String(required=True, validate=validate.Length(min=1, max=100))
+class Money(fields.Raw):
+    """A number or a decimal string; the domain parses it exactly."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise self.make_error("invalid")
+        return value
+
+    default_error_messages = {"invalid": "Not a valid amount."}
+
+
+# ------------------------------------------------------------------------- API input
+
+class PrimaryContactSchema(Schema):
+    name = fields.String(required=True)
+    phone = fields.String(required=True)
+    email = _text(200)
+    title = _text(100)
+
+
+class PrimaryContactPatchSchema(Schema):
+    name = fields.String()
+    phone = fields.String()
+    email = _text(200)
+    title = _text(100)
+
+
+class _CustomerFields(Schema):
+    name = fields.String(validate=validate.Length(max=200))
+    industry = fields.String(validate=validate.Length(max=100))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    level = fields.String(allow_none=True, validate=validate.OneOf(LEVELS))
+    source = _text(100)
+    source_detail = _text(500)
+    tags = fields.List(fields.String(), allow_none=True)
+    size = _text(100)
+    address = _text(500)
+    needs = _text(5000)
+    region = _text(50)
+    deal_amount = Money(allow_none=True, metadata=_MONEY)
+    last_deal_on = fields.Date(allow_none=True)
+
+
+class CustomerCreateSchema(_CustomerFields):
+    name = fields.String(required=True, validate=validate.Length(max=200))
+    industry = fields.String(required=True, validate=validate.Length(max=100))
     status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    primary_contact = fields.Nested(ContactInSchema, required=True)
+    primary_contact = fields.Nested(PrimaryContactSchema, required=True)
+    in_pool = fields.Boolean(metadata={"description": "true: create it unclaimed, in the pool"})
+    owner_id = fields.String(metadata={"description": "supervisor+: the owner to give it to"})
+
+
+class CustomerPatchSchema(_CustomerFields):
+    primary_contact = fields.Nested(PrimaryContactPatchSchema)
+
+
+class ReturnSchema(Schema):
+    reason = _text(500)
+
+
+class AssignSchema(Schema):
+    user_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class SharesSchema(Schema):
+    user_ids = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                           required=True, validate=validate.Length(min=1, max=200))
+
+
+class BulkSchema(Schema):
+    action = fields.String(required=True, validate=validate.OneOf(BULK_ACTIONS))
+    ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=500))
+    user_ids = fields.List(fields.String(), validate=validate.Length(min=1, max=200))
+    reason = _text(500)
+
+
+class RelationSchema(Schema):
+    relation = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class ContactSchema(Schema):
+    name = fields.String(required=True, validate=validate.Length(max=100))
+    title = _text(100)
+    department = _text(100)
+    role = fields.String(allow_none=True, validate=validate.OneOf(CONTACT_ROLES))
+    gender = _text(20)
+    phone = _text(30)
+    mobile = _text(30)
+    email = _text(200)
+    wechat = _text(100)
+    birthday = fields.Date(allow_none=True)
+    preference = _text(500)
+    relationship = fields.String(allow_none=True, validate=validate.OneOf(RELATIONSHIPS))
+    notes = _text(5000)
+    is_primary = fields.Boolean()
+    relations = fields.List(fields.Nested(RelationSchema), allow_none=True)
+
+
+class InteractionSchema(Schema):
+    occurred_at = fields.AwareDateTime(required=True, metadata=_ISO)
+    method = fields.String(required=True, validate=validate.OneOf(METHODS))
+    subject = fields.String(required=True, validate=validate.Length(max=200))
+    content = fields.String(required=True, validate=validate.Length(max=5000))
+    feedback = _text(5000)
+    attitude = fields.String(allow_none=True, validate=validate.OneOf(ATTITUDES))
+    next_action = _text(500)
+    next_action_due = fields.Date(allow_none=True)
+    contact_ids = fields.List(fields.String())
+    opportunity_id = _text(100)
+
+
+class PoolRulesSchema(Schema):
+    auto_reclaim = fields.Boolean()
+    days_without_followup = fields.Integer(allow_none=True, strict=True)
+    days_without_deal = fields.Integer(allow_none=True, strict=True)
+    level_days = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True),
+                             allow_none=True)
+    exempt_statuses = fields.List(fields.String(), allow_none=True)
+    warn_days_before = fields.Integer(allow_none=True, strict=True)
+    claim_limit = fields.Integer(allow_none=True, strict=True)
+    reclaim_cooldown_days = fields.Integer(allow_none=True, strict=True)
+
+
+class CustomerFilterQuery(PageQuery):
+    q = fields.String(validate=validate.Length(max=100))
+    status = fields.String(validate=validate.OneOf(STATUSES))
+    level = fields.String(validate=validate.OneOf(LEVELS))
+    industry = fields.String(validate=validate.Length(max=100))
+    tag = fields.List(fields.String(validate=validate.Length(max=50)))
+    source = fields.String(validate=validate.Length(max=100))
+    owner_id = fields.String(validate=validate.Length(max=100))
+    region = fields.String(validate=validate.Length(max=50))
+    created_from = fields.Date()
+    created_to = fields.Date()
+    no_followup_since = fields.Date()
+
+
+class CustomerListQuery(CustomerFilterQuery):
+    scope = fields.String(load_default="all", validate=validate.OneOf(SCOPES))
+
+
+class PoolQuery(CustomerFilterQuery):
+    claimed = fields.Boolean()
+
+
+class ExportQuery(CustomerListQuery):
+    format = fields.String(load_default="xlsx", validate=validate.OneOf(("xlsx", "csv")))
+
+
+class DuplicatesQuery(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class ReclaimQuery(Schema):
+    as_of = fields.Date(metadata=_DATE)
+
+
+class ImportForm(Schema):
     in_pool = fields.Boolean(load_default=False)
 
 
-class CustomerOutSchema(Schema):
+# ------------------------------------------------------------------------- API output
+
+class PrimaryContactOut(Schema):
+    name = fields.String()
+    phone = fields.String()
+    email = fields.String()
+    title = fields.String()
+
+
+class ContactOut(ContactSchema):
+    id = fields.String()
+    created_at = fields.String(metadata=_ISO)
+    updated_at = fields.String(metadata=_ISO)
+
+
+class CustomerPublicOut(Schema):
+    """The 公开信息 everyone sees of a pool customer (and in GET /pool)."""
+
     id = fields.String()
     number = fields.String()
     name = fields.String()
     industry = fields.String()
     status = fields.String()
-    owner_id = fields.String(allow_none=True)
+    level = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    tags = fields.List(fields.String())
+    size = fields.String(allow_none=True)
+    address = fields.String(allow_none=True)
     region = fields.String(allow_none=True)
-    primary_contact = fields.Dict()
+    owner_id = fields.String(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+    claimed = fields.Boolean()
+    view = fields.String(metadata={"description": "full | public"})
     version = fields.Integer()
-    created_at = fields.String()
-    updated_at = fields.String()
+    created_at = fields.String(metadata=_ISO)
+    updated_at = fields.String(metadata=_ISO)
 
 
-@event_schema("customer.created", producer="customer", summary="A customer was created.")
-class CustomerCreatedV1(Schema):
-    id = fields.String(required=True)
+class CustomerOutSchema(CustomerPublicOut):
+    source_detail = fields.String(allow_none=True)
+    needs = fields.String(allow_none=True)
+    shared_with = fields.List(fields.String())
+    primary_contact = fields.Nested(PrimaryContactOut)
+    contacts = fields.List(fields.Nested(ContactOut))
+    deal_amount = fields.String(metadata=_MONEY)
+    currency = fields.String()
+    last_deal_on = fields.String(allow_none=True, metadata=_DATE)
+    last_followup_at = fields.String(allow_none=True, metadata=_ISO)
+    created_by = fields.String()
+
+
+class HistoryEntryOut(Schema):
+    at = fields.String(metadata=_ISO)
+    actor_id = fields.String(allow_none=True)
+    action = fields.String()
+    changes = fields.Dict()
+    reason = fields.String()
+
+
+class InteractionOut(InteractionSchema):
+    id = fields.String()
+    customer_id = fields.String()
+    created_by = fields.String()
+    created_at = fields.String(metadata=_ISO)
+
+
+class BulkResultOut(Schema):
+    results = fields.List(fields.Dict())
+
+
+class ImportResultOut(Schema):
+    created = fields.Integer()
+    duplicates = fields.List(fields.Dict())
+    errors = fields.List(fields.Dict())
+
+
+# ------------------------------------------------------------------------- events
+
+def _when(**kw):
+    return fields.String(allow_none=True, metadata=_ISO, **kw)
+
+
+class CustomerSnapshotData(Schema):
+    """The customer as it is after the change; every customer.* event carries it."""
+
+    customer_id = fields.String(required=True)
+    id = fields.String(required=True, metadata={"description": "same as customer_id"})
     number = fields.String(required=True)
     name = fields.String(required=True)
     industry = fields.String(required=True)
-    status = fields.String(required=True)
-    owner_id = fields.String(required=True, allow_none=True)
-    owner_team = fields.String(load_default=None, allow_none=True)
-    region = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
+    level = fields.String(allow_none=True, required=True)
+    source = fields.String(allow_none=True, required=True)
+    tags = fields.List(fields.String(), required=True)
+    region = fields.String(allow_none=True, required=True)
+    owner_id = fields.String(allow_none=True, required=True,
+                             metadata={"description": "null: unclaimed, in the pool"})
+    owner_team = fields.String(allow_none=True, required=True)
+    owner_region = fields.String(allow_none=True, required=True)
+    owner_name = fields.String(allow_none=True, required=True)
+    shared_with = fields.List(fields.String(), required=True)
+    deal_amount = fields.String(required=True, metadata=_MONEY)
+    currency = fields.String(required=True)
+    last_deal_on = fields.String(allow_none=True, required=True, metadata=_DATE)
+    last_followup_at = _when(required=True)
     created_by = fields.String(required=True)
-    created_at = fields.String(required=True)
+    created_at = _when(required=True)
+    version = fields.Integer(required=True, metadata={
+        "description": "the customer's version after the change: newer wins"})
+
+
+class _OwnerChange(CustomerSnapshotData):
+    previous_owner_id = fields.String(allow_none=True, required=True)
+
+
+@event_schema("customer.created", producer=PRODUCER,
+              summary="A customer was created, owned by its creator (or a given owner) or "
+                      "unclaimed in the pool.")
+class CustomerCreatedData(CustomerSnapshotData):
+    in_pool = fields.Boolean(required=True)
+
+
+_CHANGES = fields.Dict(keys=fields.String(), values=fields.List(
+    fields.Raw(allow_none=True), validate=validate.Length(equal=2)), required=True,
+    metadata={"description": "{field: [old, new]}"})
+
+
+@event_schema("customer.updated", producer=PRODUCER,
+              summary="Fields of a customer changed: by an edit, a won opportunity "
+                      "(status, deal_amount, last_deal_on) or a completed follow-up task "
+                      "(last_followup_at).")
+class CustomerUpdatedData(CustomerSnapshotData):
+    changes = _CHANGES
+    reason = fields.String(required=True, validate=validate.OneOf(
+        ["edited", "opportunity_won", "task_completed"]))
+    opportunity_id = fields.String(allow_none=True)
+    task_id = fields.String(allow_none=True)
+
+
+@event_schema("customer.claimed", producer=PRODUCER,
+              summary="A pool customer was claimed (领用): owner_id is the claimer.")
+class CustomerClaimedData(_OwnerChange):
+    pass
+
+
+@event_schema("customer.returned", producer=PRODUCER,
+              summary="A customer went back to the pool (归还), by its owner or a "
+                      "superior, or by auto-reclaim (auto: true).")
+class CustomerReturnedData(_OwnerChange):
+    reason = fields.String(allow_none=True, required=True)
+    auto = fields.Boolean(required=True)
+    rule = fields.String(validate=validate.OneOf(["no_followup", "no_deal"]))
+    due_on = fields.String(metadata=_DATE)
+
+
+@event_schema("customer.recovered", producer=PRODUCER,
+              summary="A supervisor or above took a customer back into the pool (收回).")
+class CustomerRecoveredData(_OwnerChange):
+    reason = fields.String(allow_none=True, required=True)
+
+
+@event_schema("customer.assigned", producer=PRODUCER,
+              summary="A customer was given to another owner (指派); the previous owner "
+                      "lost access.")
+class CustomerAssignedData(_OwnerChange):
+    pass
+
+
+@event_schema("customer.shared", producer=PRODUCER,
+              summary="A customer was shared with users (read and log follow-ups).")
+class CustomerSharedData(CustomerSnapshotData):
+    user_ids = fields.List(fields.String(), required=True,
+                           metadata={"description": "the users newly shared with"})
+
+
+@event_schema("customer.unshared", producer=PRODUCER,
+              summary="A customer is no longer shared with a user.")
+class CustomerUnsharedData(CustomerSnapshotData):
+    user_ids = fields.List(fields.String(), required=True)
+
+
+@event_schema("customer.deleted", producer=PRODUCER,
+              summary="An unclaimed customer was deleted from the pool.")
+class CustomerDeletedData(CustomerSnapshotData):
+    pass
+
+
+@event_schema("customer.reclaim_warning", producer=PRODUCER,
+              summary="The owner's customer will be reclaimed to the pool on due_on "
+                      "unless followed up / dealt with (sent once per deadline).")
+class CustomerReclaimWarningData(CustomerSnapshotData):
+    due_on = fields.String(required=True, metadata=_DATE)
+    days_left = fields.Integer(required=True)
+    rule = fields.String(required=True, validate=validate.OneOf(["no_followup", "no_deal"]))
+
+
+class _CustomerRef(Schema):
+    customer_id = fields.String(required=True)
+    owner_id = fields.String(allow_none=True, required=True)
+    owner_team = fields.String(allow_none=True, required=True)
+    owner_region = fields.String(allow_none=True, required=True)
+
+
+class _ContactData(_CustomerRef):
+    contact_id = fields.String(required=True)
+    name = fields.String(required=True)
+    title = fields.String(allow_none=True)
+    department = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
+    relationship = fields.String(allow_none=True)
+    is_primary = fields.Boolean(required=True)
+
+
+@event_schema("contact.created", producer=PRODUCER, summary="A contact was added to a customer.")
+class ContactCreatedData(_ContactData):
+    pass
+
+
+@event_schema("contact.updated", producer=PRODUCER, summary="A customer's contact changed.")
+class ContactUpdatedData(_ContactData):
+    pass
+
+
+@event_schema("contact.deleted", producer=PRODUCER, summary="A contact was removed.")
+class ContactDeletedData(_CustomerRef):
+    contact_id = fields.String(required=True)
+
+
+@event_schema("interaction.logged", producer=PRODUCER,
+              summary="A follow-up record (跟进记录) was logged; the customer's "
+                      "last_followup_at moved to it if later.")
+class InteractionLoggedData(_CustomerRef):
+    interaction_id = fields.String(required=True)
+    occurred_at = _when(required=True)
+    method = fields.String(required=True, validate=validate.OneOf(METHODS))
+    subject = fields.String(required=True)
+    attitude = fields.String(allow_none=True)
+    contact_ids = fields.List(fields.String(), required=True)
+    opportunity_id = fields.String(allow_none=True)
+    next_action = fields.String(allow_none=True)
+    next_action_due = fields.String(allow_none=True, metadata=_DATE)
+    created_by = fields.String(required=True)
+
+
+class PageQueryOnly(PageQuery):
+    """page / per_page of a sub-list (sort is fixed: newest first)."""

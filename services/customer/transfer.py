@@ -1,0 +1,253 @@
+"""Export (xlsx / csv, phones masked) and import (xlsx / csv) of customers.
+
+Export headers are Chinese or English (the caller's Accept-Language); import reads
+either, plus the usual synonyms of a hand-made sheet (客户名称 / 公司名称 / name ...).
+Rows are numbered as the spreadsheet shows them: the header is row 1.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from crmkit.clock import as_utc
+from crmkit.errors import Invalid
+from crmkit.money import format_money, from_cents
+
+from services.customer.validation import mask_phone
+
+MAX_IMPORT_ROWS = 20_000
+
+# (key, 中文, English) in export order.
+COLUMNS = (
+    ("number", "客户编号", "Number"),
+    ("name", "客户名称", "Name"),
+    ("industry", "行业", "Industry"),
+    ("status", "状态", "Status"),
+    ("level", "等级", "Level"),
+    ("source", "来源", "Source"),
+    ("source_detail", "来源详情", "Source detail"),
+    ("tags", "标签", "Tags"),
+    ("size", "规模", "Size"),
+    ("address", "地址", "Address"),
+    ("needs", "需求", "Needs"),
+    ("region", "区域", "Region"),
+    ("contact_name", "联系人", "Contact"),
+    ("contact_phone", "联系电话", "Phone"),
+    ("contact_email", "邮箱", "Email"),
+    ("contact_title", "职位", "Title"),
+    ("owner_name", "负责人", "Owner"),
+    ("deal_amount", "成交金额", "Deal amount"),
+    ("last_deal_on", "最后成交日期", "Last deal on"),
+    ("last_followup_at", "最后跟进时间", "Last follow-up"),
+    ("created_at", "创建时间", "Created at"),
+)
+STATUS_LABELS = {"potential": "潜在客户", "intent": "意向客户", "deal": "成交客户",
+                 "lost": "流失客户"}
+STATUS_FROM_TEXT = {**{v: k for k, v in STATUS_LABELS.items()},
+                    **{v[:2]: k for k, v in STATUS_LABELS.items()},
+                    **{k: k for k in STATUS_LABELS}}
+
+# Importable columns: field -> header names (compared folded: lower case, no blanks).
+IMPORT_HEADERS = {
+    "name": ("客户名称", "名称", "公司名称", "客户", "name", "customer", "company"),
+    "industry": ("行业", "所属行业", "行业分类", "industry"),
+    "status": ("状态", "客户状态", "客户类型", "status"),
+    "level": ("等级", "客户等级", "level"),
+    "source": ("来源", "客户来源", "来源渠道", "source"),
+    "source_detail": ("来源详情", "sourcedetail", "source_detail"),
+    "tags": ("标签", "tags", "tag"),
+    "size": ("规模", "企业规模", "size"),
+    "address": ("地址", "客户地址", "address"),
+    "needs": ("需求", "主要需求", "needs"),
+    "region": ("区域", "region"),
+    "contact_name": ("联系人", "联系人姓名", "主联系人", "contact", "contactname",
+                     "contact_name"),
+    "contact_phone": ("联系电话", "电话", "手机", "手机号", "联系方式", "phone", "mobile",
+                      "contactphone", "contact_phone"),
+    "contact_email": ("邮箱", "电子邮箱", "email", "contactemail", "contact_email"),
+    "contact_title": ("职位", "title", "contacttitle", "contact_title"),
+    "deal_amount": ("成交金额", "历史交易金额", "dealamount", "deal_amount"),
+    "last_deal_on": ("最后成交日期", "最后交易日期", "lastdealon", "last_deal_on"),
+}
+_HEADER_LOOKUP = {re.sub(r"[\s_\-]", "", h.lower()): field
+                  for field, names in IMPORT_HEADERS.items() for h in names}
+_TAG_SPLIT = re.compile(r"[,，、;；|]")
+
+
+def language(accept_language) -> str:
+    """'zh' or 'en' from a werkzeug LanguageAccept (English unless Chinese is preferred)."""
+    best = accept_language.best_match(["zh", "zh-CN", "en"], default="en") \
+        if accept_language else "en"
+    return "zh" if best and best.lower().startswith("zh") else "en"
+
+
+# --------------------------------------------------------------------------- export
+
+def _local(moment, tz: ZoneInfo) -> str:
+    if not moment:
+        return ""
+    return as_utc(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M")
+
+
+def export_table(docs: list[dict], lang: str, tz: ZoneInfo) -> tuple[list[str], list[list]]:
+    headers = [zh if lang == "zh" else en for _, zh, en in COLUMNS]
+    rows = []
+    for doc in docs:
+        contact = doc.get("primary_contact") or {}
+        status = doc.get("status") or ""
+        values = {
+            "number": doc.get("number"), "name": doc.get("name"),
+            "industry": doc.get("industry"),
+            "status": STATUS_LABELS.get(status, status) if lang == "zh" else status,
+            "level": doc.get("level"), "source": doc.get("source"),
+            "source_detail": doc.get("source_detail"),
+            "tags": ("、" if lang == "zh" else ", ").join(doc.get("tags") or []),
+            "size": doc.get("size"), "address": doc.get("address"), "needs": doc.get("needs"),
+            "region": doc.get("region"), "contact_name": contact.get("name"),
+            "contact_phone": mask_phone(contact.get("phone")),
+            "contact_email": contact.get("email"), "contact_title": contact.get("title"),
+            "owner_name": doc.get("owner_name"),
+            "deal_amount": format_money(from_cents(doc.get("deal_amount_cents") or 0)),
+            "last_deal_on": doc.get("last_deal_on"),
+            "last_followup_at": _local(doc.get("last_followup_at"), tz),
+            "created_at": _local(doc.get("created_at"), tz),
+        }
+        rows.append(["" if values[key] is None else values[key] for key, _, _ in COLUMNS])
+    return headers, rows
+
+
+def to_csv(headers: list[str], rows: list[list]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(headers)
+    writer.writerows(rows)
+    return buffer.getvalue().encode("utf-8-sig")  # the BOM lets Excel read UTF-8
+
+
+def to_xlsx(headers: list[str], rows: list[list], title: str = "customers") -> bytes:
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.append(headers)
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- import
+
+def _cell(value):
+    """A spreadsheet cell as text (numbers as typed: phones stay digits)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    text = str(value).strip()
+    return text or None
+
+
+def read_rows(content: bytes, filename: str | None) -> list[tuple[int, list]]:
+    """(row number, cells) of the first sheet; row 1 is the header."""
+    name = (filename or "").lower()
+    if name.endswith(".csv"):
+        return _read_csv(content)
+    if name.endswith((".xlsx", ".xlsm")) or content[:2] == b"PK":
+        return _read_xlsx(content)
+    return _read_csv(content)
+
+
+def _read_csv(content: bytes) -> list[tuple[int, list]]:
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = content.decode(encoding)
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        raise Invalid("file", "The CSV file is neither UTF-8 nor GBK text. / 无法识别文件编码。")
+    return [(number, row) for number, row in enumerate(csv.reader(io.StringIO(text)), 1)]
+
+
+def _read_xlsx(content: bytes) -> list[tuple[int, list]]:
+    from openpyxl import load_workbook
+
+    try:
+        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except Exception:
+        raise Invalid("file", "Not a readable xlsx file. / 无法读取该 xlsx 文件。") from None
+    sheet = workbook.worksheets[0]
+    rows = [(number, list(row)) for number, row in enumerate(sheet.iter_rows(values_only=True), 1)]
+    workbook.close()
+    return rows
+
+
+def header_fields(header: list) -> list[str | None]:
+    fields = []
+    for cell in header:
+        key = re.sub(r"[\s_\-]", "", str(cell or "").lower())
+        fields.append(_HEADER_LOOKUP.get(key))
+    if "name" not in fields:
+        raise Invalid("file", "The first row must name the columns, with at least "
+                              "客户名称 / name. / 第一行必须是列名,且包含“客户名称”。")
+    return fields
+
+
+def row_command(fields: list[str | None], cells: list) -> dict | None:
+    """The create command a data row stands for (None for an empty row)."""
+    values = {}
+    for field, cell in zip(fields, cells):
+        if field is None:
+            continue
+        text = _cell(cell)
+        if text is not None:
+            values[field] = text
+    if not values:
+        return None
+    command: dict = {}
+    for key in ("name", "industry", "level", "source", "source_detail", "size", "address",
+                "needs", "region", "deal_amount", "last_deal_on"):
+        if key in values:
+            command[key] = values[key]
+    if "level" in command:
+        command["level"] = command["level"].upper()
+    if "status" in values:
+        command["status"] = STATUS_FROM_TEXT.get(values["status"].strip().lower(),
+                                                 values["status"])
+    if "tags" in values:
+        command["tags"] = [t.strip() for t in _TAG_SPLIT.split(values["tags"]) if t.strip()]
+    contact = {k.removeprefix("contact_"): values[k]
+               for k in ("contact_name", "contact_phone", "contact_email", "contact_title")
+               if k in values}
+    if contact:
+        command["primary_contact"] = contact
+    return command
+
+
+def parse_import(content: bytes, filename: str | None) -> list[tuple[int, dict]]:
+    rows = read_rows(content, filename)
+    if not rows:
+        raise Invalid("file", "The file is empty. / 文件为空。")
+    fields = header_fields(rows[0][1])
+    commands = []
+    for number, cells in rows[1:]:
+        command = row_command(fields, cells)
+        if command is not None:
+            commands.append((number, command))
+    if len(commands) > MAX_IMPORT_ROWS:
+        raise Invalid("file", f"At most {MAX_IMPORT_ROWS} rows per file. "
+                              f"/ 每个文件最多 {MAX_IMPORT_ROWS} 行。")
+    return commands
