@@ -76,7 +76,8 @@ def ms(delta) -> float:
 
 def run(count: int, replicas: int, broker: bool, lead: float) -> dict:
     mongo_url = os.environ.get("MONGO_URL", "mongomock://")
-    db_name = f"bench_tasks_{uuid.uuid4().hex[:8]}"
+    prefix = f"bench_{uuid.uuid4().hex[:8]}_"
+    db_name = prefix + "tasks"          # what Settings.database_name("tasks") gives
     db = get_database(mongo_url, db_name)
     services = [TasksService(db, UserDirectory(db)) for _ in range(max(1, replicas))]
     for service in services:
@@ -92,7 +93,7 @@ def run(count: int, replicas: int, broker: bool, lead: float) -> dict:
     worker = None
     vhost = None
     if broker:
-        worker, vhost = start_broker_worker(mongo_url, db_name)
+        worker, vhost = start_broker_worker(mongo_url, prefix)
 
     stop = threading.Event()
     threads = []
@@ -142,15 +143,17 @@ def run(count: int, replicas: int, broker: bool, lead: float) -> dict:
         report["reminder_due_events"] = len(events)
         report["fired_twice"] = sum(1 for n in per_reminder.values() if n > 1)
     else:
-        report.update(broker_figures(db, worker, count, due_at))
-        worker.stop()
-        delete_vhost(vhost)
+        try:
+            report.update(broker_figures(db, worker, count, due_at))
+        finally:
+            worker.stop()
+            delete_vhost(vhost)
     return report
 
 
 # ---------------------------------------------------------------- --broker
 
-def start_broker_worker(mongo_url: str, db_name: str):
+def start_broker_worker(mongo_url: str, prefix: str):
     """The service's relay and consumers on RabbitMQ, in a virtual host of our own."""
     from crmkit.config import Settings
     from crmkit.service import Worker
@@ -162,7 +165,6 @@ def start_broker_worker(mongo_url: str, db_name: str):
              for args in (["add_vhost", vhost],
                           ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]))
     url = base.rstrip("/") + "/" + vhost if ok else base
-    prefix = db_name.removesuffix("tasks")
     settings = Settings(amqp_url=url, mongo_url=mongo_url, db_prefix=prefix,
                         relay_interval=0.05, embedded=False, consumer_threads=2,
                         jwt_secret="bench-secret-" + "x" * 32)
@@ -181,6 +183,8 @@ def broker_figures(db, worker, count, due_at) -> dict:
             time.monotonic() < deadline:
         time.sleep(0.2)
     notes = list(db["notifications"].find({"kind": "reminder"}, {"created_at": 1}))
+    if not notes:
+        return {"published": worker.relay.published, "inbox_entries": 0}
     lateness = [ms(n["created_at"] - due_at) for n in notes]
     last = max(n["created_at"] for n in notes)
     return {"published": worker.relay.published,

@@ -36,6 +36,17 @@ class EventSpec:
     producer: str
     summary: str
 
+    @property
+    def validator(self) -> Schema:
+        """One schema instance per spec: building one per event costs more than using it."""
+        instance = _validators.get(self)
+        if instance is None:
+            instance = _validators[self] = self.schema()
+        return instance
+
+
+_validators: dict = {}
+
 
 class EventRegistry:
     def __init__(self):
@@ -83,7 +94,7 @@ def make_envelope(event: DomainEvent, *, producer: str, actor_id: str | None,
     spec = registry.latest(event.type)
     if spec is None:
         raise UnregisteredEvent(f"no schema registered for {event.type}")
-    problems = spec.schema().validate(event.data)
+    problems = spec.validator.validate(event.data)
     if problems:
         raise ValueError(f"{event.type} data does not match its schema: {problems}")
     return {

@@ -67,6 +67,9 @@ def create_app(settings: Settings | None = None, *, clients: dict | None = None,
                    if name in request.headers}
         headers["X-Request-ID"] = g.request_id
         headers["X-Forwarded-For"] = request.remote_addr or ""
+        # what the client called, so services can build public links (calendar feed)
+        headers["X-Forwarded-Host"] = request.host
+        headers["X-Forwarded-Proto"] = request.scheme
         if not path.startswith(PUBLIC_PATHS):
             caller = identity.authenticate_forwarded(request.headers.get("Authorization"),
                                                      request.method, path)

@@ -56,7 +56,7 @@ class HttpServiceClient:
         self.base_url = base_url.rstrip("/")
         self._pool = pool or urllib3.PoolManager(
             num_pools=8, maxsize=64, retries=False,
-            timeout=urllib3.Timeout(connect=2.0, read=60.0))
+            timeout=urllib3.Timeout(connect=2.0, read=180.0))  # a 20k-row import takes ~45 s
 
     def request(self, method: str, path: str, *, query: str = "", headers: dict | None = None,
                 body: bytes | None = None) -> Reply:

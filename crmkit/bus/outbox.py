@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import weakref
 from datetime import timedelta
 
@@ -29,10 +30,11 @@ INDEX = [(PENDING, 1)]
 _relays: "weakref.WeakSet[OutboxRelay]" = weakref.WeakSet()
 
 
-def notify_outbox() -> None:
-    """Wake the relays of this process now rather than at their next poll."""
+def notify_outbox(collection: str | None = None, ids=()) -> None:
+    """Wake this process's relays now rather than at their next poll. Naming the
+    collection and document ids lets them lease exactly those documents, no scan."""
     for relay in list(_relays):
-        relay.wake()
+        relay.hint(collection, ids)
 
 
 def outbox_fields(envelopes: list[dict]) -> dict:
@@ -68,10 +70,35 @@ class OutboxRelay:
         self.name = name
         self.batch = batch
         self.published = 0
+        self._hint_lock = threading.Lock()
+        self._hinted: dict[str, set] = {}
+        self._scan_requested = False
         _relays.add(self)
 
     def wake(self) -> None:
         self._wakeup.set()
+
+    def hint(self, collection: str | None, ids=()) -> None:
+        with self._hint_lock:
+            if collection in self._collections and ids:
+                self._hinted.setdefault(collection, set()).update(ids)
+            elif collection is None or collection in self._collections:
+                self._scan_requested = True
+        self._wakeup.set()
+
+    def publish_hinted(self) -> int:
+        """Publish the documents writers in this process named; no collection scan."""
+        with self._hint_lock:
+            hinted, self._hinted = self._hinted, {}
+        count = 0
+        for name, ids in hinted.items():
+            collection = self._database[name]
+            for _id in ids:
+                doc = self._take_lease(collection, _id)
+                if doc is not None:  # else: already published, or another relay has it
+                    count += self._publish_document(collection, doc)
+        self.published += count
+        return count
 
     def ensure_indexes(self) -> None:
         for name in self._collections:
@@ -144,14 +171,30 @@ class OutboxRelay:
         return len(confirmed)
 
     def run(self, stop: threading.Event) -> None:
+        """Publish hinted documents at once; scan for anything else (other processes'
+        writes, crashes, failed publishes) every `interval`, but never spend more than
+        about a tenth of the time scanning: on a store without indexes a scan grows
+        with the collection, and the hints already cover this process's own writes."""
         failures = 0
+        next_scan = 0.0
         while not stop.is_set():
+            self._wakeup.clear()  # a hint arriving while we work wakes the next wait
             try:
-                self.publish_pending()
+                self.publish_hinted()
+                with self._hint_lock:
+                    scan_now, self._scan_requested = self._scan_requested, False
+                if scan_now or time.monotonic() >= next_scan:
+                    started = time.monotonic()
+                    self.publish_pending()
+                    spent = time.monotonic() - started
+                    next_scan = time.monotonic() + max(self._interval, 10 * spent)
                 failures = 0
             except Exception:
                 failures += 1
+                next_scan = 0.0  # retry the failed work by a scan after the back-off
                 log.exception("outbox relay %s failed; retrying", self.name)
-            delay = self._interval if failures == 0 else min(5.0, 0.2 * 2 ** failures)
+            if failures:
+                delay = min(5.0, 0.2 * 2 ** failures)
+            else:
+                delay = max(0.0, next_scan - time.monotonic())
             self._wakeup.wait(delay)
-            self._wakeup.clear()

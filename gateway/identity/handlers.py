@@ -21,7 +21,7 @@ from crmkit.identity import Identity
 from crmkit.visibility import Owner, can_see, visibility_filter
 from gateway.identity.domain import (User, authenticate, password_problems, username_key,
                                      would_leave_no_admin)
-from gateway.identity.repository import UserRepository
+from gateway.identity.repository import USERS, UserRepository
 from gateway.identity.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class IdentityService:
     def __init__(self, repository: UserRepository, hasher, tokens: TokenService, *,
                  throttle: LoginThrottle | None = None, producer: str = "gateway",
                  clock: Callable[[], datetime] = utcnow,
-                 on_events: Callable[[], None] = notify_outbox):
+                 on_events: Callable[[str, list], None] = notify_outbox):
         self.repository = repository
         self.hasher = hasher
         self.tokens = tokens
@@ -222,13 +222,13 @@ class IdentityService:
         envelopes = self._envelopes(user, actor_id)
         self.repository.add(user, envelopes)
         if envelopes:
-            self._on_events()
+            self._on_events(USERS, [user.id])
 
     def _save(self, user: User, *, actor_id: str | None) -> None:
         envelopes = self._envelopes(user, actor_id)
         self.repository.save(user, envelopes)
         if envelopes:
-            self._on_events()
+            self._on_events(USERS, [user.id])
 
     def _save_quietly(self, user: User) -> None:
         """Best effort (a rehash): losing a race to a real change is fine."""

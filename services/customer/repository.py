@@ -311,7 +311,7 @@ class CustomerRepository:
         self.customers.insert_one(doc)
         customer.events.clear()
         customer.log.clear()
-        notify_outbox()
+        notify_outbox(CUSTOMERS, [customer.id])
 
     def save(self, customer: Customer, envelopes: list[dict]) -> None:
         """Write the changed aggregate, its log entries, follow-ups and events at once,
@@ -337,7 +337,7 @@ class CustomerRepository:
         customer.log.clear()
         customer.new_interactions.clear()
         if envelopes:
-            notify_outbox()
+            notify_outbox(CUSTOMERS, [customer.id])
 
     def history(self, customer_id: str) -> list[dict]:
         doc = self.customers.find_one({"_id": customer_id}, {"history": 1})
@@ -460,7 +460,7 @@ class CustomerRepository:
         for customer in customers:
             customer.events.clear()
             customer.log.clear()
-        notify_outbox()
+        notify_outbox(IMPORTS, [chunk_id])
 
     def recover_import_chunks(self, older_than: datetime) -> int:
         recovered = 0
@@ -471,6 +471,6 @@ class CustomerRepository:
                 "state": "written", "_outbox": kept, "_outbox_pending": bool(kept)}})
             recovered += 1
         if recovered:
-            notify_outbox()
+            notify_outbox(IMPORTS)
         return recovered
 

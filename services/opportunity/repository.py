@@ -208,7 +208,7 @@ class OpportunityRepository:
 
     def add(self, opp: Opportunity, envelopes: list[dict]) -> None:
         self.opportunities.insert_one({**to_doc(opp), **outbox_fields(envelopes)})
-        notify_outbox()
+        notify_outbox(OPPORTUNITIES, [opp.id])
 
     def save(self, opp: Opportunity, expected_version: int, envelopes: list[dict]) -> None:
         """Write the aggregate and its events in one conditional update.
@@ -229,7 +229,7 @@ class OpportunityRepository:
             raise VersionConflict("The opportunity changed meanwhile; try again.",
                                   code="version_conflict")
         if envelopes:
-            notify_outbox()
+            notify_outbox(OPPORTUNITIES, [opp.id])
 
     def get(self, opportunity_id: str, *, history: bool = True) -> Opportunity | None:
         """The aggregate; without its (append-only) history to change and `save` it."""
@@ -304,7 +304,7 @@ class OpportunityRepository:
         if result.matched_count == 0 and result.upserted_id is None:
             raise VersionConflict("The pipeline changed meanwhile; reload it.",
                                   code="version_conflict")
-        notify_outbox()
+        notify_outbox(PIPELINE, [PIPELINE_ID])
 
     # ---- customer read model
 

@@ -1,0 +1,95 @@
+"""Helpers for the tasks integration tests: times, bus spies, outside events, people."""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+
+from kombu import Queue
+
+from crm_testing import eventually
+from crmkit.bus.connection import connect
+from crmkit.bus.publisher import Publisher
+from crmkit.bus.topology import events_exchange
+from crmkit.mongo import get_database
+
+TEAM1 = "east/shanghai/team-1"
+TEAM2 = "east/shanghai/team-2"
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def later(**delta) -> str:
+    return iso(now() + timedelta(**delta))
+
+
+def tasks_db(settings):
+    return get_database(settings.mongo_url, settings.database_name("tasks"))
+
+
+def known_to_tasks(settings, *sessions) -> None:
+    """Wait until the tasks service's user directory has heard of these users."""
+    users = tasks_db(settings)["users"]
+    for session in sessions:
+        eventually(lambda: users.find_one({"_id": session.id}), timeout=10,
+                   message=f"tasks service knows user {session.user.get('username')}")
+
+
+class Spy:
+    """An outside subscriber's own queue on crm.events, as another system would bind."""
+
+    def __init__(self, connection, routing_key: str):
+        self.channel = connection.channel()
+        self.queue = Queue(f"test.tasks.spy.{uuid.uuid4().hex}", exchange=events_exchange,
+                           routing_key=routing_key, exclusive=True, auto_delete=True)
+        self.bound = self.queue(self.channel)
+        self.bound.declare()
+        self.seen: list[dict] = []
+
+    def drain(self) -> list[dict]:
+        while True:
+            message = self.bound.get(no_ack=True)
+            if message is None:
+                return self.seen
+            self.seen.append(json.loads(message.body))
+
+    def wait_for(self, count: int, timeout: float = 10.0, where=lambda e: True) -> list[dict]:
+        eventually(lambda: len([e for e in self.drain() if where(e)]) >= count,
+                   timeout=timeout, message=f"{count} events on {self.queue.routing_key}")
+        return [e for e in self.seen if where(e)]
+
+
+@contextmanager
+def spying(amqp_url: str, *routing_keys: str):
+    with connect(amqp_url) as connection:
+        spies = [Spy(connection, key) for key in routing_keys]
+        yield spies[0] if len(spies) == 1 else spies
+
+
+def publish(amqp_url: str, event_type: str, data: dict, *, aggregate_id: str,
+            actor_id: str | None = None, producer: str = "test", event_id: str | None = None,
+            region: str | None = "east") -> dict:
+    """Put an event on crm.events as its producing service would."""
+    envelope = {"id": event_id or uuid.uuid4().hex, "type": event_type, "version": 1,
+                "occurred_at": iso(now()), "producer": producer,
+                "aggregate_id": aggregate_id, "actor_id": actor_id,
+                "correlation_id": uuid.uuid4().hex, "region": region, "data": data}
+    publisher = Publisher(amqp_url)
+    try:
+        publisher.publish(envelope)
+    finally:
+        publisher.close()
+    return envelope
+
+
+def settle(seconds: float = 0.3) -> None:
+    """Give an at-least-once duplicate the chance to arrive before counting."""
+    time.sleep(seconds)

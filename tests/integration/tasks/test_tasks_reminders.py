@@ -1,0 +1,208 @@
+"""Reminders fire exactly once each, at their time, as an inbox entry and a reminder.due
+event: with one worker, with two worker replicas, and across a worker restart."""
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from crm_testing import eventually
+from crmkit.clock import utcnow
+from crmkit.directory import UserDirectory
+from crmkit.identity import Identity
+from crmkit.mongo import get_database
+from crmkit.service import Worker
+from services.tasks.app import bootstrap
+from services.tasks.handlers import TasksService
+from tasks_helpers import iso, now, settle, spying
+
+API = "/api/v1"
+
+
+def task_with_reminder(session, remind_at, title="提醒我"):
+    reply = session.post(f"{API}/tasks", json={
+        "title": title, "type": "call", "due_at": iso(remind_at + timedelta(days=1)),
+        "reminders": [{"remind_at": iso(remind_at)}]})
+    assert reply.status_code == 201, reply
+    return reply.json
+
+
+def reminder_notes(session):
+    items = session.get(f"{API}/notifications?per_page=100").json["items"]
+    return [n for n in items if n["kind"] == "reminder"]
+
+
+def test_a_reminder_fires_once_at_its_time_as_inbox_entry_and_event(system, org, amqp_url):
+    rep = org.user("rep")
+    with spying(amqp_url, "reminder.due") as spy:
+        remind_at = now() + timedelta(seconds=2)
+        task = task_with_reminder(rep, remind_at)
+        time.sleep(0.5)
+        assert reminder_notes(rep) == []             # not before its time
+        [event] = spy.wait_for(1, timeout=10)
+        notes = eventually(lambda: reminder_notes(rep), timeout=5, message="inbox entry")
+        settle(1.5)
+        assert len(spy.drain()) == 1 and len(reminder_notes(rep)) == 1
+    data = event["data"]
+    assert data["task_id"] == task["id"] and data["user_id"] == rep.id
+    assert data["reminder_id"] == task["reminders"][0]["id"]
+    assert data["fired_at"] >= data["remind_at"]
+    assert notes[0]["ref"] == {"type": "task", "id": task["id"]} and not notes[0]["read"]
+    unread = rep.get(f"{API}/notifications?unread=true").json
+    assert unread["total"] == 1 and unread["unread"] == 1
+    fired = rep.get(f"{API}/tasks/{task['id']}").json["reminders"][0]
+    assert fired["fired"] is True
+
+
+def test_a_closed_task_does_not_remind(system, org, amqp_url):
+    rep = org.user("rep")
+    with spying(amqp_url, "reminder.due") as spy:
+        task = task_with_reminder(rep, now() + timedelta(seconds=1.5))
+        assert rep.post(f"{API}/tasks/{task['id']}/status",
+                        json={"status": "shelved"}).status_code == 200
+        settle(3)
+        assert spy.drain() == [] and reminder_notes(rep) == []
+
+
+def second_replica(settings) -> Worker:
+    runtime, definition = bootstrap(settings)
+    worker = Worker(runtime, definition)
+    worker.declare_topology()
+    return worker.start()
+
+
+def sweeper(settings):
+    """The reminder sweep of a replica, to call directly (no lease): proves the
+    per-reminder guarantee, not just the scheduler lease."""
+    _, definition = bootstrap(settings)
+    return definition.jobs[0].run
+
+
+def hammer(sweeps, stop: threading.Event) -> list[threading.Thread]:
+    threads = []
+    for sweep in sweeps:
+        def loop(sweep=sweep):
+            while not stop.is_set():
+                sweep(utcnow())
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+        threads.append(thread)
+    return threads
+
+
+def test_two_worker_replicas_fire_each_reminder_exactly_once(system, org, amqp_url, settings):
+    rep = org.user("rep")
+    count = 30
+    replica = second_replica(settings)
+    stop = threading.Event()
+    try:
+        with spying(amqp_url, "reminder.due") as spy:
+            remind_at = now() + timedelta(seconds=4)
+            tasks = [task_with_reminder(rep, remind_at, f"任务 {i}") for i in range(count)]
+            # Besides both replicas' schedulers, sweep from both sides without a lease.
+            threads = hammer([sweeper(settings), sweeper(settings)], stop)
+            events = spy.wait_for(count, timeout=20)
+            eventually(lambda: len(reminder_notes(rep)) >= count, timeout=10,
+                       message="all inbox entries")
+            settle(2)
+            events = spy.drain()
+    finally:
+        stop.set()
+        replica.stop()
+    per_reminder = Counter(e["data"]["reminder_id"] for e in events)
+    assert len(per_reminder) == count and set(per_reminder.values()) == {1}
+    assert {e["data"]["task_id"] for e in events} == {t["id"] for t in tasks}
+    notes = reminder_notes(rep)
+    assert len(notes) == count
+    assert len({n["ref"]["id"] for n in notes}) == count
+    assert min(e["data"]["fired_at"] for e in events) >= iso(remind_at)[:23]
+
+
+def test_reminders_survive_a_worker_crash_and_restart_firing_once(system, org, amqp_url,
+                                                                  settings):
+    rep = org.user("rep")
+    count = 12
+    worker = system.services["tasks"].extensions["crm.worker"]
+    worker.stop()                                   # the worker goes down
+    restarted = None
+    try:
+        with spying(amqp_url, "reminder.due") as spy:
+            remind_at = now() + timedelta(seconds=1)
+            tasks = [task_with_reminder(rep, remind_at, f"重启 {i}") for i in range(count)]
+            time.sleep(1.5)
+            assert spy.drain() == []                 # nobody is firing while it is down
+
+            # A replica dies in the middle of its sweep: after 5 saves its process is gone.
+            crashing = crashing_sweeper(settings, after=5)
+            with pytest.raises(SystemExit):
+                crashing(utcnow())
+
+            restarted = second_replica(settings)     # the worker comes back
+            events = spy.wait_for(count, timeout=20)
+            eventually(lambda: len(reminder_notes(rep)) >= count, timeout=10,
+                       message="all inbox entries after restart")
+            settle(2)
+            events = spy.drain()
+    finally:
+        if restarted:
+            restarted.stop()
+    per_reminder = Counter(e["data"]["reminder_id"] for e in events)
+    assert len(per_reminder) == count and set(per_reminder.values()) == {1}
+    assert {e["data"]["task_id"] for e in events} == {t["id"] for t in tasks}
+    assert len(reminder_notes(rep)) == count
+
+
+def crashing_sweeper(settings, *, after: int):
+    _, definition = bootstrap(settings)
+    sweep = definition.jobs[0].run
+    service = sweep.__self__
+    real_save = service.repo.save
+    saved = []
+
+    def save(*args, **kwargs):
+        if len(saved) >= after:
+            raise SystemExit("worker killed mid-sweep")
+        real_save(*args, **kwargs)
+        saved.append(1)
+
+    service.repo.save = save
+    return sweep
+
+
+# ---------------------------------------------------------------- storage-level race
+
+def test_concurrent_sweeps_over_one_database_write_each_reminder_once():
+    """Four sweepers (two services) race over 200 tasks x 2 due reminders; no relay
+    runs, so every reminder.due ever written is still in the outbox to be counted."""
+    db = get_database("mongomock://", f"race_{uuid.uuid4().hex[:8]}")
+    t0 = utcnow()
+    services = [TasksService(db, UserDirectory(db), clock=lambda: t0) for _ in range(2)]
+    rep = Identity("u1", "u1", "U1", "rep", "east/a", "east")
+    for i in range(200):
+        services[0].create(rep, {"title": f"t{i}", "due_at": t0 + timedelta(days=1),
+                                 "reminders": [{"remind_at": t0 + timedelta(seconds=1)},
+                                               {"remind_at": t0 + timedelta(seconds=2)}]})
+    later = t0 + timedelta(seconds=3)
+    fired = []
+    barrier = threading.Barrier(4)
+
+    def sweep(service):
+        barrier.wait()
+        for _ in range(3):
+            fired.append(service.fire_due_reminders(later))
+
+    threads = [threading.Thread(target=sweep, args=(s,)) for s in services * 2]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    outbox = [e for doc in db["tasks"].find() for e in doc.get("_outbox", [])
+              if e["type"] == "reminder.due"]
+    per_reminder = Counter(e["data"]["reminder_id"] for e in outbox)
+    assert len(per_reminder) == 400 and set(per_reminder.values()) == {1}
+    assert sum(fired) == 400
+    assert db["tasks"].count_documents({"next_remind_at": {"$ne": None}}) == 0

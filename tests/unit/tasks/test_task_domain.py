@@ -1,0 +1,468 @@
+"""Task rules: creating, assigning, the status machine, reminders, reactions, inbox."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
+from services.tasks import domain
+from services.tasks.domain import (
+    STATUSES, TRANSITIONS, Reminder, create_task, deal_round_robin,
+    move_to_new_owner, notification_for, shelve_for_returned_customer,
+    task_from_followup_plan, task_from_opportunity_reminder,
+)
+from task_people import NOW, PEOPLE, owner_of
+
+H = timedelta(hours=1)
+D = timedelta(days=1)
+
+
+def make(actor="rep1", *, due=NOW + 2 * D, **kw):
+    kw.setdefault("title", "拜访客户,对接技术方案细节")
+    kw.setdefault("type", "visit")
+    return create_task(PEOPLE[actor], due_at=due, now=NOW, **kw)
+
+
+def types(task):
+    return [e.type for e in task.events]
+
+
+# ---------------------------------------------------------------- create
+
+def test_new_task_is_the_callers_todo_with_the_default_reminder_two_hours_before():
+    task = make(customer_ids=["c1"], priority="high")
+    assert task.assignee_id == "rep1"
+    assert task.assignee_team == "east/shanghai/team-1"
+    assert task.status == "todo" and task.created_by == "rep1"
+    assert [(r.kind, r.remind_at) for r in task.reminders] == [
+        ("default", NOW + 2 * D - 2 * H)]
+    assert types(task) == ["task.created"]
+    created = task.events[0].data
+    assert created["assignee_id"] == "rep1" and created["customer_ids"] == ["c1"]
+    assert task.events[0].region == "east"
+
+
+def test_due_time_must_be_in_the_future():
+    with pytest.raises(Invalid) as err:
+        make(due=NOW - H)
+    assert "due_at" in err.value.errors
+    with pytest.raises(Invalid):
+        make(due=NOW)
+
+
+def test_no_default_reminder_when_the_due_time_is_under_two_hours_away():
+    assert make(due=NOW + H).reminders == []
+
+
+def test_given_reminders_replace_the_default_and_must_be_ahead():
+    task = make(reminders=[{"remind_at": NOW + D}, {"remind_at": NOW + 3 * H}])
+    assert [r.remind_at for r in task.reminders] == [NOW + 3 * H, NOW + D]
+    assert all(r.kind == "custom" for r in task.reminders)
+    assert make(reminders=[]).reminders == []
+    with pytest.raises(Invalid) as err:
+        make(reminders=[{"remind_at": NOW - H}])
+    assert "reminders.0.remind_at" in err.value.errors
+
+
+@pytest.mark.parametrize("field,value", [("type", "party"), ("priority", "urgent"),
+                                         ("title", "  ")])
+def test_bad_field_values_are_named(field, value):
+    with pytest.raises(Invalid) as err:
+        make(**{field: value})
+    assert field in err.value.errors
+
+
+def test_end_before_start_is_refused():
+    with pytest.raises(Invalid) as err:
+        make(start_at=NOW + D, end_at=NOW + D - H)
+    assert "end_at" in err.value.errors
+
+
+def test_a_rep_cannot_put_a_task_in_the_pool_or_give_it_to_a_colleague():
+    with pytest.raises(Forbidden) as err:
+        make("rep1", assignee=None)
+    assert err.value.code == "pool_not_allowed"
+    with pytest.raises(Forbidden) as err:
+        make("rep1", assignee=owner_of("rep2"))
+    assert err.value.code == "assign_not_allowed"
+
+
+def test_a_supervisor_assigns_within_the_team_or_leaves_the_task_in_the_pool():
+    task = make("sup1", assignee=owner_of("rep2"))
+    assert task.assignee_id == "rep2" and task.created_by == "sup1"
+    pooled = make("sup1", assignee=None)
+    assert pooled.assignee_id is None and pooled.in_pool and pooled.region == "east"
+    with pytest.raises(Forbidden) as err:
+        make("sup1", assignee=owner_of("rep3"))      # another team
+    assert err.value.code == "assignee_out_of_scope"
+
+
+# ---------------------------------------------------------------- status machine
+
+ALL_MOVES = [(a, b) for a in STATUSES for b in STATUSES]
+
+
+def at_status(status):
+    task = make(customer_ids=["c1"])
+    path = {"todo": [], "in_progress": ["in_progress"], "done": ["in_progress", "done"],
+            "shelved": ["shelved"]}[status]
+    for step in path:
+        task.change_status(PEOPLE["rep1"], step, "ok" if step == "done" else None, now=NOW)
+    task.events.clear()
+    return task
+
+
+@pytest.mark.parametrize("src,dst", ALL_MOVES)
+def test_status_machine_allows_exactly_the_contract_moves(src, dst):
+    task = at_status(src)
+    legal = dst in TRANSITIONS[src]
+    if legal:
+        task.change_status(PEOPLE["rep1"], dst, "客户对方案满意", now=NOW)
+        assert task.status == dst
+    else:
+        with pytest.raises(Conflict) as err:
+            task.change_status(PEOPLE["rep1"], dst, "客户对方案满意", now=NOW)
+        assert err.value.code == "illegal_transition"
+        assert task.status == src and task.events == []
+
+
+def test_the_contract_moves_are_the_ones_in_the_table():
+    legal = {(a, b) for a, b in ALL_MOVES if b in TRANSITIONS[a]}
+    assert legal == {("todo", "in_progress"), ("in_progress", "done"),
+                     ("todo", "shelved"), ("in_progress", "shelved"), ("shelved", "todo")}
+
+
+def test_done_needs_a_result():
+    task = at_status("in_progress")
+    for empty in (None, "", "   "):
+        with pytest.raises(Invalid) as err:
+            task.change_status(PEOPLE["rep1"], "done", empty, now=NOW)
+        assert "result" in err.value.errors
+    assert task.status == "in_progress"
+
+
+def test_completing_records_the_customers_for_the_customer_service():
+    task = at_status("in_progress")
+    task.change_status(PEOPLE["rep1"], "done", "约定下周商务谈判", now=NOW + H)
+    assert task.completed_at == NOW + H and task.result == "约定下周商务谈判"
+    assert types(task) == ["task.status_changed", "task.completed"]
+    done = task.events[1].data
+    assert done["customer_ids"] == ["c1"] and done["type"] == "visit"
+    assert task.events[0].data["from"] == "in_progress"
+    assert task.events[0].data["to"] == "done"
+
+
+def test_unknown_status_is_invalid_not_a_conflict():
+    with pytest.raises(Invalid):
+        at_status("todo").change_status(PEOPLE["rep1"], "finished", now=NOW)
+
+
+def test_a_pool_task_cannot_be_started_before_it_is_assigned():
+    task = make("sup1", assignee=None)
+    with pytest.raises(Conflict) as err:
+        task.change_status(PEOPLE["sup1"], "in_progress", now=NOW)
+    assert err.value.code == "task_unassigned"
+
+
+def test_someone_who_cannot_see_the_task_gets_not_found():
+    task = make("rep1")
+    with pytest.raises(NotFound):
+        task.change_status(PEOPLE["rep2"], "in_progress", now=NOW)
+
+
+# ---------------------------------------------------------------- assign
+
+def test_supervisor_hands_a_pool_task_to_a_rep():
+    task = make("sup1", assignee=None)
+    task.events.clear()
+    task.assign(PEOPLE["sup1"], owner_of("rep2"), now=NOW)
+    assert task.assignee_id == "rep2" and task.assignee_team == "east/shanghai/team-1"
+    assert types(task) == ["task.assigned"]
+    assert task.events[0].data["previous_assignee_id"] is None
+
+
+def test_assigning_a_closed_or_already_assigned_task_conflicts():
+    task = make("sup1", assignee=owner_of("rep2"))
+    with pytest.raises(Conflict) as err:
+        task.assign(PEOPLE["sup1"], owner_of("rep2"), now=NOW)
+    assert err.value.code == "already_assigned"
+    task.change_status(PEOPLE["sup1"], "shelved", now=NOW)
+    with pytest.raises(Conflict) as err:
+        task.assign(PEOPLE["sup1"], owner_of("rep1"), now=NOW)
+    assert err.value.code == "task_closed"
+
+
+def test_a_rep_cannot_reassign_their_task():
+    task = make("rep1")
+    with pytest.raises(Forbidden):
+        task.assign(PEOPLE["rep1"], owner_of("rep2"), now=NOW)
+
+
+def test_round_robin_deals_tasks_over_users_in_turn():
+    pairs = deal_round_robin(["t1", "t2", "t3", "t4", "t5"], ["u1", "u2"])
+    assert pairs == [("t1", "u1"), ("t2", "u2"), ("t3", "u1"), ("t4", "u2"), ("t5", "u1")]
+    with pytest.raises(Invalid):
+        deal_round_robin(["t1"], [])
+    with pytest.raises(Invalid):
+        deal_round_robin(["t1"], ["u1", "u1"])
+
+
+# ---------------------------------------------------------------- visibility
+
+def sample_tasks():
+    return {
+        "rep1_own": make("rep1"),
+        "rep2_own": make("rep2"),
+        "rep3_own": make("rep3"),
+        "sup1_to_rep2": make("sup1", assignee=owner_of("rep2")),
+        "pool_east": make("sup1", assignee=None),
+        "pool_west": make("sup_west", assignee=None),
+        "west_rep": make("rep_west"),
+    }
+
+
+EXPECTED_VISIBLE = {
+    "rep1": {"rep1_own"},
+    "rep2": {"rep2_own", "sup1_to_rep2"},
+    "rep3": {"rep3_own"},
+    "sup1": {"rep1_own", "rep2_own", "sup1_to_rep2", "pool_east"},
+    "sup_sh": {"rep1_own", "rep2_own", "rep3_own", "sup1_to_rep2", "pool_east"},
+    "sup_west": {"pool_west", "west_rep"},
+    "mgr_east": {"rep1_own", "rep2_own", "rep3_own", "sup1_to_rep2", "pool_east"},
+    "mgr_west": {"pool_west", "west_rep"},
+    "admin": {"rep1_own", "rep2_own", "rep3_own", "sup1_to_rep2", "pool_east",
+              "pool_west", "west_rep"},
+    "rep_west": {"west_rep"},
+}
+
+
+@pytest.mark.parametrize("viewer", sorted(EXPECTED_VISIBLE))
+def test_who_sees_which_task(viewer):
+    tasks = sample_tasks()
+    seen = {name for name, t in tasks.items() if domain.can_view(PEOPLE[viewer], t)}
+    assert seen == EXPECTED_VISIBLE[viewer]
+
+
+@pytest.mark.parametrize("viewer", sorted(EXPECTED_VISIBLE))
+def test_the_mongo_filter_admits_exactly_what_can_view_admits(viewer):
+    mongomock = pytest.importorskip("mongomock")
+    coll = mongomock.MongoClient().db.tasks
+    tasks = sample_tasks()
+    for name, t in tasks.items():
+        coll.insert_one({"_id": name, "assignee_id": t.assignee_id,
+                         "assignee_team": t.assignee_team,
+                         "assignee_region": t.assignee_region, "created_by": t.created_by,
+                         "creator_team": t.creator_team, "creator_region": t.creator_region,
+                         "region": t.region})
+    found = {d["_id"] for d in coll.find(domain.visibility_query(PEOPLE[viewer]))}
+    assert found == EXPECTED_VISIBLE[viewer]
+
+
+def test_scope_pool_is_for_supervisors_and_up():
+    with pytest.raises(Forbidden):
+        domain.scope_query(PEOPLE["rep1"], "pool")
+    assert domain.scope_query(PEOPLE["admin"], "pool") == {"assignee_id": None}
+    with pytest.raises(Invalid):
+        domain.scope_query(PEOPLE["rep1"], "everything")
+
+
+# ---------------------------------------------------------------- reminders
+
+def test_each_reminder_fires_once_and_records_reminder_due_for_the_assignee():
+    task = make("sup1", assignee=owner_of("rep2"),
+                reminders=[{"remind_at": NOW + H}, {"remind_at": NOW + 3 * H}])
+    task.events.clear()
+    assert task.next_remind_at == NOW + H
+    assert task.fire_due_reminders(NOW + 30 * timedelta(minutes=1)) == []
+    fired = task.fire_due_reminders(NOW + 2 * H)
+    assert [r.remind_at for r in fired] == [NOW + H]
+    assert task.fire_due_reminders(NOW + 2 * H) == []          # not twice
+    assert types(task) == ["reminder.due"]
+    due = task.events[0].data
+    assert due["user_id"] == "rep2" and due["reminder_id"] == fired[0].id
+    assert task.next_remind_at == NOW + 3 * H
+    task.fire_due_reminders(NOW + 4 * H)
+    assert task.next_remind_at is None and types(task).count("reminder.due") == 2
+
+
+def test_a_closed_task_fires_no_reminder():
+    task = make(reminders=[{"remind_at": NOW + H}])
+    task.change_status(PEOPLE["rep1"], "shelved", now=NOW)
+    assert task.next_remind_at is None
+    assert task.fire_due_reminders(NOW + 2 * H) == []
+
+
+def test_a_pool_task_reminds_its_creator():
+    task = make("sup1", assignee=None, reminders=[{"remind_at": NOW + H}])
+    task.events.clear()
+    task.fire_due_reminders(NOW + H)
+    assert task.events[0].data["user_id"] == "sup1"
+
+
+def test_moving_the_due_time_moves_the_default_reminder_but_not_custom_ones():
+    task = make()
+    task.edit(PEOPLE["rep1"], {"due_at": NOW + 3 * D}, now=NOW)
+    assert [r.remind_at for r in task.reminders] == [NOW + 3 * D - 2 * H]
+    custom = make(reminders=[{"remind_at": NOW + D}])
+    custom.edit(PEOPLE["rep1"], {"due_at": NOW + 3 * D}, now=NOW)
+    assert [r.remind_at for r in custom.reminders] == [NOW + D]
+
+
+def test_edit_reports_changes_and_refuses_done_tasks_and_unknown_fields():
+    task = make()
+    task.events.clear()
+    diff = task.edit(PEOPLE["rep1"], {"title": "电话回访", "priority": "low"}, now=NOW)
+    assert diff == {"title": ["拜访客户,对接技术方案细节", "电话回访"],
+                    "priority": ["medium", "low"]}
+    assert types(task) == ["task.updated"]
+    with pytest.raises(Invalid) as err:
+        task.edit(PEOPLE["rep1"], {"status": "done"}, now=NOW)
+    assert err.value.code == "unknown_field"
+    with pytest.raises(Invalid):
+        task.edit(PEOPLE["rep1"], {"due_at": NOW - H}, now=NOW)
+    done = at_status("done")
+    with pytest.raises(Conflict):
+        done.edit(PEOPLE["rep1"], {"title": "x"}, now=NOW)
+
+
+# ---------------------------------------------------------------- other services' events
+
+def test_a_followup_plan_lands_in_the_owners_calendar_with_a_reminder_a_day_before():
+    start = NOW + 3 * D
+    task = task_from_followup_plan(
+        plan_id="p1", opportunity_id="o1", customer_id="c1", owner=owner_of("rep1"),
+        start_at=start, end_at=start + H, method="online_meeting",
+        content="了解客户对系统模块的具体需求", opportunity_name="ERP 采购", now=NOW)
+    assert task.assignee_id == "rep1" and task.type == "followup"
+    assert (task.start_at, task.end_at, task.due_at) == (start, start + H, start + H)
+    assert [(r.kind, r.remind_at) for r in task.reminders] == [("plan", start - D)]
+    assert task.customer_ids == ["c1"] and task.opportunity_id == "o1"
+    assert task.source["type"] == "followup_plan"
+    assert types(task) == ["task.created"]
+
+
+@pytest.mark.parametrize("method,kind", [("call", "call"), ("visit", "visit")])
+def test_plan_methods_become_task_types(method, kind):
+    task = task_from_followup_plan(plan_id="p", opportunity_id="o", customer_id=None,
+                                   owner=owner_of("rep1"), start_at=NOW + 2 * D, end_at=None,
+                                   method=method, content="", now=NOW)
+    assert task.type == kind
+
+
+def test_a_plan_starting_within_a_day_gets_no_reminder_in_the_past():
+    task = task_from_followup_plan(plan_id="p", opportunity_id="o", customer_id="c",
+                                   owner=owner_of("rep1"), start_at=NOW + 5 * H,
+                                   end_at=None, method="call", content="", now=NOW)
+    assert task.reminders == []
+
+
+def test_an_opportunity_reminder_fires_at_its_time():
+    task = task_from_opportunity_reminder(
+        reminder_key="r1", opportunity_id="o1", customer_id="c1", owner=owner_of("rep1"),
+        remind_at=NOW + H, opportunity_name="ERP", now=NOW)
+    assert [(r.kind, r.remind_at) for r in task.reminders] == [("opportunity", NOW + H)]
+    task.events.clear()
+    assert task.fire_due_reminders(NOW + H)
+    assert task.events[0].data["user_id"] == "rep1"
+
+
+def customer_tasks():
+    return {
+        "open_c1": make("rep1", customer_ids=["c1"]),
+        "started_c1": at_status_for("in_progress", ["c1"]),
+        "done_c1": at_status_for("done", ["c1"]),
+        "internal_c1": make("rep1", customer_ids=["c1"], type="internal"),
+        "open_c2": make("rep1", customer_ids=["c2"]),
+        "rep2_c1": make("rep2", customer_ids=["c1"]),
+    }
+
+
+def at_status_for(status, customer_ids):
+    task = make("rep1", customer_ids=customer_ids)
+    for step in {"in_progress": ["in_progress"], "done": ["in_progress", "done"]}[status]:
+        task.change_status(PEOPLE["rep1"], step, "ok", now=NOW)
+    return task
+
+
+def test_a_returned_customer_shelves_the_old_owners_open_tasks_for_it():
+    tasks = customer_tasks()
+    for t in tasks.values():
+        t.events.clear()
+    changed = shelve_for_returned_customer(tasks.values(), "c1", "rep1", now=NOW)
+    assert {n for n, t in tasks.items() if t in changed} == {
+        "open_c1", "started_c1", "internal_c1"}
+    assert {n: t.status for n, t in tasks.items()} == {
+        "open_c1": "shelved", "started_c1": "shelved", "done_c1": "done",
+        "internal_c1": "shelved", "open_c2": "todo", "rep2_c1": "todo"}
+    event = tasks["open_c1"].events[0]
+    assert event.type == "task.status_changed" and event.data["to"] == "shelved"
+    assert event.data["reason"] == "customer_returned:c1"
+
+
+def test_a_new_owner_gets_the_customers_open_followup_tasks():
+    tasks = customer_tasks()
+    changed = move_to_new_owner(tasks.values(), "c1", "rep1", owner_of("rep3"), now=NOW)
+    assert {n for n, t in tasks.items() if t in changed} == {"open_c1", "started_c1"}
+    assert tasks["open_c1"].assignee_id == "rep3"
+    assert tasks["open_c1"].assignee_team == "east/shanghai/team-2"
+    assert tasks["internal_c1"].assignee_id == "rep1"
+    assert tasks["done_c1"].assignee_id == "rep1"
+    assert tasks["rep2_c1"].assignee_id == "rep2"
+    assert tasks["open_c1"].events[-1].type == "task.assigned"
+
+
+def test_no_previous_owner_means_nothing_moves():
+    tasks = customer_tasks()
+    assert move_to_new_owner(tasks.values(), "c1", None, owner_of("rep3"), now=NOW) == []
+
+
+# ---------------------------------------------------------------- inbox
+
+def envelope(event, actor_id, event_id="e1"):
+    return {"id": event_id, "type": event.type, "aggregate_id": event.aggregate_id,
+            "actor_id": actor_id, "data": event.data}
+
+
+def test_reminder_due_makes_an_inbox_entry_keyed_by_the_event():
+    task = make(reminders=[{"remind_at": NOW + H}])
+    task.events.clear()
+    task.fire_due_reminders(NOW + H)
+    note = notification_for(envelope(task.events[0], None, "ev-9"), now=NOW)
+    assert note.id == "ev-9" and note.user_id == "rep1" and note.kind == "reminder"
+    assert note.ref == {"type": "task", "id": task.id}
+    assert not note.read and "Reminder" in note.title and "任务提醒" in note.title
+
+
+def test_a_task_given_by_someone_else_makes_an_inbox_entry_but_not_ones_own():
+    given = make("sup1", assignee=owner_of("rep2"))
+    note = notification_for(envelope(given.events[0], "sup1"), now=NOW)
+    assert note.user_id == "rep2" and note.kind == "task_assigned"
+    own = make("rep1")
+    assert notification_for(envelope(own.events[0], "rep1"), now=NOW) is None
+    pooled = make("sup1", assignee=None)
+    pooled.events.clear()
+    pooled.assign(PEOPLE["sup1"], owner_of("rep1"), now=NOW)
+    assert notification_for(envelope(pooled.events[0], "sup1"), now=NOW).user_id == "rep1"
+    assert notification_for({"id": "x", "type": "task.completed", "data": {}}) is None
+
+
+def test_marking_read_is_idempotent():
+    note = domain.Notification(id="n", user_id="u", kind="reminder", title="t",
+                               ref={"type": "task", "id": "t"}, created_at=NOW)
+    assert note.mark_read(NOW) is True
+    assert note.mark_read(NOW + H) is False and note.read_at == NOW
+
+
+def test_reminder_ids_are_unique():
+    assert Reminder(remind_at=NOW).id != Reminder(remind_at=NOW).id
+
+
+def test_a_plan_that_states_its_reminders_keeps_them():
+    start = NOW + 3 * D
+    task = task_from_followup_plan(plan_id="p", opportunity_id="o", customer_id="c",
+                                   owner=owner_of("rep1"), start_at=start, end_at=None,
+                                   method="call", content="", title="电话跟进 Call: ERP",
+                                   reminder_times=[start - D, start - D], now=NOW)
+    assert [(r.kind, r.remind_at) for r in task.reminders] == [("plan", start - D)]
+    assert task.title == "电话跟进 Call: ERP"
