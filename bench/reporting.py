@@ -162,6 +162,17 @@ class History:
                           closed, owner["region"], owner["id"])
 
 
+QUERIES = {  # through the reporting service's HTTP API (parsing, visibility, JSON)
+    "funnel, all time": "/api/v1/reports/funnel",
+    "funnel, one month": "/api/v1/reports/funnel?from=2026-03-01&to=2026-03-31",
+    "performance, this month by owner": "/api/v1/reports/performance",
+    "performance, 2025 by owner and month": "/api/v1/reports/performance?group_by=owner"
+                                            "&period=month&from=2025-01-01&to=2025-12-31",
+    "performance, 2 years by team and quarter": "/api/v1/reports/performance?group_by=team"
+                                                "&period=quarter&from=2025&to=2026",
+}
+
+
 def percentile(samples: list[float], pct: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(round(pct / 100 * (len(ordered) - 1))))]
@@ -173,7 +184,12 @@ def main() -> int:
     parser.add_argument("--store", choices=["mongomock", "memory"], default="mongomock")
     parser.add_argument("--mongo-url", default=None, help="a real mongodb:// URL instead")
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--bus", type=int, default=0, metavar="N",
+                        help="only: drain N events from the real RabbitMQ through the "
+                             "reporting consumer (2 threads, as deployed)")
     args = parser.parse_args()
+    if args.bus:
+        return drain_from_bus(args.bus)
 
     print(f"generating {args.events:,} events ...", flush=True)
     history = History()
@@ -214,19 +230,25 @@ def main() -> int:
     viewers = {role: Identity(u["id"], role, role, u["role"], u["team"], u["region"])
                for role, u in people.items()}
 
-    def direct(name, viewer):
-        if name == "funnel":
-            return reports.funnel(store, viewer)
-        return reports.performance(store, viewer, group_by="owner", period="month",
-                                   start=datetime(2025, 1, 1).date(),
-                                   end=datetime(2025, 12, 31).date(),
-                                   today=datetime(2026, 11, 23).date())
-
     results = {}
-    if args.store != "memory":
+    if args.store == "memory":
+        def direct(name, viewer):
+            if name == "funnel":
+                return reports.funnel(store, viewer)
+            return reports.performance(store, viewer, today=datetime(2026, 11, 23).date())
+
+        for name in ("funnel", "performance"):
+            for role, viewer in viewers.items():
+                timings = []
+                for _ in range(args.queries):
+                    t0 = time.perf_counter()
+                    direct(name, viewer)
+                    timings.append((time.perf_counter() - t0) * 1000)
+                results[(f"{name} (computed, no HTTP)", role)] = timings
+    else:
         from crmkit.config import Settings
+        from crmkit.service import ServiceDefinition, ServiceRuntime, build_app
         from services.reporting.api import reports_blueprint
-        from crmkit.service import build_app, ServiceDefinition, ServiceRuntime
 
         settings = Settings(mongo_url="mongomock://", jwt_secret="bench-" + "x" * 40)
         runtime = ServiceRuntime("reporting-bench", settings)
@@ -234,12 +256,7 @@ def main() -> int:
             name="reporting", title="bench", blueprints=[reports_blueprint(handlers)]))
         client = app.test_client()
         tokens = TokenService(settings.jwt_secret)
-        paths = {"funnel": "/api/v1/reports/funnel",
-                 "performance": "/api/v1/reports/performance?group_by=owner&period=month"
-                                "&from=2025-01-01&to=2025-12-31",
-                 "performance by team, quarter": "/api/v1/reports/performance?group_by=team"
-                                                 "&period=quarter&from=2025&to=2026"}
-        for label, path in paths.items():
+        for label, path in QUERIES.items():
             for role, viewer in viewers.items():
                 headers = {"Authorization": f"Bearer {tokens.issue_internal(viewer)}"}
                 timings = []
@@ -248,21 +265,59 @@ def main() -> int:
                     reply = client.get(path, headers=headers)
                     timings.append((time.perf_counter() - t0) * 1000)
                     assert reply.status_code == 200, reply.get_data()[:300]
-                results[(f"HTTP {label}", role)] = timings
-    for name in ("funnel", "performance"):
-        for role, viewer in viewers.items():
-            timings = []
-            for _ in range(args.queries):
-                t0 = time.perf_counter()
-                direct(name, viewer)
-                timings.append((time.perf_counter() - t0) * 1000)
-            results[(f"direct {name}", role)] = timings
+                rows = reply.get_json().get("rows")
+                results[(label, role + (f" ({len(rows)} rows)" if rows is not None
+                                        else ""))] = timings
 
     print(f"\nreport latency over {args.queries} queries each (ms):")
-    print(f"  {'query':<38}{'viewer':<12}{'p50':>8}{'p99':>8}")
+    print(f"  {'query':<44}{'viewer':<22}{'p50':>8}{'p99':>8}")
     for (label, role), timings in results.items():
-        print(f"  {label:<38}{role:<12}{statistics.median(timings):>8.2f}"
+        print(f"  {label:<44}{role:<22}{statistics.median(timings):>8.2f}"
               f"{percentile(timings, 99):>8.2f}")
+    return 0
+
+
+def drain_from_bus(count: int) -> int:
+    """Events/s the reporting consumer sustains off the real broker (private vhost)."""
+    import threading
+
+    from _harness import AMQP_URL
+    from crmkit.bus.consumer import EventConsumer
+    from crmkit.bus.connection import connect
+    from crmkit.bus.publisher import Publisher
+    from crmkit.mongo import get_database
+    from services.reporting.consumers import subscriptions
+    from services.reporting.handlers import ReportingHandlers
+    from services.reporting.repository import ReportingRepository
+
+    events = History().build(count)
+    store = ReportingRepository(get_database("mongomock://", f"bus_{uuid.uuid4().hex[:8]}"))
+    store.ensure_indexes()
+    handlers = ReportingHandlers(store)
+    consumers = [EventConsumer(AMQP_URL, "reporting", subscriptions(handlers), prefetch=64)
+                 for _ in range(2)]
+    with connect(AMQP_URL) as connection:
+        consumers[0].declare(connection)
+    publisher = Publisher(AMQP_URL)
+    started = time.perf_counter()
+    for event in events:
+        publisher.publish(event)
+    published = time.perf_counter() - started
+    print(f"published {len(events):,} events with confirms in {published:.1f} s "
+          f"({len(events) / published:,.0f}/s)")
+    stop = threading.Event()
+    started = time.perf_counter()
+    threads = [threading.Thread(target=c.run, args=(stop,), daemon=True) for c in consumers]
+    for thread in threads:
+        thread.start()
+    while sum(c.handled for c in consumers) < len(events):
+        time.sleep(0.05)
+    drained = time.perf_counter() - started
+    stop.set()
+    for thread in threads:
+        thread.join(3)
+    print(f"reporting consumer (2 threads, mongomock): {len(events):,} events in "
+          f"{drained:.1f} s = {len(events) / drained:,.0f} events/s")
     return 0
 
 

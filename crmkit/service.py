@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from flask import Flask, request
+from flask import Flask
 
 from crmkit.auth import TokenService
 from crmkit.bus.consumer import EventConsumer, Subscriptions

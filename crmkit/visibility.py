@@ -53,6 +53,12 @@ def is_superior(viewer: Identity, owner: Owner) -> bool:
     return False
 
 
+def team_subtree_filter(team: str, field: str = "owner_team") -> dict:
+    """Mongo filter: `field` is `team` or a team below it (an indexable prefix match)."""
+    team = team.rstrip("/")
+    return {"$or": [{field: team}, {field: {"$regex": "^" + re.escape(team + "/")}}]}
+
+
 def visibility_filter(viewer: Identity, *, owner_field="owner_id", team_field="owner_team",
                       region_field="owner_region", shared_field="shared_with") -> dict:
     """The Mongo filter selecting exactly the documents `can_see` admits."""
@@ -62,9 +68,7 @@ def visibility_filter(viewer: Identity, *, owner_field="owner_id", team_field="o
     if shared_field:
         clauses.append({shared_field: viewer.user_id})
     if viewer.role == "supervisor" and viewer.team:
-        team = viewer.team.rstrip("/")
-        clauses.append({team_field: team})
-        clauses.append({team_field: {"$regex": "^" + re.escape(team + "/")}})
+        clauses.extend(team_subtree_filter(viewer.team, team_field)["$or"])
     elif viewer.role == "manager" and viewer.region:
         clauses.append({region_field: viewer.region})
     return {"$or": clauses}

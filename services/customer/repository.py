@@ -26,7 +26,8 @@ from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
 from crmkit.clock import as_utc, utcnow
 from crmkit.errors import VersionConflict
 from crmkit.money import from_cents, to_cents
-from crmkit.visibility import visibility_filter
+from crmkit.queries import all_of
+from crmkit.visibility import team_subtree_filter, visibility_filter
 
 from services.customer import naming
 from services.customer.domain import Contact, Customer, Interaction
@@ -212,18 +213,12 @@ def scope_filter(viewer, scope: str) -> dict:
         if viewer.role == "manager" and viewer.region:
             return {"owner_region": viewer.region}
         if viewer.role == "supervisor" and viewer.team:
-            team = viewer.team.rstrip("/")
-            return {"$or": [{"owner_team": team},
-                            {"owner_team": {"$regex": "^" + re.escape(team + "/")}}]}
+            return team_subtree_filter(viewer.team)
         return {"owner_id": viewer.user_id}
     return visibility_filter(viewer)
 
 
-def combine(clauses: list[dict]) -> dict:
-    clauses = [c for c in clauses if c]
-    if not clauses:
-        return {}
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+combine = all_of
 
 
 # --------------------------------------------------------------------------- repository

@@ -24,7 +24,8 @@ from crmkit.errors import VersionConflict
 from crmkit.identity import Identity
 from crmkit.money import from_cents, to_cents
 from crmkit.pagination import paginate
-from crmkit.visibility import visibility_filter
+from crmkit.queries import all_of
+from crmkit.visibility import team_subtree_filter, visibility_filter
 
 from services.opportunity.customers import CustomerView
 from services.opportunity.domain import OPEN, Opportunity, Pipeline
@@ -157,9 +158,7 @@ def scope_filter(viewer: Identity, scope: str) -> dict:
     if scope == "team":
         if viewer.role in ("manager", "admin"):
             return {"owner_region": viewer.region} if viewer.role == "manager" else {}
-        team = (viewer.team or "").rstrip("/")
-        return {"$or": [{"owner_team": team},
-                        {"owner_team": {"$regex": "^" + re.escape(team + "/")}}]}
+        return team_subtree_filter(viewer.team or "")
     return {}
 
 
@@ -182,10 +181,7 @@ def list_filter(viewer: Identity, query: dict) -> dict:
         pattern = {"$regex": re.escape(query["q"].strip()), "$options": "i"}
         clauses.append({"$or": [{"name": pattern}, {"customer_name": pattern},
                                 {"product": pattern}]})
-    clauses = [c for c in clauses if c]
-    if not clauses:
-        return {}
-    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+    return all_of(clauses)
 
 
 # --------------------------------------------------------------------------- repository

@@ -12,7 +12,6 @@ outbox in the same write as the state change.
 """
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ from crmkit.clock import as_utc, isoformat, utcnow
 from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
 from crmkit.events import DomainEvent
 from crmkit.identity import Identity
-from crmkit.visibility import Owner, is_superior, team_within
+from crmkit.visibility import Owner, is_superior, team_subtree_filter
 
 TASK_TYPES = ("visit", "call", "proposal", "internal", "followup", "other")
 PRIORITIES = ("high", "medium", "low")
@@ -551,9 +550,7 @@ def visibility_query(viewer: Identity) -> dict:
 
 
 def _team_clause(team_field: str, team: str) -> dict:
-    team = team.rstrip("/")
-    return {"$or": [{team_field: team},
-                    {team_field: {"$regex": "^" + re.escape(team + "/")}}]}
+    return team_subtree_filter(team, team_field)
 
 
 def scope_query(viewer: Identity, scope: str | None) -> dict:
