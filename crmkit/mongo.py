@@ -108,23 +108,34 @@ class _SerialisedDatabase:
 _SCALAR_IDS = (str, int)
 
 
+def _wanted_ids(condition) -> list | None:
+    """The `_id`s a filter names outright (a scalar or {"$in": [scalars]}); else None."""
+    def scalar(value):
+        return isinstance(value, _SCALAR_IDS) and not isinstance(value, bool)
+
+    if scalar(condition):
+        return [condition]
+    if isinstance(condition, dict) and list(condition) == ["$in"] \
+            and isinstance(condition["$in"], (list, tuple)) and all(map(scalar, condition["$in"])):
+        return list(dict.fromkeys(condition["$in"]))
+    return None
+
+
 def _add_id_fast_path(collection) -> None:
     """mongomock scans every document for every query, `_id` lookups included; answer
-    a filter on one scalar `_id` from the store's dict instead (same result)."""
+    a filter naming its `_id`s (one, or `$in` a list) from the store's dict instead.
+    Same documents; without a sort their order is unspecified, as on a real server."""
     from mongomock.filtering import filter_applies
 
     scan = collection._iter_documents
 
     def iter_documents(filter):
-        if isinstance(filter, dict):
-            _id = filter.get("_id")
-            if isinstance(_id, _SCALAR_IDS) and not isinstance(_id, bool):
-                store = collection._store
-                if _id in store:
-                    document = store[_id]
-                    return iter([document] if filter_applies(filter, document) else [])
-                return iter([])
-        return scan(filter)
+        ids = _wanted_ids(filter.get("_id")) if isinstance(filter, dict) else None
+        if ids is None:
+            return scan(filter)
+        store = collection._store
+        found = [store[_id] for _id in ids if _id in store]
+        return iter([doc for doc in found if filter_applies(filter, doc)])
 
     collection._iter_documents = iter_documents
 

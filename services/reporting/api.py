@@ -1,21 +1,73 @@
-"""HTTP entry points of the reporting service."""
+"""HTTP entry points of the reporting service (CONTRACT §7): parse, compute, render."""
 from __future__ import annotations
 
-from crmkit.visibility import visibility_filter
-from crmkit.web import ApiBlueprint, current_identity, json_response
+from flask import Response
+
+from crmkit.web import (ApiBlueprint, current_identity, json_response, parse_body,
+                        parse_query, require_role)
+from services.reporting import render
+from services.reporting.schemas import (ActivityQuery, CustomerValueQuery, FormatQuery,
+                                        ForecastQuery, FunnelQuery, PerformanceQuery,
+                                        TargetIn, TargetOut, TargetQuery, WinLossQuery)
+
+REPORTS = (
+    ("summary", FormatQuery, "Headline figures the caller may see"),
+    ("funnel", FunnelQuery, "Open opportunities per stage, stage conversion, win rate"),
+    ("performance", PerformanceQuery,
+     "Won amount against targets per owner/team/region and month/quarter/year"),
+    ("activity", ActivityQuery,
+     "Interactions by method, tasks completed, customers touched and converted"),
+    ("forecast", ForecastQuery, "Open amount x probability by expected close period"),
+    ("customer-value", CustomerValueQuery, "Customer value: ABC classes or RFM scores"),
+    ("win-loss", WinLossQuery, "Wins and losses: loss reasons, average cycle days"),
+)
 
 
-def reports_blueprint(repository) -> ApiBlueprint:
+def reports_blueprint(handlers) -> ApiBlueprint:
     api = ApiBlueprint("reports", __name__, tag="reports", url_prefix="/api/v1")
 
-    @api.operation("/reports/summary", "GET", summary="Headline figures the caller may see")
-    def summary():
-        viewer = current_identity()
-        visible = visibility_filter(viewer, shared_field=None)
-        return json_response({
-            "customers": repository.count_customers(visible),
-            "customers_in_pool": repository.count_customers({"owner_id": None}),
-            "opportunities_open": 0, "pipeline_amount": "0.00", "won_amount": "0.00",
-            "tasks_open": 0})
+    def report_view(name: str, schema):
+        def view():
+            query = parse_query(schema)
+            payload = handlers.report(name, current_identity(), query)
+            if query["format"] == "json":
+                return json_response(payload)
+            body, content_type, filename = render.render(name, payload, query["format"])
+            return Response(body, content_type=content_type, headers={
+                "Content-Disposition": f'attachment; filename="{filename}"'})
+
+        view.__name__ = f"report_{name.replace('-', '_')}"
+        return view
+
+    for name, schema, summary in REPORTS:
+        api.operation(f"/reports/{name}", "GET", summary=summary, query=schema)(
+            report_view(name, schema))
+
+    @api.operation("/targets", "PUT", summary="Set a sales target for an owner, team or "
+                   "region and a period (2026-11, 2026-Q4, 2026)", body=TargetIn,
+                   response=TargetOut)
+    def put_target():
+        body = parse_body(TargetIn)
+        return json_response(handlers.put_target(current_identity(), body))
+
+    @api.operation("/targets", "GET", summary="Targets the caller may see",
+                   query=TargetQuery)
+    def list_targets():
+        query = parse_query(TargetQuery)
+        items = handlers.list_targets(current_identity(), query["scope"], query["period"])
+        return json_response({"items": items, "total": len(items)})
+
+    @api.operation("/reports/rebuild", "POST", status=202,
+                   summary="Admin: drop the read models and replay every kept event "
+                           "(runs in the background; GET shows how it goes)")
+    def rebuild():
+        require_role("admin")
+        return json_response(handlers.start_rebuild(), 202)
+
+    @api.operation("/reports/rebuild", "GET", summary="Admin: the last rebuild's status "
+                   "(idle | running | done | failed, events replayed, seconds)")
+    def rebuild_status():
+        require_role("admin")
+        return json_response(handlers.rebuild_status())
 
     return api

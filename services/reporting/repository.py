@@ -1,35 +1,408 @@
-"""The only module of the reporting service that talks to MongoDB."""
+"""The only module of the reporting service that talks to MongoDB.
+
+It stores the same plain dicts as services/reporting/memstore.py (the reference) and
+answers the same questions, so the projector and the reports run unchanged on it.
+
+Collections:
+- `events`: every event consumed, once, so that `crm reporting rebuild` can drop the
+  read models and replay them.
+- `rm_states`: one document per entity (customer, opportunity, interaction, task) with
+  its latest-known fields, a `version` for optimistic concurrency (two consumer threads
+  may handle events of one entity at once) and the contribution it has applied.
+- `rm_counters`: pre-aggregated counters `{kind, segment, bucket, c: {field: n}}`.
+- `rm_members`: distinct-count members (`by`: the entities referencing a member).
+- `rm_directory`: who each segment is (name, team, region), from user.* events.
+- `rm_meta`: the pipeline, the rebuild flag.
+- `targets`: PUT /targets input (kept across a rebuild: it is not built from events).
+
+Crash safety without transactions: an entity's new state and the counter delta it causes
+are written in ONE update of its state document (`pending`); the delta is then applied
+to each counter document guarded by an operation id kept in that document (`ops`), so
+finishing a pending delta twice (after a crash, or by a concurrent thread) counts once.
+"""
 from __future__ import annotations
 
+import hashlib
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime
+
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crmkit.bus.idempotent import apply_once
+from services.reporting import periods
+from services.reporting.projections import StateConflict, Vector, from_rows
 
-EVENTS = "events"          # every event consumed, kept for `crm reporting rebuild`
-CUSTOMERS = "rm_customers"  # read model: one row per customer
+EVENTS = "events"
+STATES = "rm_states"
+COUNTERS = "rm_counters"
+MEMBERS = "rm_members"
+DIRECTORY = "rm_directory"
+META = "rm_meta"
+TARGETS = "targets"
+READ_MODELS = (STATES, COUNTERS, MEMBERS, DIRECTORY)
+
+OPS_WINDOW = 16         # recent operation ids kept per counter document (see _bump)
+CONFLICT_RETRIES = 50   # optimistic-concurrency retries before giving up (then: retry msg)
+FLAG_TTL = 0.5          # seconds a process trusts its last look at the rebuild flag
+FLAG_STALE = 30         # a rebuild flag not refreshed for this long was left by a crash
+SPAN_TTL = 1.0          # seconds a reader trusts the recorded span of years
+
+
+
+
+def escape(name: str) -> str:
+    """A field name MongoDB accepts inside `c.<name>` paths (no dots, no leading $)."""
+    return name.replace("%", "%25").replace(".", "%2E").replace("$", "%24")
+
+
+def unescape(name: str) -> str:
+    return name.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+
+
+def _op_id(*parts) -> str:
+    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=9).hexdigest()
+
+
+def _counter_id(kind: str, segment: str, bucket: str) -> str:
+    return f"{kind}|{segment}|{bucket}"
+
+
+class _SharedExclusiveLock:
+    """Consumers share it; a rebuild in this process takes it alone."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writer = False
+
+    @contextmanager
+    def shared(self):
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def exclusive(self):
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._writer = True
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writer = False
+                self._cond.notify_all()
+
+
+_locks: dict[str, _SharedExclusiveLock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(name: str) -> _SharedExclusiveLock:
+    with _locks_guard:
+        return _locks.setdefault(name, _SharedExclusiveLock())
 
 
 class ReportingRepository:
     def __init__(self, db):
         self.db = db
         self.events = db[EVENTS]
-        self.customers = db[CUSTOMERS]
+        self.states = db[STATES]
+        self.counters = db[COUNTERS]
+        self.members = db[MEMBERS]
+        self.directory = db[DIRECTORY]
+        self.meta = db[META]
+        self.target_docs = db[TARGETS]
+        self.lock = _lock_for(getattr(db, "name", "reporting"))
+        self._directory_cache: dict[str, dict] = {}
+        self._pipeline_cache: tuple[float, dict | None] | None = None
+        self._flag_cache: tuple[float, bool] = (0.0, False)
+        self._span: tuple[int, int, float] | None = None  # for reads: first, last, when
+        self._known_span: tuple[int, int] | None = None  # what writes already recorded
 
     def ensure_indexes(self) -> None:
-        self.events.create_index([("occurred_at", 1)])
-        self.customers.create_index([("owner_id", 1)])
+        self.events.create_index([("occurred_at", ASCENDING), ("_id", ASCENDING)])
+        self.counters.create_index([("kind", ASCENDING), ("segment", ASCENDING),
+                                    ("bucket", ASCENDING)])
+        self.states.create_index([("type", ASCENDING), ("segment", ASCENDING)])
+        self.states.create_index([("pending.op", ASCENDING)], sparse=True)
+        self.target_docs.create_index([("scope", ASCENDING), ("period", ASCENDING)])
+
+    # --- the event store ------------------------------------------------------------
 
     def keep_event(self, envelope: dict) -> bool:
         """Store the event once; False if it was stored before."""
         try:
-            self.events.insert_one({"_id": envelope["id"], **envelope})
+            self.events.insert_one({**envelope, "_id": envelope["id"]})
             return True
         except DuplicateKeyError:
             return False
 
-    def upsert_customer(self, customer_id: str, fields: dict, event_id: str) -> bool:
-        return apply_once(self.customers, {"_id": customer_id}, {"$set": fields}, event_id,
-                          upsert=True)
+    def kept_events(self):
+        """Every kept event in a stable order (when it happened, then its id)."""
+        for doc in self.events.find({}).sort([("occurred_at", ASCENDING), ("_id", ASCENDING)]):
+            doc.pop("_id", None)
+            yield doc
 
-    def count_customers(self, filter_: dict) -> int:
-        return self.customers.count_documents(filter_)
+    def count_events(self) -> int:
+        return self.events.count_documents({})
+
+    # --- the rebuild flag -------------------------------------------------------------
+
+    def rebuilding(self) -> bool:
+        """Is a rebuild running (in any process)? A flag whose rebuild stopped beating
+        (it crashed) no longer counts."""
+        checked_at, value = self._flag_cache
+        if time.monotonic() - checked_at < FLAG_TTL:
+            return value
+        doc = self.meta.find_one({"_id": "rebuild"})
+        value = bool(doc and doc.get("running") and doc.get("beat")
+                     and time.time() - doc["beat"] < FLAG_STALE)
+        self._flag_cache = (time.monotonic(), value)
+        return value
+
+    def set_rebuilding(self, running: bool) -> None:
+        self.meta.update_one({"_id": "rebuild"}, {"$set": {"running": running,
+                                                           "beat": time.time()}},
+                             upsert=True)
+        self._flag_cache = (time.monotonic(), running)
+
+    def drop_read_models(self) -> None:
+        for name in READ_MODELS:
+            self.db[name].delete_many({})
+        self.meta.delete_many({"_id": {"$in": ["pipeline", "span"]}})
+        self._span = self._known_span = None
+        self._directory_cache.clear()
+        self._pipeline_cache = None
+
+    # --- entity states (ProjectionStore) ------------------------------------------------
+
+    def get_state(self, state_id: str) -> dict | None:
+        doc = self.states.find_one({"_id": state_id})
+        if doc and doc.get("pending"):
+            # an earlier writer saved this state but may not have finished its counters
+            self._finish(doc)
+            doc = self.states.find_one({"_id": state_id})
+        return doc
+
+    def save_state(self, state: dict, delta: Vector) -> None:
+        """Save the entity's new state and its counter delta in one write, then apply
+        the delta. Raises StateConflict if the state changed since it was read."""
+        version = state.get("version")
+        new_version = (version or 0) + 1
+        op = _op_id(state["_id"], new_version, (state.get("seen") or [""])[-1])
+        # members: the entity's new reference count of each member its delta touches
+        # (a value, not a difference, so that setting it twice is harmless)
+        applied = from_rows(state.get("applied"))
+        pending = {"op": op,
+                   "counters": [list(k) + [n] for k, n in sorted(delta.items()) if k[0] == "c"],
+                   "members": [list(k) + [applied.get(k, 0)]
+                               for k in sorted(k for k in delta if k[0] == "m")]}
+        body = {k: v for k, v in state.items() if k not in ("_id", "version", "pending")}
+        body.update({"version": new_version, "pending": pending})
+        if version is None:
+            try:
+                self.states.insert_one({"_id": state["_id"], **body})
+            except DuplicateKeyError:
+                raise StateConflict(state["_id"]) from None
+        else:
+            result = self.states.update_one({"_id": state["_id"], "version": version},
+                                            {"$set": body})
+            if not result.matched_count:
+                raise StateConflict(state["_id"])
+        self._finish({"_id": state["_id"], "pending": pending})
+
+    def _finish(self, doc: dict) -> None:
+        pending = doc["pending"]
+        op = pending["op"]
+        by_document: dict[tuple, dict[str, int]] = {}
+        for _, kind, segment, bucket, field, n in pending["counters"]:
+            by_document.setdefault((kind, segment, bucket), {})[field] = n
+        for (kind, segment, bucket), changes in by_document.items():
+            self._bump(kind, segment, bucket, changes, op)  # one guarded update per doc
+        for row in pending["members"]:
+            _, kind, segment, bucket, field, member, n = row
+            self._set_member(kind, segment, bucket, field, member, doc["_id"], n)
+        self.states.update_one({"_id": doc["_id"], "pending.op": op},
+                               {"$set": {"pending": None}})
+
+    def _bump(self, kind, segment, bucket, changes: dict[str, int], op: str) -> None:
+        """Add to counters once per operation id (a repeat finds the id and does nothing)."""
+        inc = {f"c.{escape(f)}": n for f, n in changes.items() if n}
+        if not inc:
+            return
+        self._note_year(bucket)
+        counter_id = _counter_id(kind, segment, bucket)
+        for _ in range(CONFLICT_RETRIES):
+            try:
+                self.counters.update_one(
+                    {"_id": counter_id, "ops": {"$ne": op}},
+                    {"$inc": inc, "$push": {"ops": {"$each": [op], "$slice": -OPS_WINDOW}},
+                     "$setOnInsert": {"kind": kind, "segment": segment, "bucket": bucket}},
+                    upsert=True)
+                return
+            except DuplicateKeyError:
+                # the document exists: either it holds this operation already, or another
+                # writer created it a moment ago and the update must simply run again
+                if self.counters.find_one({"_id": counter_id, "ops": op}, {"_id": 1}):
+                    return
+        raise StateConflict(counter_id)
+
+    def _set_member(self, kind, segment, bucket, field, member, entity_id, n) -> None:
+        """Record how often an entity references a member; keep the distinct count in
+        step (each flip of a member between counted / not counted bumps it once)."""
+        member_id = f"{kind}|{segment}|{bucket}|{field}|{member}"
+        entity_key = f"by.{escape(entity_id)}"
+        update = {"$set": {entity_key: n}} if n else {"$unset": {entity_key: ""}}
+        update.setdefault("$setOnInsert", {}).update({"counted": False, "flips": 0})
+        try:
+            self.members.update_one({"_id": member_id}, update, upsert=True)
+        except DuplicateKeyError:
+            self.members.update_one({"_id": member_id}, {k: v for k, v in update.items()
+                                                         if k != "$setOnInsert"})
+        for _ in range(CONFLICT_RETRIES):
+            doc = self.members.find_one({"_id": member_id})
+            want = any(v > 0 for v in (doc.get("by") or {}).values())
+            if bool(doc.get("counted")) == want:
+                return
+            flips = doc.get("flips", 0)
+            self._bump(kind, segment, bucket, {field: 1 if want else -1},
+                       _op_id(member_id, flips + 1))
+            self.members.update_one({"_id": member_id, "flips": flips},
+                                    {"$set": {"counted": want}, "$inc": {"flips": 1}})
+        raise StateConflict(member_id)
+
+    def unfinished(self) -> list[dict]:
+        return list(self.states.find({"pending.op": {"$exists": True, "$ne": None}}))
+
+    def finish_pending(self) -> int:
+        """Complete what a crashed writer left (run at start-up and before a rebuild)."""
+        docs = self.unfinished()
+        for doc in docs:
+            self._finish(doc)
+        return len(docs)
+
+    # --- the directory and the pipeline -------------------------------------------------
+
+    def get_directory(self, segment: str) -> dict | None:
+        entry = self._directory_cache.get(segment)
+        if entry is None:
+            entry = self.directory.find_one({"_id": segment})
+            if entry is not None:
+                self._directory_cache[segment] = entry
+        return entry
+
+    def put_directory(self, entry: dict) -> None:
+        entry = dict(entry)
+        self._directory_cache[entry["_id"]] = entry
+        body = {k: v for k, v in entry.items() if k != "_id"}
+        if entry.get("source") == "user":
+            self.directory.replace_one({"_id": entry["_id"]}, body, upsert=True)
+            return
+        try:  # a hint never overwrites what a user.* event said
+            self.directory.update_one({"_id": entry["_id"], "source": {"$ne": "user"}},
+                                      {"$set": body}, upsert=True)
+        except DuplicateKeyError:
+            self._directory_cache.pop(entry["_id"], None)
+
+    def list_directory(self) -> list[dict]:
+        return list(self.directory.find({}))
+
+    def get_pipeline(self) -> dict | None:
+        cached = self._pipeline_cache
+        if cached and time.monotonic() - cached[0] < 1.0:
+            return cached[1]
+        doc = self.meta.find_one({"_id": "pipeline"})
+        pipeline = {k: v for k, v in doc.items() if k != "_id"} if doc else None
+        self._pipeline_cache = (time.monotonic(), pipeline)
+        return pipeline
+
+    def put_pipeline(self, pipeline: dict) -> None:
+        self.meta.replace_one({"_id": "pipeline"}, pipeline, upsert=True)
+        self._pipeline_cache = (time.monotonic(), pipeline)
+
+    # --- reads for reports ----------------------------------------------------------------
+
+    def counter_docs(self, kind: str, segments, ranges) -> list[dict]:
+        """The counter documents of `segments` for every bucket in `ranges`, fetched by
+        id (segments x buckets ids: the cost follows the groups a report returns)."""
+        years = self.year_span()
+        buckets = [b for low, high in ranges for b in periods.buckets_in(low, high, years)]
+        ids = [_counter_id(kind, segment, bucket) for segment in segments
+               for bucket in buckets]
+        docs = []
+        for doc in self._fetch(self.counters, ids, {"segment": 1, "bucket": 1, "c": 1}):
+            fields = {unescape(f): n for f, n in (doc.get("c") or {}).items() if n}
+            if fields:
+                docs.append({"kind": kind, "segment": doc["segment"],
+                             "bucket": doc["bucket"], "c": fields})
+        return docs
+
+    @staticmethod
+    def _fetch(collection, ids: list[str], projection=None):
+        """Documents by id. One `_id` lookup each: what the mongomock stand-in answers
+        without scanning (its fast path covers a scalar `_id` only); with a real
+        MongoDB, `{"_id": {"$in": ids}}` in chunks would save round trips once the
+        kernel's stand-in answers that from its index too."""
+        for one in ids:
+            doc = collection.find_one({"_id": one}, projection)
+            if doc is not None:
+                yield doc
+
+    def customers(self, customer_ids) -> dict[str, dict]:
+        found = {}
+        ids = [f"customer:{c}" for c in customer_ids]
+        for state in self._fetch(self.states, ids, {"id": 1, "f": 1}):
+            f = state.get("f") or {}
+            found[state["id"]] = {"name": f.get("name"), "owner_id": f.get("owner_id"),
+                                  "deleted": bool(f.get("deleted"))}
+        return found
+
+    def year_span(self) -> tuple[int, int]:
+        """First and last year any dated counter was written for (to name buckets of
+        open-ended ranges); the current year when nothing is dated yet."""
+        if self._span is None or time.monotonic() - self._span[2] > SPAN_TTL:
+            doc = self.meta.find_one({"_id": "span"}) or {}
+            this_year = datetime.now().year
+            self._span = (doc.get("first", this_year), doc.get("last", this_year),
+                          time.monotonic())
+        return self._span[0], self._span[1]
+
+    def _note_year(self, bucket: str) -> None:
+        year = periods.bucket_year(bucket)
+        if year is None:
+            return
+        first, last = self._known_span or (None, None)
+        if first is not None and first <= year <= last:
+            return
+        self.meta.update_one({"_id": "span"}, {"$min": {"first": year},
+                                               "$max": {"last": year}}, upsert=True)
+        doc = self.meta.find_one({"_id": "span"})
+        self._known_span = (doc["first"], doc["last"])
+        self._span = None
+
+    # --- targets (people's input, not projections) -----------------------------------------
+
+    def put_target(self, scope: str, key: str, period: str, amount_cents: int,
+                   region: str | None = None, *, by: str | None = None,
+                   at: datetime | None = None) -> dict:
+        doc = {"scope": scope, "key": key, "period": period, "amount_c": amount_cents,
+               "region": region, "updated_by": by, "updated_at": at}
+        self.target_docs.replace_one({"_id": f"{scope}|{key}|{period}"}, doc, upsert=True)
+        return doc
+
+    def targets(self, scope: str) -> list[dict]:
+        return [{k: v for k, v in doc.items() if k != "_id"}
+                for doc in self.target_docs.find({"scope": scope})]

@@ -1,0 +1,215 @@
+"""Use cases of the reporting service: project an event, answer a report, set a target,
+rebuild the read models from the kept events."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import date
+
+from crmkit.clock import isoformat, local_date, utcnow, zone
+from crmkit.errors import Forbidden, Invalid
+from crmkit.identity import Identity
+from crmkit.money import parse_money, to_cents
+from crmkit.visibility import team_within
+from services.reporting import periods, reports
+from services.reporting.projections import Projector, owner_segment
+from services.reporting.reports import Filters
+
+log = logging.getLogger(__name__)
+
+REBUILD_GRACE = 1.0  # seconds for other processes' in-flight events to land first
+REBUILD_POLL = 0.2   # how often a held consumer looks whether the rebuild is done
+
+
+class ReportingHandlers:
+    def __init__(self, repository, timezone: str = "Asia/Shanghai"):
+        self.repository = repository
+        self.tz = zone(timezone)
+        self.projector = Projector(repository, tz=self.tz)
+        self._rebuild_guard = threading.Lock()
+        self._rebuild_status: dict = {}
+
+    # --- events -------------------------------------------------------------------------
+
+    def on_event(self, envelope: dict) -> None:
+        """Keep the event, then project it (both idempotent by event id)."""
+        self.repository.keep_event(envelope)
+        self._hold_while_rebuilding()
+        with self.repository.lock.shared():  # a rebuild in this process: wait for it
+            self.projector.handle(envelope)
+
+    def _hold_while_rebuilding(self) -> None:
+        """A rebuild in another process: hold this message until it is done (the event
+        is kept already; projecting it again afterwards changes nothing)."""
+        while self.repository.rebuilding():
+            time.sleep(REBUILD_POLL)
+
+    def start_rebuild(self) -> dict:
+        """Run a rebuild in the background (it can outlast an HTTP request); the status
+        says how it goes."""
+        with self._rebuild_guard:
+            if self._rebuild_status.get("status") == "running":
+                return dict(self._rebuild_status)
+            self._rebuild_status = {"status": "running", "started_at": isoformat(utcnow())}
+
+        def run():
+            try:
+                result = self.rebuild()
+                status = {"status": "done", **result}
+            except Exception as error:  # reported through the status, and logged
+                log.exception("rebuild failed")
+                status = {"status": "failed", "error": repr(error)[:500]}
+            with self._rebuild_guard:
+                self._rebuild_status = {**self._rebuild_status, **status,
+                                        "finished_at": isoformat(utcnow())}
+
+        threading.Thread(target=run, name="reporting-rebuild", daemon=True).start()
+        return dict(self._rebuild_status)
+
+    def rebuild_status(self) -> dict:
+        with self._rebuild_guard:
+            return dict(self._rebuild_status) or {"status": "idle"}
+
+    def recover(self) -> int:
+        """Finish counter updates a crashed writer left pending."""
+        return self.repository.finish_pending()
+
+    def rebuild(self, *, grace: float = REBUILD_GRACE) -> dict:
+        """Drop the read models and replay every kept event.
+
+        Consumers keep storing events meanwhile but hold off projecting until the flag
+        drops (in this process they wait for the lock); whatever they then project that
+        the replay already covered changes nothing, as projecting is idempotent.
+        """
+        started = time.monotonic()
+        repo = self.repository
+        repo.set_rebuilding(True)
+        time.sleep(grace)  # in-flight projections of other processes land first
+        replayed = 0
+        with repo.lock.exclusive():
+            try:
+                repo.finish_pending()
+                repo.drop_read_models()
+                projector = Projector(repo, tz=self.tz)
+                for envelope in repo.kept_events():
+                    projector.handle(envelope)
+                    replayed += 1
+                    if replayed % 5000 == 0:
+                        repo.set_rebuilding(True)  # still alive
+                self.projector = projector
+            finally:
+                repo.set_rebuilding(False)
+        return {"rebuilt": True, "events": replayed,
+                "seconds": round(time.monotonic() - started, 3)}
+
+    # --- reports ------------------------------------------------------------------------
+
+    def today(self) -> date:
+        return local_date(utcnow(), self.tz)
+
+    def report(self, name: str, viewer: Identity, query: dict) -> dict:
+        rm = self.repository
+        filters = Filters(owner_id=query.get("owner_id"), team=query.get("team"),
+                          region=query.get("region"))
+        start, end = query.get("from"), query.get("to")
+        if start and end and start > end:
+            raise Invalid("to", "Must not be before 'from'. 结束日期不能早于开始日期。")
+        if name == "summary":
+            return reports.summary(rm, viewer)
+        if name == "funnel":
+            return reports.funnel(rm, viewer, start=start, end=end, filters=filters)
+        if name == "performance":
+            return reports.performance(rm, viewer, group_by=query["group_by"],
+                                       period=query["period"], start=start, end=end,
+                                       today=self.today(), filters=filters)
+        if name == "activity":
+            return reports.activity(rm, viewer, group_by=query["group_by"],
+                                    period=query["period"], start=start, end=end,
+                                    today=self.today(), filters=filters)
+        if name == "forecast":
+            return reports.forecast(rm, viewer, period=query["period"], start=start,
+                                    end=end, filters=filters)
+        if name == "customer-value":
+            return reports.customer_value(rm, viewer, model=query["model"],
+                                          as_of=query.get("as_of") or self.today(),
+                                          filters=filters)
+        if name == "win-loss":
+            return reports.win_loss(rm, viewer, start=start, end=end, filters=filters)
+        raise ValueError(name)
+
+    # --- targets ------------------------------------------------------------------------
+
+    def put_target(self, viewer: Identity, body: dict) -> dict:
+        if not viewer.at_least("supervisor"):
+            raise Forbidden("Setting targets needs the supervisor role or higher. "
+                            "设置目标需主管及以上角色。", code="forbidden")
+        scopes = [s for s in ("owner_id", "team", "region") if body.get(s)]
+        if len(scopes) != 1:
+            raise Invalid({"_schema": ["Give exactly one of owner_id, team, region. "
+                                       "请且仅请指定 owner_id、team、region 之一。"]})
+        try:
+            kind, _, _ = periods.parse_period(body["period"])
+        except ValueError:
+            raise Invalid("period", "Use 2026-11, 2026-Q4 or 2026. 期间格式应为 2026-11、"
+                                    "2026-Q4 或 2026。") from None
+        try:
+            amount = parse_money(body["amount"])
+        except ValueError as error:
+            raise Invalid("amount", str(error)) from None
+        scope_field = scopes[0]
+        key = str(body[scope_field]).strip()
+        scope = {"owner_id": "owner", "team": "team", "region": "region"}[scope_field]
+        region = self._target_region(viewer, scope, key)
+        doc = self.repository.put_target(scope, key, body["period"], to_cents(amount),
+                                         region, by=viewer.user_id, at=utcnow())
+        return dump_target(doc)
+
+    def _target_region(self, viewer: Identity, scope: str, key: str) -> str | None:
+        """Checks the caller may set this target; returns the region it belongs to."""
+        refuse = Forbidden("You may only set targets within what you oversee. "
+                           "只能为您管辖范围内设置目标。", code="forbidden")
+        directory = {e["_id"]: e for e in self.repository.list_directory()}
+        if scope == "owner":
+            entry = directory.get(owner_segment(key))
+            if entry is None:
+                raise Invalid("owner_id", "Unknown user. 用户不存在。", code="unknown_user")
+            if not reports.can_view_segment(viewer, entry):
+                raise refuse
+            return entry.get("region")
+        if scope == "team":
+            members = [e for e in directory.values()
+                       if not e["_id"].startswith("p:") and team_within(e.get("team"), key)]
+            region = members[0].get("region") if members else None
+            if viewer.role == "admin":
+                return region
+            if viewer.role == "supervisor" and team_within(key, viewer.team):
+                return region or viewer.region
+            if viewer.role == "manager" and all(m.get("region") == viewer.region
+                                                for m in members):
+                return viewer.region
+            raise refuse
+        if viewer.role == "admin" or (viewer.role == "manager" and key == viewer.region):
+            return key
+        raise refuse
+
+    def list_targets(self, viewer: Identity, scope: str | None, period: str | None) -> list:
+        entries = reports.visible_entries(self.repository, viewer)
+        found = []
+        for name in ([scope] if scope else ["owner", "team", "region"]):
+            for doc in self.repository.targets(name):
+                if period and doc["period"] != period:
+                    continue
+                if reports.target_visible(viewer, name, doc, entries, Filters()):
+                    found.append(dump_target(doc))
+        found.sort(key=lambda t: (t["period"], t["scope"], t.get("owner_id") or
+                                  t.get("team") or t.get("region") or ""))
+        return found
+
+
+def dump_target(doc: dict) -> dict:
+    field = {"owner": "owner_id", "team": "team", "region": "region"}[doc["scope"]]
+    return {"scope": doc["scope"], field: doc["key"], "period": doc["period"],
+            "amount": reports.money(doc["amount_c"]), "currency": "CNY",
+            "updated_by": doc.get("updated_by"),
+            "updated_at": isoformat(doc.get("updated_at"))}

@@ -1,0 +1,179 @@
+"""Reports as tables, and tables as CSV or XLSX files with Chinese/English headers.
+
+`table(report, payload)` flattens a report's JSON into (columns, rows); `to_csv` and
+`to_xlsx` turn that into bytes. CSV carries a UTF-8 byte-order mark so that Excel opens
+the Chinese headers correctly. Money stays text with two decimals in CSV and becomes an
+exact-looking number (format 0.00) in XLSX so that sums work in a spreadsheet.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from decimal import Decimal
+
+from openpyxl import Workbook
+
+from services.reporting.reports import METHODS
+
+Column = tuple[str, str, str]  # (field, 中文, English)
+
+_MONEY_FIELDS = {"amount", "weighted_amount", "won_amount", "target", "monetary",
+                 "pipeline_amount", "lost_amount"}
+
+TITLES = {
+    "summary": ("概览", "Summary"),
+    "funnel": ("销售漏斗", "Sales funnel"),
+    "performance": ("销售业绩", "Performance"),
+    "activity": ("客户活跃度", "Activity"),
+    "forecast": ("销售预测", "Forecast"),
+    "customer-value": ("客户价值", "Customer value"),
+    "win-loss": ("赢单/输单分析", "Win / loss"),
+}
+
+
+def header(column: Column) -> str:
+    return f"{column[1]} {column[2]}"
+
+
+def table(report: str, payload: dict) -> tuple[list[Column], list[dict]]:
+    return _TABLES[report](payload)
+
+
+def _summary(p):
+    cols = [("customers", "客户数", "Customers"),
+            ("customers_in_pool", "公海客户数", "Customers in pool"),
+            ("opportunities_open", "进行中商机", "Open opportunities"),
+            ("pipeline_amount", "商机金额", "Pipeline amount"),
+            ("won_amount", "赢单金额", "Won amount"),
+            ("tasks_open", "未完成任务", "Open tasks")]
+    return cols, [p]
+
+
+def _funnel(p):
+    cols = [("stage", "阶段", "Stage"), ("stage_label", "阶段名称", "Stage name"),
+            ("count", "数量", "Count"), ("amount", "金额", "Amount"),
+            ("weighted_amount", "加权金额", "Weighted amount"),
+            ("conversion_rate", "转化率", "Conversion rate")]
+    rows = [{**s, "stage_label": s["label"]["zh"]} for s in p["stages"]]
+    rows.append({"stage": "won", "stage_label": "赢单", **p["won"]})
+    rows.append({"stage": "lost", "stage_label": "输单", **p["lost"]})
+    rows.append({"stage": "win_rate", "stage_label": "赢率 Win rate",
+                 "conversion_rate": p["win_rate"]})
+    return cols, rows
+
+
+def _performance(p):
+    cols = [("key", "键", "Key"), ("label", "名称", "Name"), ("period", "期间", "Period"),
+            ("won_count", "成交数", "Won count"), ("won_amount", "成交额", "Won amount"),
+            ("target", "目标", "Target"), ("attainment", "完成率", "Attainment"),
+            ("new_customers", "新客户数", "New customers"),
+            ("interactions", "跟进次数", "Interactions")]
+    return cols, p["rows"]
+
+
+_METHOD_NAMES = {"call": "电话", "visit": "拜访", "email": "邮件", "meeting": "会议",
+                 "wechat": "微信", "other": "其他"}
+
+
+def _activity(p):
+    cols = [("key", "键", "Key"), ("label", "名称", "Name"), ("period", "期间", "Period"),
+            ("interactions", "跟进次数", "Interactions")]
+    cols += [(f"method_{m}", _METHOD_NAMES[m], m.capitalize()) for m in METHODS]
+    cols += [("tasks_completed", "完成任务", "Tasks completed"),
+             ("customers_touched", "跟进客户数", "Customers touched"),
+             ("customers_converted", "成交客户数", "Customers converted"),
+             ("conversion_rate", "成交转化率", "Conversion to deal")]
+    rows = [{**r, **{f"method_{m}": r["by_method"].get(m, 0) for m in METHODS}}
+            for r in p["rows"]]
+    return cols, rows
+
+
+def _forecast(p):
+    cols = [("period", "预计成交期间", "Expected close period"), ("count", "数量", "Count"),
+            ("amount", "金额", "Amount"), ("weighted_amount", "加权金额", "Weighted amount")]
+    return cols, p["rows"] + [{"period": "合计 Total", **p["total"]}]
+
+
+def _customer_value(p):
+    if p["model"] == "rfm":
+        cols = [("customer_id", "客户ID", "Customer id"), ("name", "客户名称", "Customer"),
+                ("owner_name", "负责人", "Owner"),
+                ("last_deal_on", "最近成交日期", "Last deal on"),
+                ("recency_days", "距今天数", "Recency (days)"),
+                ("frequency", "成交次数", "Frequency"), ("monetary", "成交金额", "Monetary"),
+                ("r", "R", "R"), ("f", "F", "F"), ("m", "M", "M"),
+                ("score", "RFM", "RFM")]
+        return cols, p["items"]
+    cols = [("customer_id", "客户ID", "Customer id"), ("name", "客户名称", "Customer"),
+            ("owner_name", "负责人", "Owner"), ("deals", "成交次数", "Deals"),
+            ("amount", "成交金额", "Deal amount"), ("share", "占比", "Share"),
+            ("cumulative_share", "累计占比", "Cumulative share"), ("class", "类别", "Class")]
+    return cols, p["items"]
+
+
+def _win_loss(p):
+    cols = [("outcome", "结果", "Outcome"), ("reason", "原因", "Reason"),
+            ("count", "数量", "Count"), ("amount", "金额", "Amount"),
+            ("share", "占比", "Share"),
+            ("average_cycle_days", "平均周期(天)", "Average cycle (days)")]
+    rows = [{"outcome": "赢单 won", **p["won"]}, {"outcome": "输单 lost", **p["lost"]}]
+    rows += [{"outcome": "输单原因 loss reason", **r} for r in p["loss_reasons"]]
+    rows.append({"outcome": "赢率 win rate", "share": p["win_rate"],
+                 "average_cycle_days": p["average_cycle_days"]})
+    return cols, rows
+
+
+_TABLES = {
+    "summary": _summary, "funnel": _funnel, "performance": _performance,
+    "activity": _activity, "forecast": _forecast, "customer-value": _customer_value,
+    "win-loss": _win_loss,
+}
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    return value
+
+
+def to_csv(columns: list[Column], rows: list[dict]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([header(c) for c in columns])
+    for row in rows:
+        writer.writerow([_cell(row.get(c[0])) for c in columns])
+    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def to_xlsx(title: str, columns: list[Column], rows: list[dict]) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = re.sub(r"[\\/*?:\[\]]", " ", title)[:31] or "Report"
+    sheet.append([header(c) for c in columns])
+    for row in rows:
+        cells = []
+        for field, _, _ in columns:
+            value = row.get(field)
+            if field in _MONEY_FIELDS and isinstance(value, str):
+                value = Decimal(value)
+            cells.append(value)
+        sheet.append(cells)
+    for index, (field, _, _) in enumerate(columns, start=1):
+        if field in _MONEY_FIELDS:
+            for cell in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+                cell[0].number_format = "0.00"
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def render(report: str, payload: dict, fmt: str) -> tuple[bytes, str, str]:
+    """(body, content type, file name) for format csv or xlsx."""
+    columns, rows = table(report, payload)
+    if fmt == "csv":
+        return to_csv(columns, rows), "text/csv; charset=utf-8", f"{report}.csv"
+    zh, en = TITLES[report]
+    return (to_xlsx(en, columns, rows),
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            f"{report}.xlsx")

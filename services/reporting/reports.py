@@ -1,0 +1,501 @@
+"""The reports of CONTRACT §7, computed from the pre-aggregated read models.
+
+Every report first decides which *segments* (owners, and the pool per region) the caller
+may see and the filters keep, then reads only those segments' counter documents for the
+buckets its date range needs. So its cost follows the groups it returns, never the
+number of events seen.
+
+Visibility (CONTRACT §3, via crmkit.visibility): a rep sees their own figures, a
+supervisor also those of users in their team or below, a manager their region, an
+admin everything. Figures of records with no owner (customers and opportunities back in
+the pool) belong to the pool of their region: supervisors and managers of that region
+and admins see them. Sharing a record gives access to it, not to its owner's figures.
+
+Money leaves as strings with two decimals; rates are fractions rounded to 4 places
+(None when there is nothing to divide by).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Iterable, Protocol
+
+from crmkit.identity import Identity
+from crmkit.money import format_money, from_cents
+from crmkit.visibility import Owner, can_see, team_within
+from services.reporting import periods
+from services.reporting.projections import (
+    DEFAULT_PIPELINE, FORECAST, FUNNEL, NO_BUCKET, NOW, PERF, VALUE, WINLOSS,
+    stage_order, stage_probability_bp)
+
+METHODS = ("call", "visit", "email", "meeting", "wechat", "other")
+GROUP_BYS = ("owner", "team", "region")
+FORECAST_PERIODS = ("month", "quarter")
+ABC_LIMITS = (Decimal("0.7"), Decimal("0.9"))  # cumulative share of deal amount: A, B
+POOL_LABEL = "公海 Pool"
+UNASSIGNED_LABEL = "未归属 Unassigned"
+
+
+class ReadModel(Protocol):
+    def list_directory(self) -> list[dict]: ...
+    def counter_docs(self, kind: str, segments, ranges) -> list[dict]: ...
+    def customers(self, customer_ids) -> dict[str, dict]: ...
+    def targets(self, scope: str) -> list[dict]: ...
+    def get_pipeline(self) -> dict | None: ...
+
+
+@dataclass(frozen=True)
+class Filters:
+    owner_id: str | None = None
+    team: str | None = None
+    region: str | None = None
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+def money(cents_value: int | None) -> str | None:
+    return None if cents_value is None else format_money(from_cents(cents_value))
+
+
+def weighted_money(units: int) -> str:
+    """cents x basis points -> money string (exact until the final rounding)."""
+    return format_money((Decimal(units) / Decimal(1_000_000)).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
+def rate(part: int | Decimal, whole: int | Decimal) -> float | None:
+    if not whole:
+        return None
+    return float((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"),
+                                                           rounding=ROUND_HALF_UP))
+
+
+def is_pool(entry: dict) -> bool:
+    return entry["_id"].startswith("p:")
+
+
+def can_view_segment(viewer: Identity, entry: dict) -> bool:
+    if is_pool(entry):
+        if viewer.role == "admin":
+            return True
+        return viewer.role in ("supervisor", "manager") and \
+            entry.get("region") in (None, viewer.region)
+    return can_see(viewer, Owner(entry.get("owner_id"), entry.get("team"),
+                                 entry.get("region")))
+
+
+def keeps(entry: dict, filters: Filters) -> bool:
+    if filters.owner_id and entry.get("owner_id") != filters.owner_id:
+        return False
+    if filters.team and not team_within(entry.get("team"), filters.team):
+        return False
+    if filters.region and entry.get("region") != filters.region:
+        return False
+    return True
+
+
+def visible_entries(rm: ReadModel, viewer: Identity, filters: Filters = Filters(), *,
+                    directory: list[dict] | None = None) -> dict:
+    """segment -> directory entry, for every segment the caller sees and filters keep."""
+    return {e["_id"]: e for e in (rm.list_directory() if directory is None else directory)
+            if can_view_segment(viewer, e) and keeps(e, filters)}
+
+
+def _sum_fields(docs: Iterable[dict]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for doc in docs:
+        for field, n in doc["c"].items():
+            total[field] = total.get(field, 0) + n
+    return total
+
+
+def owner_label(entry: dict) -> str:
+    return entry.get("name") or entry.get("username") or entry.get("owner_id") or ""
+
+
+def group_key(entry: dict, group_by: str) -> tuple[str | None, str]:
+    """(key, label) of the row a segment's figures go to."""
+    if group_by == "region":
+        return entry.get("region"), entry.get("region") or UNASSIGNED_LABEL
+    if is_pool(entry):
+        return None, POOL_LABEL
+    if group_by == "team":
+        return entry.get("team"), entry.get("team") or UNASSIGNED_LABEL
+    return entry.get("owner_id"), owner_label(entry)
+
+
+# --- summary ---------------------------------------------------------------------------
+
+def summary(rm: ReadModel, viewer: Identity) -> dict:
+    directory = rm.list_directory()
+    entries = visible_entries(rm, viewer, directory=directory)
+    totals = _sum_fields(rm.counter_docs(NOW, list(entries), [(NO_BUCKET, NO_BUCKET)]))
+    # the pool itself is public (anyone may browse and claim it): count all of it
+    pools = [e["_id"] for e in directory if is_pool(e)]
+    pool = _sum_fields(rm.counter_docs(NOW, pools, [(NO_BUCKET, NO_BUCKET)]))
+    return {
+        "customers": totals.get("customers", 0),
+        "customers_in_pool": pool.get("pool_customers", 0),
+        "opportunities_open": totals.get("opps_open", 0),
+        "pipeline_amount": money(totals.get("open_cents", 0)),
+        "won_amount": money(totals.get("won_cents", 0)),
+        "tasks_open": totals.get("tasks_open", 0),
+        "currency": "CNY",
+    }
+
+
+# --- funnel ----------------------------------------------------------------------------
+
+def funnel(rm: ReadModel, viewer: Identity, *, start: date | None = None,
+           end: date | None = None, filters: Filters = Filters()) -> dict:
+    """Opportunities created in [start, end] (all time when open-ended)."""
+    entries = visible_entries(rm, viewer, filters)
+    totals = _sum_fields(rm.counter_docs(FUNNEL, list(entries), periods.cover(start, end)))
+    pipeline = rm.get_pipeline() or DEFAULT_PIPELINE
+    order = stage_order(pipeline)
+    extra = sorted({f.split(":", 2)[2] for f in totals if f.startswith("open:n:")} - set(order))
+    labels = {s["key"]: s for s in pipeline.get("stages") or []}
+    stages = []
+    for key in order + extra:
+        info = labels.get(key, {})
+        stages.append({
+            "stage": key,
+            "label": {"zh": info.get("zh", key), "en": info.get("en", key)},
+            "probability": stage_probability_bp(pipeline, key) / 100,
+            "count": totals.get(f"open:n:{key}", 0),
+            "amount": money(totals.get(f"open:c:{key}", 0)),
+            "weighted_amount": weighted_money(totals.get(f"open:w:{key}", 0)),
+            "reached": totals.get(f"reach:{key}", 0),
+            "conversion_rate": rate(totals.get(f"pass:{key}", 0),
+                                    totals.get(f"reach:{key}", 0)),
+        })
+    won, lost = totals.get("won:n", 0), totals.get("lost:n", 0)
+    return {
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "stages": stages,
+        "won": {"count": won, "amount": money(totals.get("won:c", 0))},
+        "lost": {"count": lost, "amount": money(totals.get("lost:c", 0))},
+        "win_rate": rate(won, won + lost),
+        "currency": "CNY",
+    }
+
+
+# --- performance and activity (rows per group and period) ------------------------------
+
+def period_range(period: str, start: date | None, end: date | None,
+                 today: date) -> list[str]:
+    """Labels of the periods a report covers: those overlapping [start, end], by default
+    the current one."""
+    if start is None and end is None:
+        start = end = today
+    elif start is None:
+        start = periods.parse_period(periods.period_label(period, end))[1]
+    elif end is None:
+        end = max(start, today)
+    if start > end:
+        return []
+    return periods.periods_between(period, start, end)
+
+
+def target_visible(viewer: Identity, scope: str, doc: dict, entries: dict,
+                    filters: Filters) -> bool:
+    key = doc["key"]
+    if scope == "owner":
+        return f"u:{key}" in entries
+    if filters.owner_id:
+        return False
+    if scope == "team":
+        if filters.team and not team_within(key, filters.team):
+            return False
+        if filters.region and doc.get("region") != filters.region:
+            return False
+        if viewer.role == "admin":
+            return True
+        if viewer.role == "supervisor":
+            return team_within(key, viewer.team)
+        return viewer.role == "manager" and doc.get("region") == viewer.region
+    if filters.team or (filters.region and key != filters.region):
+        return False
+    return viewer.role == "admin" or (
+        viewer.role in ("supervisor", "manager") and key == viewer.region)
+
+
+def target_amount(explicit: dict[tuple[str, str], int], key: str, label: str) -> int | None:
+    """A period's target: set for it, or else the sum of the targets of its parts."""
+    if (key, label) in explicit:
+        return explicit[(key, label)]
+    parts = [target_amount(explicit, key, child) for child in periods.child_periods(label)]
+    parts = [p for p in parts if p is not None]
+    return sum(parts) if parts else None
+
+
+def performance(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
+                period: str = "month", start: date | None = None, end: date | None = None,
+                today: date, filters: Filters = Filters()) -> dict:
+    entries = visible_entries(rm, viewer, filters)
+    labels = period_range(period, start, end, today)
+    rows: dict[tuple, dict] = {}
+
+    def row(key, label_text, period_label):
+        found = rows.get((key, period_label))
+        if found is None:
+            found = rows[(key, period_label)] = {
+                "key": key, "label": label_text, "period": period_label, "won_count": 0,
+                "won_c": 0, "new_customers": 0, "interactions": 0}
+        return found
+
+    if labels:
+        for doc in rm.counter_docs(PERF, list(entries), [_period_buckets(period, labels)]):
+            key, label_text = group_key(entries[doc["segment"]], group_by)
+            r = row(key, label_text, doc["bucket"][2:])
+            c = doc["c"]
+            r["won_count"] += c.get("won_n", 0)
+            r["won_c"] += c.get("won_c", 0)
+            r["new_customers"] += c.get("new_customers", 0)
+            r["interactions"] += c.get("interactions", 0)
+
+    targets = [t for t in rm.targets(group_by)
+               if target_visible(viewer, group_by, t, entries, filters)]
+    explicit = {(t["key"], t["period"]): t["amount_c"] for t in targets}
+    owner_names = {e.get("owner_id"): owner_label(e) for e in entries.values()}
+    for key in sorted({t["key"] for t in targets}):
+        for label in labels:
+            if target_amount(explicit, key, label) is not None:
+                row(key, owner_names.get(key, key) if group_by == "owner" else key, label)
+
+    out = []
+    for (key, label), r in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0] or "")):
+        target = target_amount(explicit, key, label) if key is not None else None
+        out.append({
+            "key": r["key"], "label": r["label"], "period": r["period"],
+            "won_count": r["won_count"], "won_amount": money(r["won_c"]),
+            "target": money(target), "attainment": rate(r["won_c"], target)
+            if target else None,
+            "new_customers": r["new_customers"], "interactions": r["interactions"],
+        })
+    return {"group_by": group_by, "period": period, "periods": labels, "rows": out,
+            "currency": "CNY"}
+
+
+_PERIOD_GRAIN = {"month": "M", "quarter": "Q", "year": "Y"}
+
+
+def _period_buckets(period: str, labels: list[str]) -> tuple[str, str]:
+    """The bucket range holding the figures of these periods (one bucket each)."""
+    grain = _PERIOD_GRAIN[period]
+    return f"{grain}:{labels[0]}", f"{grain}:{labels[-1]}"
+
+
+def activity(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
+             period: str = "month", start: date | None = None, end: date | None = None,
+             today: date, filters: Filters = Filters()) -> dict:
+    """Interactions by method, tasks completed, customers touched and won (distinct per
+    segment and period: a customer two reps both touched counts once for each)."""
+    entries = visible_entries(rm, viewer, filters)
+    labels = period_range(period, start, end, today)
+    rows: dict[tuple, dict] = {}
+
+    def row(entry, period_label):
+        key, label_text = group_key(entry, group_by)
+        found = rows.get((key, period_label))
+        if found is None:
+            found = rows[(key, period_label)] = {
+                "key": key, "label": label_text, "period": period_label, "interactions": 0,
+                "by_method": {m: 0 for m in METHODS}, "tasks_completed": 0,
+                "customers_touched": 0, "customers_converted": 0}
+        return found
+
+    if labels:
+        for doc in rm.counter_docs(PERF, list(entries), [_period_buckets(period, labels)]):
+            c = doc["c"]
+            if not any(f in ("interactions", "tasks_done", "touched", "converted")
+                       for f in c):
+                continue
+            r = row(entries[doc["segment"]], doc["bucket"][2:])
+            r["interactions"] += c.get("interactions", 0)
+            r["tasks_completed"] += c.get("tasks_done", 0)
+            r["customers_touched"] += c.get("touched", 0)
+            r["customers_converted"] += c.get("converted", 0)
+            for field, n in c.items():
+                if field.startswith("int:"):
+                    method = field[4:]
+                    r["by_method"][method] = r["by_method"].get(method, 0) + n
+
+    out = []
+    for (key, label), r in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0] or "")):
+        r["conversion_rate"] = rate(r["customers_converted"], r["customers_touched"])
+        out.append(r)
+    return {"group_by": group_by, "period": period, "periods": labels, "rows": out}
+
+
+# --- forecast --------------------------------------------------------------------------
+
+def forecast(rm: ReadModel, viewer: Identity, *, period: str = "month",
+             start: date | None = None, end: date | None = None,
+             filters: Filters = Filters()) -> dict:
+    """Open opportunities by expected close period: amount and amount x probability."""
+    entries = visible_entries(rm, viewer, filters)
+    low = periods.month_bucket(start) if start else "M:0000"
+    high = periods.month_bucket(end) if end else "M:9999-99"
+    rows: dict[str, dict] = {}
+    for doc in rm.counter_docs(FORECAST, list(entries), [(low, high)]):
+        label = periods.period_of_month(period, doc["bucket"][2:])
+        r = rows.setdefault(label, {"period": label, "count": 0, "c": 0, "w": 0})
+        r["count"] += doc["c"].get("n", 0)
+        r["c"] += doc["c"].get("c", 0)
+        r["w"] += doc["c"].get("w", 0)
+    out = [{"period": r["period"], "count": r["count"], "amount": money(r["c"]),
+            "weighted_amount": weighted_money(r["w"])}
+           for _, r in sorted(rows.items()) if r["count"] or r["c"]]
+    return {
+        "period": period, "rows": out,
+        "total": {"count": sum(r["count"] for r in rows.values()),
+                  "amount": money(sum(r["c"] for r in rows.values())),
+                  "weighted_amount": weighted_money(sum(r["w"] for r in rows.values()))},
+        "currency": "CNY",
+    }
+
+
+# --- win / loss ------------------------------------------------------------------------
+
+def _average_days(total_days: int, count: int) -> float | None:
+    return None if not count else float((Decimal(total_days) / count).quantize(
+        Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def win_loss(rm: ReadModel, viewer: Identity, *, start: date | None = None,
+             end: date | None = None, filters: Filters = Filters()) -> dict:
+    """Opportunities closed in [start, end]: wins, losses by reason, cycle length."""
+    entries = visible_entries(rm, viewer, filters)
+    t = _sum_fields(rm.counter_docs(WINLOSS, list(entries), periods.cover(start, end)))
+    won, lost = t.get("won:n", 0), t.get("lost:n", 0)
+    reasons = []
+    for field, n in t.items():
+        if field.startswith("r:n:") and n:
+            reason = field[4:]
+            reasons.append({"reason": reason, "count": n,
+                            "amount": money(t.get(f"r:c:{reason}", 0)),
+                            "share": rate(n, lost)})
+    reasons.sort(key=lambda r: (-r["count"], r["reason"]))
+    return {
+        "from": start.isoformat() if start else None,
+        "to": end.isoformat() if end else None,
+        "won": {"count": won, "amount": money(t.get("won:c", 0)),
+                "average_cycle_days": _average_days(t.get("won:days", 0), won)},
+        "lost": {"count": lost, "amount": money(t.get("lost:c", 0)),
+                 "average_cycle_days": _average_days(t.get("lost:days", 0), lost)},
+        "win_rate": rate(won, won + lost),
+        "average_cycle_days": _average_days(t.get("won:days", 0) + t.get("lost:days", 0),
+                                            won + lost),
+        "loss_reasons": reasons,
+        "currency": "CNY",
+    }
+
+
+# --- customer value --------------------------------------------------------------------
+
+def _value_items(rm: ReadModel, viewer: Identity, filters: Filters) -> list[dict]:
+    """Customers with won deals, from the deals the visible owners won (a customer
+    two owners sold to sums both)."""
+    entries = visible_entries(rm, viewer, filters)
+    per_customer: dict[str, dict] = {}
+    for doc in rm.counter_docs(VALUE, list(entries), [(NO_BUCKET, NO_BUCKET)]):
+        for field, n in doc["c"].items():
+            what, _, rest = field.partition("|")
+            customer, _, day = rest.partition("|")
+            item = per_customer.setdefault(customer, {"deals": 0, "c": 0, "days": set()})
+            if what == "deals":
+                item["deals"] += n
+            elif what == "c":
+                item["c"] += n
+            elif what == "on" and n > 0:
+                item["days"].add(day)
+    known = rm.customers(list(per_customer))
+    names = {e.get("owner_id"): owner_label(e) for e in rm.list_directory()
+             if not is_pool(e)}  # the customer's current owner may be out of view
+    items = []
+    for customer_id, item in per_customer.items():
+        info = known.get(customer_id) or {}
+        if item["deals"] <= 0 or info.get("deleted"):
+            continue
+        owner = info.get("owner_id")
+        items.append({"customer_id": customer_id, "name": info.get("name"),
+                      "owner_id": owner, "owner_name": names.get(owner) if owner else None,
+                      "deals": item["deals"], "c": item["c"],
+                      "last_deal_on": max(item["days"]) if item["days"] else None})
+    items.sort(key=lambda i: (-i["c"], i["customer_id"]))
+    return items
+
+
+def customer_value(rm: ReadModel, viewer: Identity, *, model: str = "abc", as_of: date,
+                   filters: Filters = Filters()) -> dict:
+    items = _value_items(rm, viewer, filters)
+    if model == "rfm":
+        return _rfm(items, as_of)
+    return _abc(items)
+
+
+def _abc(items: list[dict]) -> dict:
+    """Pareto classes: A holds the first 70% of the deal amount, B the next 20%."""
+    total = sum(i["c"] for i in items)
+    classes = {k: {"class": k, "count": 0, "c": 0} for k in "ABC"}
+    out, running = [], 0
+    for item in items:
+        before = Decimal(running) / total if total else Decimal(1)
+        klass = "A" if before < ABC_LIMITS[0] else "B" if before < ABC_LIMITS[1] else "C"
+        running += item["c"]
+        classes[klass]["count"] += 1
+        classes[klass]["c"] += item["c"]
+        out.append({"customer_id": item["customer_id"], "name": item["name"],
+                    "owner_id": item["owner_id"], "owner_name": item["owner_name"],
+                    "deals": item["deals"], "amount": money(item["c"]),
+                    "share": rate(item["c"], total),
+                    "cumulative_share": rate(running, total), "class": klass})
+    return {"model": "abc", "total_amount": money(total),
+            "classes": [{"class": k, "count": v["count"], "amount": money(v["c"]),
+                         "share": rate(v["c"], total)} for k, v in classes.items()],
+            "items": out, "currency": "CNY"}
+
+
+def _scores(values: list, better_high: bool) -> list[int]:
+    """Quintile scores 1..5 by cumulative share (ties share a score; 5 is best)."""
+    n = len(values)
+    ranked = sorted(values)
+    scores = []
+    for v in values:
+        if better_high:
+            at_or_below = _count_le(ranked, v)
+        else:
+            at_or_below = n - _count_lt(ranked, v)
+        scores.append(max(1, min(5, math.ceil(5 * at_or_below / n))))
+    return scores
+
+
+def _count_le(ranked, v) -> int:
+    from bisect import bisect_right
+    return bisect_right(ranked, v)
+
+
+def _count_lt(ranked, v) -> int:
+    from bisect import bisect_left
+    return bisect_left(ranked, v)
+
+
+def _rfm(items: list[dict], as_of: date) -> dict:
+    recency = [max((as_of - date.fromisoformat(i["last_deal_on"])).days, 0)
+               if i["last_deal_on"] else 10**6 for i in items]
+    r_scores = _scores(recency, better_high=False) if items else []
+    f_scores = _scores([i["deals"] for i in items], better_high=True) if items else []
+    m_scores = _scores([i["c"] for i in items], better_high=True) if items else []
+    out = []
+    for item, days, r, f, m in zip(items, recency, r_scores, f_scores, m_scores):
+        out.append({"customer_id": item["customer_id"], "name": item["name"],
+                    "owner_id": item["owner_id"], "owner_name": item["owner_name"],
+                    "last_deal_on": item["last_deal_on"],
+                    "recency_days": days if item["last_deal_on"] else None,
+                    "frequency": item["deals"], "monetary": money(item["c"]),
+                    "r": r, "f": f, "m": m, "score": f"{r}{f}{m}"})
+    return {"model": "rfm", "as_of": as_of.isoformat(), "items": out, "currency": "CNY"}

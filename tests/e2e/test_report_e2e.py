@@ -1,0 +1,107 @@
+"""Reports as a user meets them: `crm up`, changes through the API, figures within two
+seconds, downloads, and `crm reporting rebuild` giving the same figures."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import subprocess
+import time
+import uuid
+
+from openpyxl import load_workbook
+
+from crm_process import CRM
+from crm_testing import ADMIN_PASSWORD, eventually
+
+TEAM = "east/shanghai/e2e-reports"
+
+
+def within_two_seconds(probe, message):
+    started = time.monotonic()
+    eventually(probe, timeout=2, message=message)
+    return time.monotonic() - started
+
+
+def open_opportunity(rep, amount: str):
+    customer = rep.post("/api/v1/customers", json={
+        "name": f"报表测试{uuid.uuid4().hex[:8]}有限公司", "industry": "制造业",
+        "status": "intent", "primary_contact": {"name": "孙八", "phone": "13700001234"}})
+    assert customer.status_code == 201, customer
+    # the opportunity service learns of the customer from its event first
+    return eventually(lambda: (lambda r: r if r.status_code == 201 else None)(
+        rep.post("/api/v1/opportunities", json={
+            "name": "年度采购", "customer_id": customer.json["id"], "amount": amount,
+            "expected_close_date": "2026-12-31"})), timeout=5, message="opportunity")
+
+
+def test_changes_show_in_the_funnel_and_performance_within_two_seconds(crm, org):
+    rep = org.user("rep", team=TEAM, region="east")
+    opportunity = open_opportunity(rep, "8800.00").json
+    within_two_seconds(lambda: rep.get("/api/v1/reports/funnel").json["stages"][0][
+        "amount"] == "8800.00", "the new opportunity in the funnel")
+
+    moved = rep.post(f"/api/v1/opportunities/{opportunity['id']}/stage",
+                     json={"stage": "negotiation", "note": "价格谈判"})
+    assert moved.status_code == 200, moved
+    within_two_seconds(lambda: next(s for s in rep.get("/api/v1/reports/funnel").json[
+        "stages"] if s["stage"] == "negotiation")["weighted_amount"] == "6600.00",
+        "the stage change in the funnel")
+
+    today = time.strftime("%Y-%m-%d")
+    won = rep.post(f"/api/v1/opportunities/{opportunity['id']}/win", json={
+        "amount": "9000.00", "contract_number": "HT-E2E-1", "signed_on": today})
+    assert won.status_code == 200, won
+    within_two_seconds(lambda: rep.get("/api/v1/reports/performance").json["rows"]
+                       and rep.get("/api/v1/reports/performance").json["rows"][0][
+                           "won_amount"] == "9000.00", "the win in performance")
+    funnel = rep.get("/api/v1/reports/funnel").json
+    assert funnel["won"] == {"count": 1, "amount": "9000.00"} and funnel["win_rate"] == 1.0
+
+    supervisor = org.user("supervisor", team=TEAM, region="east")
+    assert supervisor.put("/api/v1/targets", json={
+        "period": today[:7], "owner_id": rep.id, "amount": "18000"}).status_code == 200
+    row = next(r for r in supervisor.get("/api/v1/reports/performance").json["rows"]
+               if r["key"] == rep.id)
+    assert (row["target"], row["attainment"]) == ("18000.00", 0.5)
+    other = org.user("rep", team="north/beijing/e2e", region="north")
+    assert other.get("/api/v1/reports/funnel").json["won"]["count"] == 0
+
+
+def test_reports_download_as_csv_and_xlsx(crm, org):
+    rep = org.user("rep", team=TEAM, region="east")
+    open_opportunity(rep, "1200.00")
+    eventually(lambda: rep.get("/api/v1/reports/summary").json["opportunities_open"] == 1,
+               timeout=2, message="projected")
+    reply = rep.get("/api/v1/reports/funnel?format=csv")
+    assert reply.status_code == 200 and reply.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(reply.data.decode("utf-8-sig"))))
+    assert rows[0][0] == "阶段 Stage" and rows[1][:4] == ["lead", "线索获取", "1", "1200.00"]
+    reply = rep.get("/api/v1/reports/performance?format=xlsx")
+    assert reply.status_code == 200
+    assert load_workbook(io.BytesIO(reply.data)).active.cell(1, 1).value == "键 Key"
+
+
+def every_report(session) -> dict:
+    paths = ["summary", "funnel", "performance?group_by=team&period=year",
+             "activity?period=quarter", "forecast?period=quarter", "customer-value",
+             "customer-value?model=rfm", "win-loss"]
+    return {path: session.get(f"/api/v1/reports/{path}").json for path in paths}
+
+
+def test_crm_reporting_rebuild_reproduces_every_report(crm, org):
+    rep = org.user("rep", team=TEAM, region="east")
+    opportunity = open_opportunity(rep, "3100.00").json
+    rep.post(f"/api/v1/opportunities/{opportunity['id']}/lose", json={"reason": "选择竞品"})
+    eventually(lambda: rep.get("/api/v1/reports/win-loss").json["lost"]["count"] == 1,
+               timeout=2, message="the loss projected")
+    before = every_report(org.admin), every_report(rep)
+
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("AMQP_URL", "MONGO_URL", "CRM_JWT_SECRET")}
+    env.update({"CRM_PORT": str(crm.port), "CRM_ADMIN_PASSWORD": ADMIN_PASSWORD})
+    done = subprocess.run([*CRM, "reporting", "rebuild"], env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert '"rebuilt": true' in done.stdout
+    assert (every_report(org.admin), every_report(rep)) == before

@@ -1,0 +1,50 @@
+"""Fixtures for reporting's integration tests: people, and a publisher on the real bus."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from crm_testing import eventually
+from crmkit.bus.publisher import Publisher
+from reporting_envelopes import Producer
+
+TEAM1, TEAM2, NORTH = "east/shanghai/team-1", "east/shanghai/team-2", "north/beijing/team-1"
+
+
+@pytest.fixture
+def people(org):
+    """Sessions of a small organisation (the reporting directory learns them by events)."""
+    crew = SimpleNamespace(
+        admin=org.admin,
+        rep1=org.user("rep", team=TEAM1, region="east", name="张三"),
+        rep2=org.user("rep", team=TEAM1, region="east", name="李四"),
+        rep3=org.user("rep", team=TEAM2, region="east", name="王五"),
+        rep4=org.user("rep", team=NORTH, region="north", name="赵六"),
+        sup=org.user("supervisor", team=TEAM1, region="east", name="主管"),
+        mgr=org.user("manager", team="east", region="east", name="经理"),
+    )
+    # reporting has seen everyone's user.created once it accepts a target for each
+    # (a period long past, so that no report of the tests shows it)
+    for person in (crew.rep1, crew.rep2, crew.rep3, crew.rep4, crew.sup, crew.mgr):
+        eventually(lambda: crew.admin.put("/api/v1/targets", json={
+            "period": "2000-01", "owner_id": person.id, "amount": "1.00"}).status_code == 200,
+            timeout=5, message="reporting knows the user")
+    return crew
+
+
+@pytest.fixture
+def bus(settings):
+    publisher = Publisher(settings.amqp_url)
+
+    def publish(*envelopes):
+        for envelope in envelopes:
+            publisher.publish(envelope)
+
+    yield publish
+    publisher.close()
+
+
+@pytest.fixture
+def produce():
+    return Producer()

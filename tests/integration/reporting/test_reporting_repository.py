@@ -1,0 +1,203 @@
+"""The Mongo repository (on mongomock) against the in-memory reference: same figures,
+also with concurrent consumer threads, a crash half-way through, and a rebuild."""
+from __future__ import annotations
+
+import random
+import threading
+import uuid
+
+import pytest
+
+from crmkit.identity import Identity
+from crmkit.mongo import get_database
+from reporting_envelopes import Producer, user_created
+from services.reporting import reports
+from services.reporting.handlers import ReportingHandlers
+from services.reporting.memstore import MemoryStore
+from services.reporting.projections import Projector
+from services.reporting.repository import ReportingRepository
+
+PEOPLE = {"r1": ("张三", "rep", "east/a", "east"), "r2": ("李四", "rep", "east/a", "east"),
+          "r3": ("王五", "rep", "east/b", "east"), "r4": ("赵六", "rep", "north/a", "north"),
+          "boss": ("老板", "admin", "hq", "hq"), "m1": ("经理", "manager", "east", "east")}
+TODAY = "2026-11-23"
+
+
+def viewer(user_id: str) -> Identity:
+    name, role, team, region = PEOPLE[user_id]
+    return Identity(user_id, user_id, name, role, team, region)
+
+
+def history(seed: int = 0, opportunities: int = 40) -> list[dict]:
+    rnd = random.Random(seed)
+    producer = Producer()
+    events = [user_created(producer, uid, *p) for uid, p in PEOPLE.items()]
+    reps = ["r1", "r2", "r3", "r4"]
+    customers = []
+    for i in range(12):
+        owner = rnd.choice(reps + [None])
+        cid = f"c{i}"
+        customers.append((cid, owner))
+        events.append(producer.customer_created(cid, owner, name=f"客户{i}",
+                                                region="north" if owner == "r4" else "east"))
+    for i in range(opportunities):
+        cid, owner = rnd.choice(customers)
+        owner = owner or rnd.choice(reps)
+        oid = f"o{i}"
+        events.append(producer.opportunity_created(
+            oid, owner, f"{rnd.randint(1, 90000)}.{rnd.randint(0, 99):02d}", customer=cid,
+            close=f"2026-{rnd.randint(11, 12)}-{rnd.randint(1, 28):02d}",
+            region="north" if owner == "r4" else "east"))
+        for stage in rnd.sample(["needs_analysis", "proposal", "negotiation", "contract"],
+                                rnd.randint(0, 3)):
+            events.append(producer.stage_changed(oid, stage))
+        fate = rnd.random()
+        if fate < 0.3:
+            events.append(producer.won(oid, f"{rnd.randint(1, 90000)}.00",
+                                       f"2026-{rnd.randint(9, 11)}-{rnd.randint(1, 20):02d}"))
+        elif fate < 0.5:
+            events.append(producer.lost(oid, rnd.choice(["价格过高", "选择竞品", "预算取消"])))
+        if rnd.random() < 0.5:
+            events.append(producer.interaction(cid, owner, rnd.choice(["call", "visit"])))
+    for i in range(10):
+        owner = rnd.choice(reps)
+        events.append(producer.task("task.created", f"t{i}", owner, "todo", 1))
+        if i % 2:
+            events.append(producer.task("task.completed", f"t{i}", owner, "done", 2,
+                                        result="ok", counts_as_followup=False))
+    return events
+
+
+def every_report(store) -> dict:
+    from datetime import date
+    today = date.fromisoformat(TODAY)
+    out = {}
+    for uid in ("r1", "m1", "boss"):
+        who = viewer(uid)
+        out[uid] = {
+            "summary": reports.summary(store, who),
+            "funnel": reports.funnel(store, who),
+            "funnel_nov": reports.funnel(store, who, start=date(2026, 11, 1),
+                                         end=date(2026, 11, 30)),
+            "performance": reports.performance(store, who, group_by="team", period="year",
+                                               today=today),
+            "activity": reports.activity(store, who, period="quarter", today=today),
+            "forecast": reports.forecast(store, who, period="month"),
+            "abc": reports.customer_value(store, who, model="abc", as_of=today),
+            "rfm": reports.customer_value(store, who, model="rfm", as_of=today),
+            "win_loss": reports.win_loss(store, who),
+        }
+    return out
+
+
+@pytest.fixture
+def repository():
+    db = get_database("mongomock://", f"t{uuid.uuid4().hex[:10]}_reporting")
+    repo = ReportingRepository(db)
+    repo.ensure_indexes()
+    return repo
+
+
+def reference(events) -> dict:
+    store = MemoryStore()
+    projector = Projector(store)
+    for event in events:
+        projector.handle(event)
+    return every_report(store)
+
+
+def test_the_repository_gives_the_reference_figures(repository):
+    events = history(1)
+    handlers = ReportingHandlers(repository)
+    for event in events:
+        handlers.on_event(event)
+    assert every_report(repository) == reference(events)
+    assert every_report(repository)["boss"]["funnel"]["won"]["count"] > 0
+
+
+def test_concurrent_consumers_with_redeliveries_in_any_order(repository):
+    events = history(2)
+    deliveries = events + random.Random(3).sample(events, len(events) // 2)
+    random.Random(4).shuffle(deliveries)
+    handlers = ReportingHandlers(repository)
+    errors = []
+
+    def consume(part):
+        try:
+            for event in part:
+                handlers.on_event(event)
+        except Exception as error:  # pragma: no cover - shown by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=consume, args=(deliveries[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert every_report(repository) == reference(events)
+
+
+def test_a_crash_between_state_and_counters_is_finished_once(repository, monkeypatch):
+    events = history(5, opportunities=10)
+    handlers = ReportingHandlers(repository)
+    for event in events[:-5]:
+        handlers.on_event(event)
+    real_finish = repository._finish
+    crashed = []
+
+    def crash_once(doc):
+        if not crashed:
+            crashed.append(doc["_id"])
+            raise RuntimeError("process killed")
+        return real_finish(doc)
+
+    monkeypatch.setattr(repository, "_finish", crash_once)
+    with pytest.raises(RuntimeError):
+        handlers.on_event(events[-5])  # state saved with its pending delta, then "crash"
+    monkeypatch.setattr(repository, "_finish", real_finish)
+    assert repository.unfinished()
+    assert handlers.recover() == 1     # what start-up does
+    handlers.on_event(events[-5])      # the broker redelivers the unacknowledged message
+    for event in events[-4:]:
+        handlers.on_event(event)
+    assert not repository.unfinished()
+    assert every_report(repository) == reference(events)
+
+
+def test_rebuild_drops_and_replays_to_identical_figures(repository):
+    events = history(6)
+    handlers = ReportingHandlers(repository)
+    for event in events + events[:30]:
+        handlers.on_event(event)
+    repository.put_target("team", "east/a", "2026", 10_000_00, "east")
+    before = every_report(repository)
+    result = handlers.rebuild(grace=0)
+    assert result["events"] == len(events)
+    assert every_report(repository) == before
+    assert repository.targets("team")  # targets are input, not projections: kept
+
+
+def test_events_arriving_while_a_rebuild_runs_are_not_lost(repository):
+    events = history(7, opportunities=15)
+    handlers = ReportingHandlers(repository)
+    for event in events[:-10]:
+        handlers.on_event(event)
+    repository.set_rebuilding(True)      # another process is rebuilding
+    consumer = threading.Thread(target=lambda: [handlers.on_event(e) for e in events[-10:]])
+    consumer.start()
+    consumer.join(0.5)
+    assert consumer.is_alive()           # held: the event is kept, not yet projected
+    handlers.rebuild(grace=0)            # replays the kept ones, lowers the flag
+    consumer.join(10)
+    assert not consumer.is_alive()
+    assert every_report(repository) == reference(events)
+
+
+def test_a_rebuild_flag_left_by_a_crash_does_not_hold_consumers(repository, monkeypatch):
+    import services.reporting.repository as module
+
+    repository.set_rebuilding(True)
+    monkeypatch.setattr(module, "FLAG_STALE", 0)
+    repository._flag_cache = (0.0, True)
+    assert repository.rebuilding() is False
