@@ -38,3 +38,14 @@ def as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc)
+
+
+def day_text(value: date | None) -> str | None:
+    """A date as stored: "YYYY-MM-DD" (sorts and compares as text)."""
+    return value.isoformat() if value else None
+
+
+def parse_day(value) -> date | None:
+    if value is None or isinstance(value, date):
+        return value
+    return date.fromisoformat(value)

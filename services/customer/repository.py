@@ -23,7 +23,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
-from crmkit.clock import as_utc, utcnow
+from crmkit.clock import day_text, parse_day, as_utc, utcnow
 from crmkit.errors import VersionConflict
 from crmkit.money import from_cents, to_cents
 from crmkit.queries import all_of
@@ -82,29 +82,19 @@ CUSTOMER_INDEXES = (
 
 # --------------------------------------------------------------------------- mapping
 
-def _day(value: date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _parse_day(value) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
-
-
 def _moment(value):
     return as_utc(value) if isinstance(value, datetime) else value
 
 
 def contact_doc(contact: Contact) -> dict:
     doc = contact.as_dict()
-    doc["birthday"] = _day(contact.birthday)
+    doc["birthday"] = day_text(contact.birthday)
     return doc
 
 
 def contact_from(doc: dict) -> Contact:
     values = dict(doc)
-    values["birthday"] = _parse_day(values.get("birthday"))
+    values["birthday"] = parse_day(values.get("birthday"))
     for key in ("created_at", "updated_at"):
         values[key] = _moment(values.get(key))
     values["relations"] = values.get("relations") or []
@@ -113,7 +103,7 @@ def contact_from(doc: dict) -> Contact:
 
 def interaction_doc(interaction: Interaction) -> dict:
     doc = interaction.as_dict()
-    doc["next_action_due"] = _day(interaction.next_action_due)
+    doc["next_action_due"] = day_text(interaction.next_action_due)
     return doc
 
 
@@ -135,13 +125,13 @@ def customer_doc(customer: Customer) -> dict:
         "contacts": [contact_doc(c) for c in customer.contacts],
         "primary_contact": customer.primary_contact,
         "deal_amount_cents": to_cents(customer.deal_amount), "currency": customer.currency,
-        "last_deal_on": _day(customer.last_deal_on),
+        "last_deal_on": day_text(customer.last_deal_on),
         "last_followup_at": customer.last_followup_at,
         "created_by": customer.created_by, "created_at": customer.created_at,
         "updated_at": customer.updated_at, "version": customer.version,
         "deleted": customer.deleted, "deleted_at": customer.deleted_at,
         "releases": list(customer.releases),
-        "reclaim_warned_for": _day(customer.reclaim_warned_for),
+        "reclaim_warned_for": day_text(customer.reclaim_warned_for),
         "applied_events": list(customer.applied_events),
     }
 
@@ -161,12 +151,12 @@ def customer_from(doc: dict) -> Customer:
         contacts=[contact_from(c) for c in doc.get("contacts") or []],
         deal_amount=from_cents(doc.get("deal_amount_cents") or 0),
         currency=doc.get("currency") or "CNY",
-        last_deal_on=_parse_day(doc.get("last_deal_on")),
+        last_deal_on=parse_day(doc.get("last_deal_on")),
         last_followup_at=_moment(doc.get("last_followup_at")),
         version=doc.get("version", 0), deleted=bool(doc.get("deleted")),
         deleted_at=_moment(doc.get("deleted_at")),
         releases=[{**r, "at": as_utc(r["at"])} for r in doc.get("releases") or []],
-        reclaim_warned_for=_parse_day(doc.get("reclaim_warned_for")),
+        reclaim_warned_for=parse_day(doc.get("reclaim_warned_for")),
         applied_events=list(doc.get("applied_events") or []),
     )
 

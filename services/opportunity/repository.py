@@ -13,13 +13,12 @@ dates); moments as UTC datetimes.
 from __future__ import annotations
 
 import re
-from datetime import date
 from decimal import Decimal
 
 from pymongo.errors import DuplicateKeyError
 
 from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
-from crmkit.clock import as_utc
+from crmkit.clock import day_text, parse_day, as_utc
 from crmkit.errors import VersionConflict
 from crmkit.identity import Identity
 from crmkit.money import from_cents, to_cents
@@ -64,16 +63,6 @@ INDEXES = [
 
 # --------------------------------------------------------------------------- mapping
 
-def _day(value: date | None) -> str | None:
-    return value.isoformat() if value else None
-
-
-def _parse_day(value) -> date | None:
-    if value is None or isinstance(value, date):
-        return value
-    return date.fromisoformat(value)
-
-
 def _moment(value):
     return as_utc(value) if value is not None else None
 
@@ -83,19 +72,19 @@ def to_doc(opp: Opportunity) -> dict:
         "_id": opp.id, "name": opp.name, "customer_id": opp.customer_id,
         "customer_name": opp.customer_name, "contact_id": opp.contact_id,
         "product": opp.product, "amount_cents": to_cents(opp.amount),
-        "currency": opp.currency, "expected_close_date": _day(opp.expected_close_date),
+        "currency": opp.currency, "expected_close_date": day_text(opp.expected_close_date),
         "stage": opp.stage, "probability": opp.probability,
         "probability_manual": opp.probability_manual, "status": opp.status,
         "competitors": list(opp.competitors), "strengths": opp.strengths,
         "weaknesses": opp.weaknesses, "key_factors": opp.key_factors, "risks": opp.risks,
-        "next_action": opp.next_action, "next_action_due": _day(opp.next_action_due),
+        "next_action": opp.next_action, "next_action_due": day_text(opp.next_action_due),
         "description": opp.description, "owner_id": opp.owner_id,
         "owner_team": opp.owner_team, "owner_region": opp.owner_region,
         "region": opp.region, "shared_with": list(opp.shared_with),
         "won": None if opp.won is None else {
             "amount_cents": to_cents(opp.won["amount"]),
             "contract_number": opp.won["contract_number"],
-            "signed_on": _day(opp.won["signed_on"])},
+            "signed_on": day_text(opp.won["signed_on"])},
         "lost": None if opp.lost is None else dict(opp.lost),
         "closed_at": opp.closed_at, "stage_changed_at": opp.stage_changed_at,
         "created_by": opp.created_by, "created_at": opp.created_at,
@@ -112,20 +101,20 @@ def from_doc(doc: dict) -> Opportunity:
         customer_name=doc.get("customer_name"), contact_id=doc.get("contact_id"),
         product=doc.get("product"), amount=from_cents(doc["amount_cents"]),
         currency=doc.get("currency", "CNY"),
-        expected_close_date=_parse_day(doc["expected_close_date"]),
+        expected_close_date=parse_day(doc["expected_close_date"]),
         stage=doc["stage"], probability=doc["probability"],
         probability_manual=doc.get("probability_manual", False), status=doc["status"],
         competitors=list(doc.get("competitors") or []), strengths=doc.get("strengths"),
         weaknesses=doc.get("weaknesses"), key_factors=doc.get("key_factors"),
         risks=doc.get("risks"), next_action=doc.get("next_action"),
-        next_action_due=_parse_day(doc.get("next_action_due")),
+        next_action_due=parse_day(doc.get("next_action_due")),
         description=doc.get("description"), owner_id=doc.get("owner_id"),
         owner_team=doc.get("owner_team"), owner_region=doc.get("owner_region"),
         region=doc.get("region"), shared_with=list(doc.get("shared_with") or []),
         won=None if won is None else {
             "amount": from_cents(won["amount_cents"]),
             "contract_number": won["contract_number"],
-            "signed_on": _parse_day(won["signed_on"])},
+            "signed_on": parse_day(won["signed_on"])},
         lost=doc.get("lost"), closed_at=_moment(doc.get("closed_at")),
         stage_changed_at=_moment(doc["stage_changed_at"]), created_by=doc["created_by"],
         created_at=_moment(doc["created_at"]), updated_at=_moment(doc["updated_at"]),
