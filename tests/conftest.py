@@ -33,24 +33,35 @@ def _rabbitmqctl(*args: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def amqp_url():
-    """The real local RabbitMQ, in a virtual host of this test session's own, so that
-    concurrent test runs, benchmarks and a running `crm up` never share a queue."""
+def broker_vhosts():
+    """Makes virtual hosts on the real local RabbitMQ, each an isolated broker, so that
+    concurrent test runs, benchmarks, a running `crm up` and long-lived test systems
+    never share a queue. All are deleted at the end of the session."""
     problem = _broker_answers(BROKER)
     if problem:
         message = f"RabbitMQ is not reachable at {BROKER} ({problem})"
         if os.environ.get("CI"):
             pytest.fail(message + "; CI needs the real broker")
         pytest.skip(message)
-    vhost = f"crm-test-{uuid.uuid4().hex[:8]}"
-    if not (_rabbitmqctl("add_vhost", vhost)
-            and _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")):
-        yield BROKER  # no rabbitmqctl here (remote broker): share the default vhost
-        return
-    try:
-        yield BROKER.rstrip("/") + "/" + vhost
-    finally:
+    made: list[str] = []
+
+    def make(purpose: str) -> str:
+        vhost = f"crm-{purpose}-{uuid.uuid4().hex[:8]}"
+        if not (_rabbitmqctl("add_vhost", vhost)
+                and _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")):
+            return BROKER  # no rabbitmqctl here (remote broker): share the default vhost
+        made.append(vhost)
+        return BROKER.rstrip("/") + "/" + vhost
+
+    yield make
+    for vhost in made:
         _rabbitmqctl("delete_vhost", vhost)
+
+
+@pytest.fixture(scope="session")
+def amqp_url(broker_vhosts) -> str:
+    """The real broker for this session's integration tests (its own virtual host)."""
+    return broker_vhosts("test")
 
 
 @pytest.fixture

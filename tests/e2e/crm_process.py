@@ -41,6 +41,7 @@ class RunningCrm:
     def __init__(self, *, amqp_url: str | None, extra_env: dict | None = None,
                  args: tuple = ()):
         self.port = free_port()
+        self.amqp_url = amqp_url
         self.marker = uuid.uuid4().hex
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items()

@@ -8,7 +8,7 @@ import time
 import urllib.request
 
 from crm_process import RunningCrm, processes_marked
-from crm_testing import Org, eventually, http_transport, purge_crm_queues
+from crm_testing import Org, eventually, http_transport
 
 CUSTOMER = {"name": "北京华远科技有限公司", "industry": "IT", "status": "intent",
             "primary_contact": {"name": "李雷", "phone": "13912345678"}}
@@ -72,9 +72,8 @@ def test_openapi_and_event_catalog_are_merged(crm, org):
         assert event_type in catalog["channels"], event_type
 
 
-def test_sigterm_stops_every_process(amqp_url):
-    purge_crm_queues(amqp_url)
-    running = RunningCrm(amqp_url=amqp_url)
+def test_sigterm_stops_every_process(broker_vhosts):
+    running = RunningCrm(amqp_url=broker_vhosts("e2e"))
     try:
         running.wait_healthy()
         assert len(processes_marked(running.marker)) >= 6  # supervisor + 5 servers (+ workers)
@@ -83,7 +82,6 @@ def test_sigterm_stops_every_process(amqp_url):
                    message="no process of the system left")
     finally:
         running.kill_leftovers()
-        purge_crm_queues(amqp_url)
 
 
 def test_embedded_default_runs_in_one_process_and_says_data_is_not_kept():

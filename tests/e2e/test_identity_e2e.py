@@ -103,9 +103,9 @@ def test_only_admins_manage_users(crm, org):
     assert duplicate.status_code == 409
 
 
-def test_user_created_is_published_by_the_gateway(crm, org, amqp_url):
+def test_user_created_is_published_by_the_gateway(crm, org):
     username = unique("bus")
-    with connect(amqp_url) as connection:
+    with connect(crm.amqp_url) as connection:
         spy = Queue(f"test.e2e.users.{time.time_ns()}", exchange=events_exchange,
                     routing_key="user.created", exclusive=True, auto_delete=True)
         spy(connection.default_channel).declare()

@@ -99,6 +99,7 @@ def test_two_worker_replicas_fire_each_reminder_exactly_once(system, org, amqp_u
     count = 30
     replica = second_replica(settings)
     stop = threading.Event()
+    threads: list[threading.Thread] = []
     try:
         with spying(amqp_url, "reminder.due") as spy:
             remind_at = now() + timedelta(seconds=4)
@@ -112,6 +113,8 @@ def test_two_worker_replicas_fire_each_reminder_exactly_once(system, org, amqp_u
             events = spy.drain()
     finally:
         stop.set()
+        for thread in threads:
+            thread.join(10)
         replica.stop()
     per_reminder = Counter(e["data"]["reminder_id"] for e in events)
     assert len(per_reminder) == count and set(per_reminder.values()) == {1}
