@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from crm_testing import ADMIN_PASSWORD, Org, eventually, flask_transport, purge_crm_queues
+from crm_testing import Org, flask_transport, integration_settings, running_system
 
 BROKER = os.environ.get("CRM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -66,27 +66,14 @@ def amqp_url(broker_vhosts) -> str:
 
 @pytest.fixture
 def settings(amqp_url):
-    from crmkit.config import Settings
-
-    return Settings(amqp_url=amqp_url, mongo_url="mongomock://",
-                    db_prefix=f"t{uuid.uuid4().hex[:10]}_", admin_password=ADMIN_PASSWORD,
-                    retry_delay_ms=200, max_attempts=3, relay_interval=0.05, embedded=False,
-                    jwt_secret="integration-test-secret-" + "x" * 24)
+    return integration_settings(amqp_url)
 
 
 @pytest.fixture
 def system(settings):
     """The whole system in this process on the real broker: gateway + four services."""
-    from crm.system import EmbeddedSystem
-
-    purge_crm_queues(settings.amqp_url)
-    running = EmbeddedSystem(settings)
-    client = running.gateway.test_client()
-    eventually(lambda: client.get("/healthz").status_code == 200, timeout=15,
-               message="system healthy")
-    yield running
-    running.stop()
-    purge_crm_queues(settings.amqp_url)
+    with running_system(settings) as running:
+        yield running
 
 
 @pytest.fixture

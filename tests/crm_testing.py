@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import time
+import uuid
+from contextlib import contextmanager
 from typing import Any, Callable
 
 from crm.client import USER_PASSWORD, Org as _Org, Response, Session, http_transport  # noqa: F401
@@ -55,3 +57,31 @@ def purge_crm_queues(url: str) -> None:
                 channel.queue_delete(queue)
             channel.close()
             declare_service(connection, service, keys)
+
+
+def integration_settings(amqp_url: str):
+    """Settings of a system on the real broker with fresh in-memory databases."""
+    from crmkit.config import Settings
+
+    return Settings(amqp_url=amqp_url, mongo_url="mongomock://",
+                    db_prefix=f"t{uuid.uuid4().hex[:10]}_", admin_password=ADMIN_PASSWORD,
+                    retry_delay_ms=200, max_attempts=3, relay_interval=0.05, embedded=False,
+                    jwt_secret="integration-test-secret-" + "x" * 24)
+
+
+@contextmanager
+def running_system(settings, healthy_within: float = 20):
+    """The whole system in this process (gateway + four services), healthy, on empty
+    queues; stopped and its queues emptied afterwards."""
+    from crm.system import EmbeddedSystem
+
+    purge_crm_queues(settings.amqp_url)
+    running = EmbeddedSystem(settings)
+    client = running.gateway.test_client()
+    try:
+        eventually(lambda: client.get("/healthz").status_code == 200,
+                   timeout=healthy_within, message="system healthy")
+        yield running
+    finally:
+        running.stop()
+        purge_crm_queues(settings.amqp_url)

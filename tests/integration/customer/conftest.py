@@ -3,35 +3,21 @@ RabbitMQ, mongomock): starting it takes seconds, and every test makes its own us
 customers, so tests of a module do not see each other's data."""
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
-from crm_testing import ADMIN_PASSWORD, Org, eventually, flask_transport, purge_crm_queues
+from crm_testing import Org, flask_transport, integration_settings, running_system
 
 
 @pytest.fixture(scope="module")
 def customer_settings(amqp_url):
-    from crmkit.config import Settings
-
-    return Settings(amqp_url=amqp_url, mongo_url="mongomock://",
-                    db_prefix=f"t{uuid.uuid4().hex[:10]}_", admin_password=ADMIN_PASSWORD,
-                    retry_delay_ms=200, max_attempts=3, relay_interval=0.05, embedded=False,
-                    jwt_secret="integration-test-secret-" + "x" * 24)
+    return integration_settings(amqp_url)
 
 
 @pytest.fixture(scope="module")
 def csys(customer_settings):
-    from crm.system import EmbeddedSystem
-
-    purge_crm_queues(customer_settings.amqp_url)
-    running = EmbeddedSystem(customer_settings)
-    client = running.gateway.test_client()
-    eventually(lambda: client.get("/healthz").status_code == 200, timeout=20,
-               message="system healthy")
-    yield running
-    running.stop()
-    purge_crm_queues(customer_settings.amqp_url)
+    with running_system(customer_settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -6,50 +6,21 @@ module of its own.
 """
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
-from crm_testing import ADMIN_PASSWORD, Org, eventually, flask_transport
-
-
-def _purge(url: str) -> None:
-    from crm.system import subscriptions
-    from crmkit.bus.connection import connect
-    from crmkit.bus.topology import QueueNames, declare_service
-
-    with connect(url) as connection:
-        for service, keys in subscriptions().items():
-            names = QueueNames(service)
-            channel = connection.channel()
-            for queue in (names.main, names.retry, names.parking):
-                channel.queue_delete(queue)
-            channel.close()
-            declare_service(connection, service, keys)
+from crm_testing import Org, eventually, flask_transport, integration_settings, running_system
 
 
 @pytest.fixture(scope="module")
 def opp_settings(amqp_url):
-    from crmkit.config import Settings
-
-    return Settings(amqp_url=amqp_url, mongo_url="mongomock://",
-                    db_prefix=f"t{uuid.uuid4().hex[:10]}_", admin_password=ADMIN_PASSWORD,
-                    retry_delay_ms=200, max_attempts=3, relay_interval=0.05, embedded=False,
-                    jwt_secret="integration-test-secret-" + "x" * 24)
+    return integration_settings(amqp_url)
 
 
 @pytest.fixture(scope="module")
 def opp_system(opp_settings):
-    from crm.system import EmbeddedSystem
-
-    _purge(opp_settings.amqp_url)
-    running = EmbeddedSystem(opp_settings)
-    client = running.gateway.test_client()
-    eventually(lambda: client.get("/healthz").status_code == 200, timeout=15,
-               message="system healthy")
-    yield running
-    running.stop()
-    _purge(opp_settings.amqp_url)
+    with running_system(opp_settings) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
