@@ -21,7 +21,8 @@ ADMIN_PASSWORD = "Admin#Pass2026"
 
 class Clock:
     def __init__(self):
-        self.now = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+        # From the real time: the attempts' TTL index expires by the real clock.
+        self.now = datetime.now(timezone.utc).replace(microsecond=0)
 
     def __call__(self):
         return self.now

@@ -15,7 +15,8 @@ from gateway.identity.passwords import Argon2Hasher
 from gateway.identity.repository import UserRepository
 from gateway.identity.throttle import Attempt
 
-NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
+# From the real time: the attempts' TTL index expires by the real clock.
+NOW = datetime.now(timezone.utc).replace(microsecond=0)
 HASHER = Argon2Hasher(fast=True)
 
 
