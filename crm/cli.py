@@ -33,12 +33,20 @@ def main(argv: list[str] | None = None) -> int:
 
     commands.add_parser("topology", help="print the RabbitMQ definitions JSON")
 
+    backup = commands.add_parser("backup", help="save every service's data to a folder")
+    backup.add_argument("--out", help="the folder to write (default: ./crm-backup-<time>)")
+    restore = commands.add_parser("restore", help="bring back a backup into empty databases")
+    restore.add_argument("folder")
+
+    commands.add_parser("ferretdb", help="build (once) the local FerretDB and print its path")
+
     reporting = commands.add_parser("reporting", help="reporting maintenance")
     reporting.add_argument("action", choices=["rebuild"])
 
     args = parser.parse_args(argv)
     return {"up": cmd_up, "serve": cmd_serve, "worker": cmd_worker,
-            "topology": cmd_topology, "reporting": cmd_reporting}[args.command](args)
+            "topology": cmd_topology, "reporting": cmd_reporting, "backup": cmd_backup,
+            "restore": cmd_restore, "ferretdb": cmd_ferretdb}[args.command](args)
 
 
 def cmd_up(args) -> int:
@@ -51,11 +59,15 @@ def cmd_up(args) -> int:
         os.environ["CRM_ADMIN_PASSWORD"] = secrets.token_urlsafe(12)
         print(f"crm: demo admin: {os.environ.get('CRM_ADMIN_USERNAME', 'admin')} / "
               f"{os.environ['CRM_ADMIN_PASSWORD']}", flush=True)
-    if os.environ.get("AMQP_URL"):
-        from crm.supervisor import run_distributed
+    from crm.database import open_database
 
-        return run_distributed(args.port, demo=args.demo)
-    return _run_embedded(args.port, args.demo)
+    with open_database() as database:
+        if os.environ.get("AMQP_URL"):
+            from crm.supervisor import run_distributed
+
+            return run_distributed(args.port, demo=args.demo, database=database)
+        os.environ["MONGO_URL"] = database.url
+        return _run_embedded(args.port, args.demo)
 
 
 def _run_embedded(port: int, demo: bool) -> int:
@@ -63,9 +75,8 @@ def _run_embedded(port: int, demo: bool) -> int:
     from crm.system import embedded_app
 
     settings = Settings.from_env()
-    print("crm: embedded mode: one process, in-memory bus (kombu memory://) and in-memory "
-          "databases (mongomock): data is NOT kept after it stops. Set AMQP_URL and "
-          "MONGO_URL for the real thing.", flush=True)
+    print("crm: embedded mode: one process and an in-memory bus (set AMQP_URL for "
+          "RabbitMQ and separate processes); the data is kept in the database.", flush=True)
 
     def factory():
         app = embedded_app(settings)
@@ -89,8 +100,7 @@ def _announce_when_healthy(app, port: int, demo: bool, settings: Settings) -> No
                         break
             except OSError:
                 time.sleep(0.2)
-        print(f"CRM is ready at http://127.0.0.1:{port}  (embedded; data is not kept)",
-              flush=True)
+        print(f"CRM is ready at http://127.0.0.1:{port}  (embedded)", flush=True)
         if demo:
             from crm.demo import load_demo
 
@@ -139,10 +149,43 @@ def cmd_topology(args) -> int:
 
 
 def cmd_reporting(args) -> int:
+    from crm.database import open_database
     from services.reporting.rebuild import rebuild
 
-    result = rebuild(Settings.from_env())
+    with open_database(share_running=True) as database:
+        result = rebuild(Settings.from_env().with_(mongo_url=database.url))
     print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+def cmd_backup(args) -> int:
+    from crm.backup import backup
+    from crm.database import open_database
+
+    with open_database(share_running=True) as database:
+        folder = backup(Settings.from_env().with_(mongo_url=database.url), args.out)
+    print(f"crm: backup written to {folder}", flush=True)
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from crm.backup import restore
+    from crm.database import open_database
+
+    with open_database() as database:
+        counts = restore(Settings.from_env().with_(mongo_url=database.url), args.folder)
+    print(json.dumps(counts, ensure_ascii=False), flush=True)
+    return 0
+
+
+def cmd_ferretdb(args) -> int:
+    from crm.ferretdb import FerretDBUnavailable, ensure_binary
+
+    try:
+        print(ensure_binary(lambda text, **_: print(text, file=sys.stderr, flush=True)))
+    except FerretDBUnavailable as error:
+        print(error, file=sys.stderr)
+        return 1
     return 0
 
 

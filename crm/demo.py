@@ -51,8 +51,11 @@ def load_demo(base_url: str, settings) -> dict:
               flush=True)
         return {}
     org = Org(http_transport(base_url), settings.admin_username, password)
+    first_username = DEMO_USERS[0][0]
+    loaded_before = org.login(first_username, DEMO_PASSWORD).token is not None
     people = build_people(org)
-    for service in SERVICE_DEMOS:
+    # the data is kept: a restart with --demo finds the demo there and adds nothing
+    for service in () if loaded_before else SERVICE_DEMOS:
         try:
             module = importlib.import_module(f"services.{service}.demo")
         except ModuleNotFoundError:

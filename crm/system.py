@@ -17,7 +17,7 @@ def app_module(name: str):
 
 def subscriptions(settings: Settings | None = None) -> dict[str, list[str]]:
     """Routing keys each consuming service binds (read from its composition root)."""
-    settings = settings or Settings(mongo_url="mongomock://", amqp_url="memory://")
+    settings = settings or Settings(amqp_url="memory://")  # nothing connects: keys only
     keys = {}
     for name in SERVICES:
         _, definition = app_module(name).bootstrap(settings)

@@ -12,7 +12,7 @@ _EMBEDDED_SECRET = secrets.token_urlsafe(48)  # embedded mode: one process, one 
 @dataclass(frozen=True)
 class Settings:
     amqp_url: str = "memory://"
-    mongo_url: str = "mongomock://"
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
     jwt_secret: str = _EMBEDDED_SECRET
     timezone: str = "Asia/Shanghai"
     queue_type: str = "classic"          # "quorum" in production
@@ -40,7 +40,7 @@ class Settings:
             secret = _EMBEDDED_SECRET
         return cls(
             amqp_url=amqp_url or "memory://",
-            mongo_url=mongo_url or "mongomock://",
+            mongo_url=mongo_url or cls.mongo_url,
             jwt_secret=secret,
             timezone=env.get("CRM_TIMEZONE", "Asia/Shanghai"),
             queue_type=env.get("CRM_QUEUE_TYPE", "classic"),

@@ -3,6 +3,7 @@ response and creates nothing new (CONTRACT §2)."""
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from functools import wraps
 
 from flask import Response, request
@@ -13,28 +14,45 @@ from crmkit.errors import Conflict, Invalid
 from crmkit.web import current_identity
 
 HEADER = "Idempotency-Key"
+KEEP = timedelta(hours=24)   # a key is remembered this long
 
 
 class IdempotencyStore:
+    """Keys expire by time: a key older than KEEP counts as unused, and `sweep` (a
+    scheduled job in every worker) deletes them; no TTL index (docs/database.md)."""
+
     def __init__(self, collection):
         self._collection = collection
 
     def ensure_indexes(self) -> None:
-        self._collection.create_index("created_at", expireAfterSeconds=24 * 3600)
+        self._collection.create_index("created_at", name="created_at")
 
     def begin(self, caller: str, key: str, route: str) -> dict | None:
         """Reserve the key; return the stored response if it was used before."""
         _id = f"{caller}:{route}:{key}"
-        try:
-            self._collection.insert_one({"_id": _id, "state": "running",
-                                         "created_at": utcnow()})
-            return None
-        except DuplicateKeyError:
-            stored = self._collection.find_one({"_id": _id})
-            if stored and stored.get("state") == "done":
+        for _ in range(2):
+            now = utcnow()
+            try:
+                self._collection.insert_one({"_id": _id, "state": "running",
+                                             "created_at": now})
+                return None
+            except DuplicateKeyError:
+                stored = self._collection.find_one({"_id": _id})
+            if stored is None or stored["created_at"] < now - KEEP:
+                # expired (or just swept): forget it, then reserve it afresh
+                if stored is not None:
+                    self._collection.delete_one({"_id": _id,
+                                                 "created_at": stored["created_at"]})
+                continue
+            if stored.get("state") == "done":
                 return stored
-            raise Conflict("A request with this Idempotency-Key is still running.",
-                           code="idempotency_in_progress") from None
+            break
+        raise Conflict("A request with this Idempotency-Key is still running.",
+                       code="idempotency_in_progress")
+
+    def sweep(self, now: datetime) -> int:
+        """Delete the keys that have expired."""
+        return self._collection.delete_many({"created_at": {"$lt": now - KEEP}}).deleted_count
 
     def finish(self, caller: str, key: str, route: str, response: Response) -> None:
         self._collection.update_one({"_id": f"{caller}:{route}:{key}"}, {"$set": {

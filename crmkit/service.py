@@ -86,6 +86,13 @@ class Worker:
                     prefetch=settings.prefetch, queue_type=settings.queue_type,
                     on_handled=self._count_handled))
 
+    @property
+    def jobs(self) -> list[PeriodicJob]:
+        """The service's own jobs, and the kernel's housekeeping that every worker runs."""
+        sweep = PeriodicJob(f"{self.definition.name}-expire-idempotency-keys", 600,
+                            self.runtime.idempotency.sweep)
+        return [*self.definition.jobs, sweep]
+
     def _count_handled(self, envelope: dict) -> None:
         EVENTS_HANDLED.labels(self.definition.name, envelope.get("type", "?")).inc()
 
@@ -98,13 +105,14 @@ class Worker:
     def start(self) -> "Worker":
         if self.definition.ensure_indexes:
             self.definition.ensure_indexes()
+        self.runtime.idempotency.ensure_indexes()
         if self.relay:
             self.relay.ensure_indexes()
             self._spawn("relay", self.relay.run, self.stop_event)
         for number, consumer in enumerate(self.consumers):
             self._spawn(f"consumer-{number}", consumer.run, self.stop_event)
         leases = self.runtime.db["_leases"]
-        for job in self.definition.jobs:
+        for job in self.jobs:
             self._spawn(f"job-{job.name}", run_periodic, job, leases, self.stop_event)
         self._spawn("heartbeat", self._heartbeat)
         return self
@@ -121,8 +129,7 @@ class Worker:
             parts.append("relay")
         if self.consumers:
             parts.append("consumer")
-        if self.definition.jobs:
-            parts.append("scheduler")
+        parts.append("scheduler")
         return parts
 
     def _heartbeat(self) -> None:
@@ -132,8 +139,7 @@ class Worker:
                     self.runtime.heartbeats.beat("relay")
                 if self.consumers and all(c.ready.is_set() for c in self.consumers):
                     self.runtime.heartbeats.beat("consumer")
-                if self.definition.jobs:
-                    self.runtime.heartbeats.beat("scheduler")
+                self.runtime.heartbeats.beat("scheduler")
             except Exception:
                 log.exception("heartbeat failed")
             self.stop_event.wait(2.0)
@@ -159,8 +165,7 @@ def expected_components(definition: ServiceDefinition) -> list[str]:
         parts.append("relay")
     if definition.subscriptions is not None:
         parts.append("consumer")
-    if definition.jobs:
-        parts.append("scheduler")
+    parts.append("scheduler")   # every worker runs at least the kernel's housekeeping
     return parts
 
 

@@ -39,9 +39,7 @@ def create_app(settings: Settings | None = None, *, clients: dict | None = None,
     runtime = ServiceRuntime(NAME, settings)
     identity = identity or _identity(runtime, settings)
     clients = clients if clients is not None else http_clients(settings)
-    definition = ServiceDefinition(name=NAME, title="Gateway", blueprints=[identity.blueprint],
-                                   outbox_collections=list(identity.outbox_collections),
-                                   ensure_indexes=identity.ensure_indexes)
+    definition = _definition(identity, blueprints=[identity.blueprint])
     identity.start()  # indexes, then the first admin from CRM_ADMIN_PASSWORD
 
     app = Flask(NAME)
@@ -162,7 +160,10 @@ def create_worker(settings: Settings | None = None) -> Worker:
     settings = settings or Settings.from_env()
     runtime = ServiceRuntime(NAME, settings)
     identity = _identity(runtime, settings)
-    return Worker(runtime, ServiceDefinition(
-        name=NAME, title="Gateway", blueprints=[],
-        outbox_collections=list(identity.outbox_collections),
-        ensure_indexes=identity.ensure_indexes))
+    return Worker(runtime, _definition(identity, blueprints=[]))
+
+
+def _definition(identity, *, blueprints: list) -> ServiceDefinition:
+    return ServiceDefinition(name=NAME, title="Gateway", blueprints=blueprints,
+                             outbox_collections=list(identity.outbox_collections),
+                             jobs=identity.jobs(), ensure_indexes=identity.ensure_indexes)

@@ -1,5 +1,6 @@
 """Fixtures for every layer. Integration tests use the real local RabbitMQ (a missing
-broker fails in CI and skips elsewhere) and mongomock; e2e tests start `crm up`."""
+broker fails in CI and skips elsewhere) and the session's FerretDB (crm_testing.
+session_mongo_url); e2e tests start `crm up`."""
 from __future__ import annotations
 
 import os

@@ -1,6 +1,11 @@
-"""Helpers shared by the integration and e2e tests: polling, sessions over Flask."""
+"""Helpers shared by the integration and e2e tests: polling, sessions over Flask, the
+test session's database server."""
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -59,11 +64,42 @@ def purge_crm_queues(url: str) -> None:
             declare_service(connection, service, keys)
 
 
+_database_server = None
+
+
+def session_mongo_url() -> str:
+    """The database server of this test session: CRM_TEST_MONGO_URL (e.g. a real MongoDB),
+    else one local FerretDB, started on first use (unit tests never start it) on tmpfs
+    and stopped when the session ends. Every test takes databases of its own on it."""
+    global _database_server
+    url = os.environ.get("CRM_TEST_MONGO_URL")
+    if url:
+        return url
+    if _database_server is None:
+        from pathlib import Path
+
+        from crm.ferretdb import FerretServer
+
+        folder = tempfile.mkdtemp(prefix="crm-test-db-",
+                                  dir="/dev/shm" if os.path.isdir("/dev/shm") else None)
+        _database_server = FerretServer(Path(folder)).start()
+        atexit.register(shutil.rmtree, folder, True)
+        atexit.register(_database_server.stop)
+    return _database_server.url
+
+
+def fresh_database(purpose: str = "t"):
+    """An empty database of its own on the session's server."""
+    from crmkit.mongo import get_database
+
+    return get_database(session_mongo_url(), f"{purpose}_{uuid.uuid4().hex[:10]}")
+
+
 def integration_settings(amqp_url: str):
-    """Settings of a system on the real broker with fresh in-memory databases."""
+    """Settings of a system on the real broker with fresh databases of its own."""
     from crmkit.config import Settings
 
-    return Settings(amqp_url=amqp_url, mongo_url="mongomock://",
+    return Settings(amqp_url=amqp_url, mongo_url=session_mongo_url(),
                     db_prefix=f"t{uuid.uuid4().hex[:10]}_", admin_password=ADMIN_PASSWORD,
                     retry_delay_ms=200, max_attempts=3, relay_interval=0.05, embedded=False,
                     jwt_secret="integration-test-secret-" + "x" * 24)

@@ -154,18 +154,19 @@ class OutboxRelay:
         return collection.find_one_and_update(
             {"_id": _id, PENDING: True, "$or": [{LEASE: None}, {LEASE: {"$lt": now}}]},
             {"$set": {LEASE: now + self._lease}},
-            projection={OUTBOX: 1}, return_document=ReturnDocument.AFTER)
+            return_document=ReturnDocument.AFTER)  # no projection: FerretDB 1.24 has none here
 
     def _publish_document(self, collection, doc) -> int:
-        confirmed: list[str] = []
+        confirmed: list[dict] = []
         try:
             for envelope in doc.get(OUTBOX) or []:
                 self._publisher.publish(envelope)
-                confirmed.append(envelope["id"])
+                confirmed.append(envelope)
         finally:
-            # Pull what the broker confirmed, even if a later publish failed.
+            # Pull what the broker confirmed, even if a later publish failed: the exact
+            # envelopes as read ($pullAll by value works on MongoDB and FerretDB alike).
             collection.update_one({"_id": doc["_id"]}, {
-                "$pull": {OUTBOX: {"id": {"$in": confirmed}}}, "$unset": {LEASE: ""}})
+                "$pullAll": {OUTBOX: confirmed}, "$unset": {LEASE: ""}})
             collection.update_one({"_id": doc["_id"], OUTBOX: {"$size": 0}},
                                   {"$set": {PENDING: False}})
         return len(confirmed)

@@ -40,17 +40,8 @@ def _int(name: str, default: int) -> int:
     return value
 
 
-def _uses_mongomock() -> bool:
-    # AMQP_URL without MONGO_URL means mongomock (CONTRACT §1).
-    return os.environ.get("MONGO_URL", "mongomock://").startswith("mongomock://")
-
-
 def settings_for(service: str, *, wsgi_app: str, port: int) -> dict:
     workers = _int("CRM_HTTP_WORKERS", _int("WEB_CONCURRENCY", 2))
-    if _uses_mongomock():
-        # mongomock keeps its data inside one process: a second worker would see another
-        # database. Real MongoDB has no such limit.
-        workers = 1
     return {
         "wsgi_app": wsgi_app,
         "proc_name": f"crm-{service}",

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from crmkit.auth import TokenService
 from crmkit.identity import Identity
+from crmkit.scheduling import PeriodicJob
 from gateway.identity.api import identity_blueprint
 from gateway.identity.handlers import IdentityService
 from gateway.identity.passwords import Argon2Hasher
@@ -63,6 +64,10 @@ class IdentityComponent:
 
     def ensure_indexes(self) -> None:
         self.repository.ensure_indexes()
+
+    def jobs(self) -> list[PeriodicJob]:
+        """Old login attempts are swept by schedule (no TTL index: docs/database.md)."""
+        return [PeriodicJob("forget-login-attempts", 600, self.repository.forget_attempts)]
 
     def start(self) -> None:
         """Indexes, then the first admin if CRM_ADMIN_PASSWORD is set and none exists."""

@@ -50,8 +50,8 @@ class UserRepository:
         self.users.create_index([("created_at", DESCENDING)], name="created_at")
         self.users.create_index(OUTBOX_INDEX, name="outbox_pending")
         self.attempts.create_index([("key", ASCENDING), ("at", DESCENDING)], name="key_at")
-        self.attempts.create_index([("expire_at", ASCENDING)], expireAfterSeconds=0,
-                                   name="expire_at_ttl")
+        # no TTL index (docs/database.md): reads bound by time, `forget_attempts` sweeps
+        self.attempts.create_index([("expire_at", ASCENDING)], name="expire_at")
 
     # -- users ----------------------------------------------------------------------
 
@@ -104,6 +104,10 @@ class UserRepository:
     def attempts_since(self, keys: Iterable[str], since: datetime) -> list[Attempt]:
         cursor = self.attempts.find({"key": {"$in": list(keys)}, "at": {"$gt": since}})
         return [Attempt(doc["key"], as_utc(doc["at"]), doc["succeeded"]) for doc in cursor]
+
+    def forget_attempts(self, now: datetime) -> int:
+        """Delete the attempt records that can no longer matter."""
+        return self.attempts.delete_many({"expire_at": {"$lt": now}}).deleted_count
 
     def record_attempts(self, attempts: Iterable[Attempt], *, keep_for: timedelta) -> None:
         documents = [{"key": a.key, "at": a.at, "succeeded": a.succeeded,

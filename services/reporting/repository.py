@@ -137,7 +137,7 @@ class ReportingRepository:
         self.counters.create_index([("kind", ASCENDING), ("segment", ASCENDING),
                                     ("bucket", ASCENDING)])
         self.states.create_index([("type", ASCENDING), ("segment", ASCENDING)])
-        self.states.create_index([("pending.op", ASCENDING)], sparse=True)
+        self.states.create_index([("pending.op", ASCENDING)])
         self.target_docs.create_index([("scope", ASCENDING), ("period", ASCENDING)])
 
     # --- the event store ------------------------------------------------------------

@@ -89,7 +89,7 @@ class TaskRepository:
         self.tasks = db[TASKS]
 
     def ensure_indexes(self) -> None:
-        self.tasks.create_index([("next_remind_at", ASCENDING)], sparse=True)
+        self.tasks.create_index([("next_remind_at", ASCENDING)])
         self.tasks.create_index([("assignee_id", ASCENDING), ("due_at", ASCENDING)])
         self.tasks.create_index([("created_by", ASCENDING), ("due_at", ASCENDING)])
         self.tasks.create_index([("assignee_team", ASCENDING), ("due_at", ASCENDING)])

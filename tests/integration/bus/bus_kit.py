@@ -12,6 +12,7 @@ from crmkit.bus.publisher import Publisher
 from crmkit.bus.topology import QueueNames, declare_service
 from crmkit.clock import isoformat, utcnow
 from crmkit.mongo import get_database
+from crm_testing import session_mongo_url
 
 
 class Crash(BaseException):
@@ -53,7 +54,7 @@ class BusWorld:
 
     def __init__(self, amqp_url: str, database: str):
         self.url = amqp_url
-        self.db = get_database("mongomock://", database)
+        self.db = get_database(session_mongo_url(), database)
         self.publisher = Publisher(amqp_url)
         self._services: list[str] = []
         self._running: list[Background] = []

@@ -1,4 +1,4 @@
-"""Fixtures of the bus tests: the real local RabbitMQ, test-only queues, fresh mongomock.
+"""Fixtures of the bus tests: the real local RabbitMQ, test-only queues, fresh databases on FerretDB.
 
 Each test names its own service ("bustest_<something>"), so its queues crm.bustest_* never
 collide with the system's; they are deleted and declared afresh at the start and

@@ -1,5 +1,5 @@
 """One running system per test module (gateway + services in this process, the real
-RabbitMQ, mongomock): starting it takes seconds, and every test makes its own users and
+RabbitMQ, FerretDB): starting it takes seconds, and every test makes its own users and
 customers, so tests of a module do not see each other's data."""
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ from kombu import Queue
 
 from crmkit.bus.connection import connect
 from crmkit.bus.topology import events_exchange
+from crm_testing import fresh_database
 
 CUSTOMERS = "/api/v1/customers"
 
@@ -89,13 +90,13 @@ class Clock:
 
 
 def service_handlers(clock=None, users=None, db=None):
-    """The customer use cases over a fresh mongomock database, no broker, no gateway."""
+    """The customer use cases over a fresh FerretDB database, no broker, no gateway."""
     from crmkit.mongo import get_database
     from services.customer import schemas  # noqa: F401  (event schemas)
     from services.customer.handlers import CustomerHandlers
     from services.customer.repository import CustomerRepository
 
-    db = db if db is not None else get_database("mongomock://", f"cust{uuid.uuid4().hex[:10]}")
+    db = db if db is not None else fresh_database("cust")
     repository = CustomerRepository(db)
     repository.ensure_indexes()
     kwargs = {"clock": clock} if clock else {}

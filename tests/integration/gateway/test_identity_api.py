@@ -1,4 +1,4 @@
-"""Identity HTTP API (CONTRACT §3) on a Flask app with mongomock, wired like the gateway."""
+"""Identity HTTP API (CONTRACT §3) on a Flask app with FerretDB, wired like the gateway."""
 from __future__ import annotations
 
 import uuid
@@ -14,6 +14,7 @@ from crmkit.mongo import get_database
 from crmkit.web import install_error_handlers, install_request_id
 from gateway.identity.component import IdentityComponent
 from gateway.identity.passwords import Argon2Hasher
+from crm_testing import fresh_database
 
 SECRET = "s" * 40
 ADMIN_PASSWORD = "Admin#Pass2026"
@@ -30,7 +31,7 @@ class Clock:
 
 @pytest.fixture
 def db():
-    return get_database("mongomock://", f"identity_test_{uuid.uuid4().hex}")
+    return fresh_database("identity")
 
 
 @pytest.fixture

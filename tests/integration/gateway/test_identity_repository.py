@@ -1,4 +1,4 @@
-"""The identity repository against mongomock through crmkit's client factory."""
+"""The identity repository against FerretDB through crmkit's client factory."""
 from __future__ import annotations
 
 import threading
@@ -14,6 +14,7 @@ from gateway.identity.domain import User
 from gateway.identity.passwords import Argon2Hasher
 from gateway.identity.repository import UserRepository
 from gateway.identity.throttle import Attempt
+from crm_testing import fresh_database
 
 # From the real time: the attempts' TTL index expires by the real clock.
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -22,7 +23,7 @@ HASHER = Argon2Hasher(fast=True)
 
 @pytest.fixture
 def repo():
-    repository = UserRepository(get_database("mongomock://", f"identity_repo_{uuid.uuid4().hex}"))
+    repository = UserRepository(fresh_database("identity"))
     repository.ensure_indexes()
     return repository
 

@@ -1,4 +1,4 @@
-"""One system per test module (the real local RabbitMQ + mongomock) and a cast of users.
+"""One system per test module (the real local RabbitMQ + FerretDB) and a cast of users.
 
 Tests in a module share the system but each makes its own customers and opportunities,
 so they do not depend on one another; what is global (the pipeline) is tested in a

@@ -1,4 +1,4 @@
-"""The Mongo repository (on mongomock) against the in-memory reference: same figures,
+"""The Mongo repository (on FerretDB) against the in-memory reference: same figures,
 also with concurrent consumer threads, a crash half-way through, and a rebuild."""
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from services.reporting.handlers import ReportingHandlers
 from services.reporting.memstore import MemoryStore
 from services.reporting.projections import Projector
 from services.reporting.repository import ReportingRepository
+from crm_testing import fresh_database
 
 PEOPLE = {"r1": ("张三", "rep", "east/a", "east"), "r2": ("李四", "rep", "east/a", "east"),
           "r3": ("王五", "rep", "east/b", "east"), "r4": ("赵六", "rep", "north/a", "north"),
@@ -92,7 +93,7 @@ def every_report(store) -> dict:
 
 @pytest.fixture
 def repository():
-    db = get_database("mongomock://", f"t{uuid.uuid4().hex[:10]}_reporting")
+    db = fresh_database("reporting")
     repo = ReportingRepository(db)
     repo.ensure_indexes()
     return repo

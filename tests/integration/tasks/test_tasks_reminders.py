@@ -19,6 +19,7 @@ from crmkit.service import Worker
 from services.tasks.app import bootstrap
 from services.tasks.handlers import TasksService
 from tasks_helpers import iso, now, settle, spying
+from crm_testing import fresh_database
 
 API = "/api/v1"
 
@@ -181,7 +182,7 @@ def crashing_sweeper(settings, *, after: int):
 def test_concurrent_sweeps_over_one_database_write_each_reminder_once():
     """Four sweepers (two services) race over 200 tasks x 2 due reminders; no relay
     runs, so every reminder.due ever written is still in the outbox to be counted."""
-    db = get_database("mongomock://", f"race_{uuid.uuid4().hex[:8]}")
+    db = fresh_database("race")
     t0 = utcnow()
     services = [TasksService(db, UserDirectory(db), clock=lambda: t0) for _ in range(2)]
     rep = Identity("u1", "u1", "U1", "rep", "east/a", "east")

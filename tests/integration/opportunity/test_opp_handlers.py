@@ -1,12 +1,12 @@
-"""Use cases over an in-memory mongomock database (no servers): state and outbox in one
+"""Use cases over a database of their own (no broker): state and outbox in one
 write, the customer read model driving owner moves, retries and If-Match."""
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
-import mongomock
 import pytest
 
 import services.opportunity.schemas  # noqa: F401 (registers the event schemas)
+from crm_testing import fresh_database
 from crmkit.directory import UserDirectory
 from crmkit.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from opp_people import ADMIN, OTHER_REP, REP, SUPERVISOR, TEAMMATE
@@ -18,7 +18,7 @@ T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
 
 @pytest.fixture
 def service():
-    db = mongomock.MongoClient(tz_aware=True).db
+    db = fresh_database("opp")
     repo = OpportunityRepository(db)
     repo.ensure_indexes()
     return OpportunityService(repo, UserDirectory(db), clock=lambda: T0)

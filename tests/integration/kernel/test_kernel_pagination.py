@@ -8,6 +8,7 @@ import pytest
 from crmkit.errors import Invalid
 from crmkit.mongo import get_database
 from crmkit.pagination import PageQuery, page_body, paginate, sort_spec
+from crm_testing import fresh_database
 
 ALLOWED = {"created_at", "name"}
 
@@ -37,7 +38,7 @@ def test_page_query_limits():
 
 
 def test_paginate_pages_through_a_sorted_collection():
-    collection = get_database("mongomock://", f"kernel_page_{uuid.uuid4().hex}")["items"]
+    collection = fresh_database("page")["items"]
     collection.insert_many([{"_id": f"i{n:02}", "name": f"n{n % 5}"} for n in range(23)])
     sort = sort_spec("-name", ALLOWED, "name")
     seen = []

@@ -1,8 +1,8 @@
 """The list query's visibility filter admits exactly what domain.can_read admits
-(checked on an in-memory mongomock collection: no server)."""
-import mongomock
+(checked on the database server)."""
 import pytest
 
+from crm_testing import fresh_database
 from opp_people import (ADMIN, MANAGER, OTHER_REP, OTHER_SUPERVISOR, REP, SUPERVISOR,
                         TEAMMATE, WEST_MANAGER, WEST_SUPERVISOR, customer_of,
                         open_opportunity)
@@ -15,7 +15,7 @@ VIEWERS = [REP, TEAMMATE, OTHER_REP, SUPERVISOR, OTHER_SUPERVISOR, WEST_SUPERVIS
 
 @pytest.fixture(scope="module")
 def stored():
-    collection = mongomock.MongoClient(tz_aware=True).db.opportunities
+    collection = fresh_database("opp")["opportunities"]
     opps = [
         open_opportunity(customer=customer_of(REP, customer_id="a")),
         open_opportunity(viewer=OTHER_REP, customer=customer_of(OTHER_REP, customer_id="b")),

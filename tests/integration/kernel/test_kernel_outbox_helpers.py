@@ -7,6 +7,7 @@ import uuid
 from crmkit.bus.outbox import (LEASE, OUTBOX, PENDING, outbox_fields, strip_internal,
                                with_outbox)
 from crmkit.mongo import get_database
+from crm_testing import fresh_database
 
 E1 = {"id": "e1", "type": "thing.made"}
 E2 = {"id": "e2", "type": "thing.changed"}
@@ -38,7 +39,7 @@ def test_with_outbox_without_events_is_the_update_itself():
 
 
 def test_the_merged_update_writes_change_and_events_at_once():
-    collection = get_database("mongomock://", f"kernel_outbox_{uuid.uuid4().hex}")["things"]
+    collection = fresh_database("outbox")["things"]
     collection.insert_one({"_id": "t1", "version": 1, "name": "old", **outbox_fields([E1])})
     result = collection.update_one(
         {"_id": "t1", "version": 1},

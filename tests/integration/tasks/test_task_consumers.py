@@ -1,4 +1,4 @@
-"""Consumers and use cases over an in-process database (mongomock): idempotent by event
+"""Consumers and use cases over an in-process database (FerretDB): idempotent by event
 id, reminders fired once, calendar tokens revocable. No broker, no server."""
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from services.tasks import schemas  # noqa: F401  (registers the event schemas)
 from services.tasks.consumers import TaskConsumers
 from services.tasks.handlers import TasksService
 from task_people import NOW, PEOPLE
+from crm_testing import fresh_database
 
 H = timedelta(hours=1)
 D = timedelta(days=1)
@@ -29,7 +30,7 @@ class Clock:
 
 @pytest.fixture
 def world():
-    db = get_database("mongomock://", f"unit_tasks_{uuid.uuid4().hex[:8]}")
+    db = fresh_database("tasks")
     clock = Clock()
     directory = UserDirectory(db)
     service = TasksService(db, directory, clock=clock)

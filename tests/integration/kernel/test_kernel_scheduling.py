@@ -10,13 +10,14 @@ import pytest
 from crmkit.clock import utcnow
 from crmkit.scheduling import Lease, claim_once
 from crmkit.mongo import get_database
+from crm_testing import fresh_database
 
 TTL = timedelta(seconds=30)
 
 
 @pytest.fixture
 def leases():
-    return get_database("mongomock://", f"kernel_sched_{uuid.uuid4().hex}")["_leases"]
+    return fresh_database("sched")["_leases"]
 
 
 def test_of_two_holders_one_wins(leases):

@@ -1,24 +1,14 @@
-"""The mongomock factory serialises single-document writes, as MongoDB does, so a
-conditional update decides a race for exactly one thread."""
+"""The database server decides races on single-document writes: a conditional update
+wins for exactly one thread (what optimistic concurrency and the pool's claim rely on)."""
 from __future__ import annotations
 
-import sys
 import threading
 import uuid
 
 import pytest
 
+from crm_testing import fresh_database, session_mongo_url
 from crmkit.mongo import get_database, mongo_client
-
-
-@pytest.fixture(autouse=True)
-def eager_thread_switching():
-    """Switch threads every microsecond so that an unserialised find-then-modify really
-    interleaves (with the default 5 ms, plain mongomock loses races too rarely to see)."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(before)
 
 
 def _race(threads, target):
@@ -35,9 +25,9 @@ def _race(threads, target):
         worker.join()
 
 
-@pytest.mark.parametrize("round_", range(10))
+@pytest.mark.parametrize("round_", range(3))
 def test_twenty_threads_one_conditional_update_one_winner(round_):
-    customers = get_database("mongomock://", f"kernel_race_{uuid.uuid4().hex}")["customers"]
+    customers = fresh_database("race")["customers"]
     customers.insert_one({"_id": "c1", "owner_id": None, "version": 1})
     wins = []
 
@@ -55,7 +45,7 @@ def test_twenty_threads_one_conditional_update_one_winner(round_):
 
 
 def test_find_one_and_update_hands_each_item_to_one_thread():
-    jobs = get_database("mongomock://", f"kernel_race_{uuid.uuid4().hex}")["jobs"]
+    jobs = fresh_database("race")["jobs"]
     jobs.insert_many([{"_id": n, "taken_by": None} for n in range(5)])
     taken = []
 
@@ -69,8 +59,8 @@ def test_find_one_and_update_hands_each_item_to_one_thread():
 
 
 def test_one_client_and_database_per_url_and_name():
-    name = f"kernel_race_{uuid.uuid4().hex}"
-    assert mongo_client("mongomock://") is mongo_client("mongomock://")
-    get_database("mongomock://", name)["x"].insert_one({"_id": 1})
-    assert get_database("mongomock://", name)["x"].find_one({"_id": 1}) == {"_id": 1}
-    assert list(get_database("mongomock://", name + "_other")["x"].find()) == []
+    name, url = f"race_{uuid.uuid4().hex[:10]}", session_mongo_url()
+    assert mongo_client(url) is mongo_client(url)
+    get_database(url, name)["x"].insert_one({"_id": 1})
+    assert get_database(url, name)["x"].find_one({"_id": 1}) == {"_id": 1}
+    assert list(get_database(url, name + "_other")["x"].find()) == []

@@ -10,6 +10,7 @@ import pytest
 from crmkit.bus.outbox import LEASE, OUTBOX, PENDING, OutboxRelay, outbox_fields, with_outbox
 from crmkit.bus.publisher import Unroutable
 from crmkit.mongo import get_database
+from crm_testing import fresh_database
 
 
 class StandInPublisher:
@@ -34,7 +35,7 @@ def envelope(type_="thing.made"):
 
 @pytest.fixture
 def db():
-    return get_database("mongomock://", f"kernel_relay_{uuid.uuid4().hex}")
+    return fresh_database("relay")
 
 
 def relay(db, publisher, **kw):

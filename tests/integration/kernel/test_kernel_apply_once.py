@@ -6,13 +6,14 @@ import uuid
 
 import pytest
 
-from crmkit.bus.idempotent import SEEN, WINDOW, apply_once
+from crmkit.bus.idempotent import SEEN, TRIM_SLACK, WINDOW, apply_once
 from crmkit.mongo import get_database
+from crm_testing import fresh_database
 
 
 @pytest.fixture
 def counters():
-    return get_database("mongomock://", f"kernel_once_{uuid.uuid4().hex}")["counters"]
+    return fresh_database("once")["counters"]
 
 
 def test_applies_once_and_reports_a_duplicate(counters):
@@ -50,11 +51,13 @@ def test_upsert_creates_once_and_a_duplicate_is_refused(counters):
 
 def test_the_seen_list_is_bounded(counters):
     counters.insert_one({"_id": "c", "n": 0})
-    for number in range(WINDOW + 5):
+    last = WINDOW + TRIM_SLACK + 4
+    for number in range(last + 1):
         apply_once(counters, {"_id": "c"}, {"$inc": {"n": 1}}, f"ev-{number}")
     doc = counters.find_one({"_id": "c"})
-    assert len(doc[SEEN]) == WINDOW and doc[SEEN][-1] == f"ev-{WINDOW + 4}"
-    assert apply_once(counters, {"_id": "c"}, {"$inc": {"n": 1}}, f"ev-{WINDOW + 4}") is False
+    assert WINDOW <= len(doc[SEEN]) < WINDOW + TRIM_SLACK and doc[SEEN][-1] == f"ev-{last}"
+    assert doc["n"] == last + 1 and "ev-0" not in doc[SEEN]
+    assert apply_once(counters, {"_id": "c"}, {"$inc": {"n": 1}}, f"ev-{last}") is False
 
 
 def test_concurrent_deliveries_of_one_event_apply_once(counters):
