@@ -16,9 +16,17 @@ from crm.client import USER_PASSWORD, Org as _Org, Response, Session, http_trans
 ADMIN_PASSWORD = "Admin#Pass-2026"
 
 
-def eventually(probe: Callable[[], Any], timeout: float = 5.0, interval: float = 0.02,
-               message: str = "condition"):
-    """Poll until `probe()` returns something truthy; fail with the last value at the deadline."""
+GENEROUS_WAIT_S = 30.0
+
+
+def eventually(probe: Callable[[], Any], timeout: float = GENEROUS_WAIT_S,
+               interval: float = 0.02, message: str = "condition"):
+    """Poll until `probe()` returns something truthy; fail with the last value at the deadline.
+
+    A deadline here only bounds the wait for something that must happen, so it is never
+    shorter than GENEROUS_WAIT_S: a loaded CI machine must not turn a slow pass into a
+    failure (latency against the contract is measured by the benches under bench/)."""
+    timeout = max(timeout, GENEROUS_WAIT_S)
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:

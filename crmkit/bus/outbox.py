@@ -16,6 +16,7 @@ from datetime import timedelta
 
 from pymongo import ReturnDocument
 
+from crmkit import nesting
 from crmkit.bus.publisher import Unroutable
 from crmkit.clock import utcnow
 
@@ -39,7 +40,7 @@ def notify_outbox(collection: str | None = None, ids=()) -> None:
 
 def outbox_fields(envelopes: list[dict]) -> dict:
     """Fields to put on a new document along with its first events."""
-    return {OUTBOX: list(envelopes), PENDING: bool(envelopes)}
+    return {OUTBOX: nesting.encode(list(envelopes)), PENDING: bool(envelopes)}
 
 
 def with_outbox(update: dict, envelopes: list[dict]) -> dict:
@@ -47,7 +48,7 @@ def with_outbox(update: dict, envelopes: list[dict]) -> dict:
     if not envelopes:
         return update
     merged = {op: dict(fields) for op, fields in update.items()}
-    merged.setdefault("$push", {})[OUTBOX] = {"$each": list(envelopes)}
+    merged.setdefault("$push", {})[OUTBOX] = {"$each": nesting.encode(list(envelopes))}
     merged.setdefault("$set", {})[PENDING] = True
     return merged
 
@@ -160,7 +161,7 @@ class OutboxRelay:
         confirmed: list[dict] = []
         try:
             for envelope in doc.get(OUTBOX) or []:
-                self._publisher.publish(envelope)
+                self._publisher.publish(nesting.decode(envelope))
                 confirmed.append(envelope)
         finally:
             # Pull what the broker confirmed, even if a later publish failed: the exact

@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 import uuid
@@ -39,21 +40,31 @@ def processes_marked(marker: str) -> list[int]:
 
 class RunningCrm:
     def __init__(self, *, amqp_url: str | None, extra_env: dict | None = None,
-                 args: tuple = ()):
+                 args: tuple = (), data_dir: str | None = None, start: bool = True):
         self.port = free_port()
+        # its own data folder (the local FerretDB's), unless a test restarts on one
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="crm-e2e-data-")
         self.amqp_url = amqp_url
         self.marker = uuid.uuid4().hex
         self.base_url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items()
                if k not in ("AMQP_URL", "MONGO_URL", "CRM_JWT_SECRET")}
         env.update({"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD, "CRM_TEST_INSTANCE": self.marker,
-                    "CRM_LOG_LEVEL": "WARNING", **(extra_env or {})})
+                    "CRM_LOG_LEVEL": "WARNING", "CRM_DATA_DIR": self.data_dir,
+                    **(extra_env or {})})
+        self.env = env
         if amqp_url:
             env["AMQP_URL"] = amqp_url
+        self.args = args
         self.log_path = Path(f"/tmp/crm-e2e-{self.marker}.log")
-        self._log = self.log_path.open("wb")
-        self.process = subprocess.Popen([*CRM, "up", "--port", str(self.port), *args],
-                                        env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        if start:
+            self.start()
+
+    def start(self) -> None:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen([*CRM, "up", "--port", str(self.port), *self.args],
+                                        env=self.env, stdout=self._log,
+                                        stderr=subprocess.STDOUT)
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")

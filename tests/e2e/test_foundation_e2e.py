@@ -3,12 +3,13 @@ reporting, the public documents, and a clean stop."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
 import urllib.request
 
 from crm_process import RunningCrm, processes_marked
-from crm_testing import Org, eventually, http_transport
+from crm_testing import USER_PASSWORD, Org, eventually, http_transport
 
 CUSTOMER = {"name": "北京华远科技有限公司", "industry": "IT", "status": "intent",
             "primary_contact": {"name": "李雷", "phone": "13912345678"}}
@@ -72,32 +73,79 @@ def test_openapi_and_event_catalog_are_merged(crm, org):
         assert event_type in catalog["channels"], event_type
 
 
-def test_sigterm_stops_every_process(broker_vhosts):
+def _pids_running(marker: str, *words: str) -> list[int]:
+    """Pids of the system whose command line has all these words."""
+    found = []
+    for pid in processes_marked(marker):
+        try:
+            argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+        except OSError:
+            continue
+        if all(word.encode() in argv for word in words):
+            found.append(pid)
+    return found
+
+
+def test_a_killed_process_is_restarted_and_loses_nothing_then_sigterm_stops_all(broker_vhosts):
     running = RunningCrm(amqp_url=broker_vhosts("e2e"))
     try:
         running.wait_healthy()
-        assert len(processes_marked(running.marker)) >= 6  # supervisor + 5 servers (+ workers)
+        assert len(processes_marked(running.marker)) >= 11  # supervisor, db, 5 apis, 5 workers
+        org = Org(http_transport(running.base_url))
+        rep = org.user("rep")
+        created = rep.post("/api/v1/customers", json=CUSTOMER)
+        assert created.status_code == 201
+        eventually(lambda: rep.get("/api/v1/reports/summary").json["customers"] == 1,
+                   timeout=30, message="the customer reaches reporting")
+
+        for words in (("serve", "customer"), ("worker", "reporting")):
+            victims = _pids_running(running.marker, *words)
+            assert victims, words
+            for pid in victims:
+                os.kill(pid, signal.SIGKILL)
+            eventually(lambda: set(_pids_running(running.marker, *words)) - set(victims),
+                       timeout=30, message=f"{words} started again")
+        running.wait_healthy()
+        assert rep.get(f"/api/v1/customers/{created.json['id']}").json["name"] == CUSTOMER["name"]
+        assert rep.post("/api/v1/customers", json={**CUSTOMER, "name": "杭州新材料有限公司"}
+                        ).status_code == 201
+        eventually(lambda: rep.get("/api/v1/reports/summary").json["customers"] == 2,
+                   timeout=30, message="the restarted worker goes on consuming")
+
         assert running.stop(signal.SIGTERM) == 0
-        eventually(lambda: not processes_marked(running.marker), timeout=10,
+        eventually(lambda: not processes_marked(running.marker), timeout=30,
                    message="no process of the system left")
     finally:
         running.kill_leftovers()
 
 
-def test_embedded_default_runs_in_one_process_and_says_data_is_not_kept():
-    running = RunningCrm(amqp_url=None)
+def test_embedded_default_keeps_its_data_across_a_restart():
+    first = RunningCrm(amqp_url=None)
     try:
-        running.wait_healthy()
-        assert "data is NOT kept" in running.output()
-        org = Org(http_transport(running.base_url))
-        rep = org.user("rep")
-        assert rep.post("/api/v1/customers", json=CUSTOMER).status_code == 201
+        first.wait_healthy()
+        assert first.data_dir in first.output()          # says where the data lives
+        org = Org(http_transport(first.base_url))
+        rep = org.user("rep", username="keeper.rep")
+        created = rep.post("/api/v1/customers", json=CUSTOMER)
+        assert created.status_code == 201
         eventually(lambda: rep.get("/api/v1/reports/summary").json["customers"] == 1,
-                   timeout=2, message="embedded bus delivers to reporting")
-        status, report = get_json(f"{running.base_url}/readyz")
+                   timeout=30, message="embedded bus delivers to reporting")
+        status, report = get_json(f"{first.base_url}/readyz")
         assert report["mode"] == "embedded"
-        assert running.stop(signal.SIGINT) == 0
-        eventually(lambda: not processes_marked(running.marker), timeout=10,
+        assert first.stop(signal.SIGINT) == 0
+        eventually(lambda: not processes_marked(first.marker), timeout=30,
                    message="no process left")
     finally:
-        running.kill_leftovers()
+        first.kill_leftovers()
+
+    second = RunningCrm(amqp_url=None, data_dir=first.data_dir)
+    try:
+        second.wait_healthy()
+        org = Org(http_transport(second.base_url))
+        rep = org.login("keeper.rep", USER_PASSWORD)
+        assert rep.token, "the user is still there"
+        assert rep.get(f"/api/v1/customers/{created.json['id']}").json["name"] == CUSTOMER["name"]
+        assert rep.get("/api/v1/reports/summary").json["customers"] == 1
+        assert second.stop(signal.SIGTERM) == 0
+    finally:
+        second.kill_leftovers()

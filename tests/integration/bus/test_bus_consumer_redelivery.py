@@ -45,7 +45,7 @@ def test_a_consumer_killed_before_its_ack_gets_the_message_again_and_applies_it_
     eventually(lambda: bus.depth(names.main) == 1, message="message back in the queue")
 
     successor = bus.start_consumer(bus.consumer(service, subscriptions))
-    eventually(lambda: len(deliveries) == 2, message="redelivered to the new consumer")
+    eventually(lambda: len(outcomes) == 2, message="redelivered to the new consumer")
     assert deliveries == [paid["id"], paid["id"]]
     assert outcomes == [True, False]
     assert bus.db.accounts.find_one({"_id": "acc1"})["paid_cents"] == 1250
@@ -69,7 +69,7 @@ def test_a_duplicated_delivery_changes_nothing(bus):
     other = make_envelope(PAID, "acc2", {"cents": 5})
     bus.publisher.publish(other)  # a different event is still applied
 
-    eventually(lambda: len(deliveries) == 3, message="three deliveries")
+    eventually(lambda: len(outcomes) == 3, message="three deliveries")
     assert outcomes == [True, False, True]
     account = bus.db.accounts.find_one({"_id": "acc2"})
     assert account["paid_cents"] == 705

@@ -137,7 +137,11 @@ def test_attempts_are_read_back_by_key_and_time(repo):
     assert repo.attempts_since(["user:zs"], NOW - timedelta(minutes=5)) == [recent]
 
 
-def test_attempts_carry_an_expiry_for_the_ttl_index(repo):
+def test_attempts_carry_an_expiry_and_the_sweep_forgets_only_expired_ones(repo):
     repo.record_attempts([Attempt("ip:1.2.3.4", NOW, False)], keep_for=timedelta(minutes=5))
-    assert repo.attempts.find_one({})["expire_at"] == NOW + timedelta(minutes=5)
-    assert "expire_at_ttl" in repo.attempts.index_information()
+    repo.record_attempts([Attempt("ip:1.2.3.4", NOW + timedelta(minutes=3), False)],
+                         keep_for=timedelta(minutes=5))
+    assert repo.attempts.find_one({"at": NOW})["expire_at"] == NOW + timedelta(minutes=5)
+    assert "expire_at" in repo.attempts.index_information()   # no TTL index: a sweep
+    assert repo.forget_attempts(NOW + timedelta(minutes=6)) == 1
+    assert [doc["at"] for doc in repo.attempts.find()] == [NOW + timedelta(minutes=3)]
