@@ -1,6 +1,6 @@
 """Liveness of background components, shared through the service's own database.
 
-Workers may run in the API process (mongomock) or in their own processes (real
+Workers may run in the API process (embedded) or in their own processes (real
 MongoDB); either way each component writes a heartbeat, and /readyz reads them.
 """
 from __future__ import annotations

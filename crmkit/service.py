@@ -5,7 +5,7 @@ tokens) and describes itself with a `ServiceDefinition` (blueprints, subscriptio
 outbox collections, scheduled jobs). From that, `build_app` makes the Flask app (API,
 health, OpenAPI, event catalog, metrics, dead letters) and `Worker` runs the background
 components: consumers, the outbox relay, schedulers, heartbeats. The same components
-run in the API process (mongomock, embedded) or in worker processes (real MongoDB).
+run in the API process (embedded mode) or in worker processes of their own.
 """
 from __future__ import annotations
 
@@ -285,7 +285,7 @@ Bootstrap = Callable[[Settings], tuple[ServiceRuntime, ServiceDefinition]]
 def service_app(bootstrap: Bootstrap, settings: Settings | None = None, *,
                 with_workers: bool | None = None) -> Flask:
     """WSGI app of a service; with_workers also runs its background components here
-    (what mongomock needs, since its data lives inside one process)."""
+    (the embedded mode: one process for everything)."""
     import os
 
     settings = settings or Settings.from_env()

@@ -22,7 +22,8 @@ from zoneinfo import ZoneInfo
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
+from crmkit import nesting
+from crmkit.bus.outbox import PENDING, notify_outbox, outbox_fields, with_outbox
 from crmkit.clock import day_text, parse_day, as_utc, utcnow
 from crmkit.errors import VersionConflict
 from crmkit.money import from_cents, to_cents
@@ -291,7 +292,8 @@ class CustomerRepository:
 
     def insert(self, customer: Customer, envelopes: list[dict]) -> None:
         customer.version = 1
-        doc = {**customer_doc(customer), "history": list(customer.log), "interactions": [],
+        doc = {**customer_doc(customer), "history": nesting.encode(list(customer.log)),
+               "interactions": [],
                **outbox_fields(envelopes)}
         self.customers.insert_one(doc)
         customer.events.clear()
@@ -307,7 +309,7 @@ class CustomerRepository:
         update: dict = {"$set": fields, "$inc": {"version": 1}}
         push = {}
         if customer.log:
-            push["history"] = {"$each": list(customer.log)}
+            push["history"] = {"$each": nesting.encode(list(customer.log))}
         if customer.new_interactions:
             push["interactions"] = {"$each": [interaction_doc(i)
                                               for i in customer.new_interactions]}
@@ -326,7 +328,7 @@ class CustomerRepository:
 
     def history(self, customer_id: str) -> list[dict]:
         doc = self.customers.find_one({"_id": customer_id}, {"history": 1})
-        return list((doc or {}).get("history") or [])
+        return nesting.decode(list((doc or {}).get("history") or []))
 
     def interactions(self, customer_id: str) -> list[dict]:
         doc = self.customers.find_one({"_id": customer_id}, {"interactions": 1})
@@ -432,16 +434,16 @@ class CustomerRepository:
         `recover_import_chunks` (events only for customers that exist)."""
         self.imports.insert_one({"_id": chunk_id, "import_id": import_id, "state": "writing",
                                  "created_at": now, "customer_ids": [c.id for c in customers],
-                                 "_outbox": envelopes, "_outbox_pending": False})
+                                 **outbox_fields(envelopes), PENDING: False})
         docs = []
         for customer in customers:
             customer.version = 1
-            docs.append({**customer_doc(customer), "history": list(customer.log),
+            docs.append({**customer_doc(customer), "history": nesting.encode(list(customer.log)),
                          "interactions": [], "import_chunk": chunk_id})
         if docs:
             self.customers.insert_many(docs, ordered=False)
         self.imports.update_one({"_id": chunk_id}, {"$set": {
-            "state": "written", "_outbox_pending": bool(envelopes)}})
+            "state": "written", PENDING: bool(envelopes)}})
         for customer in customers:
             customer.events.clear()
             customer.log.clear()
@@ -451,9 +453,10 @@ class CustomerRepository:
         recovered = 0
         for chunk in self.imports.find({"state": "writing", "created_at": {"$lt": older_than}}):
             existing = set(self.customers.distinct("_id", {"import_chunk": chunk["_id"]}))
-            kept = [e for e in chunk.get("_outbox") or [] if e["aggregate_id"] in existing]
+            kept = [e for e in nesting.decode(chunk.get("_outbox") or [])
+                    if e["aggregate_id"] in existing]
             self.imports.update_one({"_id": chunk["_id"], "state": "writing"}, {"$set": {
-                "state": "written", "_outbox": kept, "_outbox_pending": bool(kept)}})
+                "state": "written", **outbox_fields(kept)}})
             recovered += 1
         if recovered:
             notify_outbox(IMPORTS)

@@ -28,7 +28,7 @@ def test_backup_wipe_restore_reads_the_same():
     original = RunningCrm(amqp_url=None, args=("--demo",))
     try:
         original.wait_healthy()
-        eventually(lambda: "Demo logins" in original.output(), timeout=120,
+        eventually(lambda: "Demo logins" in original.output(), timeout=300,
                    message="demo loaded")
         # the demo's last events have reached reporting once two reads agree
         eventually(lambda: _reads(original.base_url) == _reads(original.base_url),

@@ -86,6 +86,11 @@ def _pids_running(marker: str, *words: str) -> list[int]:
     return found
 
 
+def _created(reply):
+    """The body of a 201, else None (to poll until a write is accepted)."""
+    return reply.json if reply.status_code == 201 else None
+
+
 def test_a_killed_process_is_restarted_and_loses_nothing_then_sigterm_stops_all(broker_vhosts):
     running = RunningCrm(amqp_url=broker_vhosts("e2e"))
     try:
@@ -130,6 +135,12 @@ def test_embedded_default_keeps_its_data_across_a_restart():
         assert created.status_code == 201
         eventually(lambda: rep.get("/api/v1/reports/summary").json["customers"] == 1,
                    timeout=30, message="embedded bus delivers to reporting")
+        opportunity = eventually(lambda: _created(rep.post("/api/v1/opportunities", json={
+            "name": "ERP 升级", "customer_id": created.json["id"], "amount": "120000.00",
+            "expected_close_date": "2030-06-30"})), message="the customer known to opportunities")
+        task = rep.post("/api/v1/tasks", json={"type": "call", "title": "回访",
+                                               "due_at": "2030-01-02T10:00:00+08:00"})
+        assert task.status_code == 201, task
         status, report = get_json(f"{first.base_url}/readyz")
         assert report["mode"] == "embedded"
         assert first.stop(signal.SIGINT) == 0
@@ -146,6 +157,8 @@ def test_embedded_default_keeps_its_data_across_a_restart():
         assert rep.token, "the user is still there"
         assert rep.get(f"/api/v1/customers/{created.json['id']}").json["name"] == CUSTOMER["name"]
         assert rep.get("/api/v1/reports/summary").json["customers"] == 1
+        assert rep.get(f"/api/v1/opportunities/{opportunity['id']}").json["name"] == "ERP 升级"
+        assert rep.get(f"/api/v1/tasks/{task.json['id']}").json["title"] == "回访"
         assert second.stop(signal.SIGTERM) == 0
     finally:
         second.kill_leftovers()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -58,14 +59,16 @@ def test_filters(searcher):
     assert rep.get(f"{CUSTOMERS}?created_from=someday").status_code == 422
 
 
-def test_no_followup_since(searcher):
+def test_no_followup_since(searcher, customer_settings):
     rep, first = searcher["rep"], searcher["first"]
     logged = rep.post(url(first, "/interactions"), json={
         "occurred_at": datetime.now(timezone.utc).isoformat(), "method": "call",
         "subject": "电话", "content": "沟通"})
     assert logged.status_code == 201
-    tomorrow = date.today() + timedelta(days=1)
-    yesterday = date.today() - timedelta(days=1)
+    # The filter's dates are the organisation's (CONTRACT §4), not the test host's.
+    today = datetime.now(ZoneInfo(customer_settings.timezone)).date()
+    tomorrow = today + timedelta(days=1)
+    yesterday = today - timedelta(days=1)
     assert first["id"] not in found(rep, f"no_followup_since={yesterday}")
     assert searcher["second"]["id"] in found(rep, f"no_followup_since={yesterday}")
     assert first["id"] in found(rep, f"no_followup_since={tomorrow}")
