@@ -17,7 +17,6 @@ from typing import Any, Iterable
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crmkit.bus.outbox import INDEX as OUTBOX_INDEX
 from crmkit.bus.outbox import outbox_fields, with_outbox
 from crmkit.clock import as_utc
 from crmkit.errors import Conflict, VersionConflict
@@ -48,7 +47,6 @@ class UserRepository:
         self.users.create_index([("team", ASCENDING)], name="team")
         self.users.create_index([("region", ASCENDING)], name="region")
         self.users.create_index([("created_at", DESCENDING)], name="created_at")
-        self.users.create_index(OUTBOX_INDEX, name="outbox_pending")
         self.attempts.create_index([("key", ASCENDING), ("at", DESCENDING)], name="key_at")
         # no TTL index (docs/database.md): reads bound by time, `forget_attempts` sweeps
         self.attempts.create_index([("expire_at", ASCENDING)], name="expire_at")
