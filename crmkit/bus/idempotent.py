@@ -5,14 +5,14 @@ that applies the change, and the update only matches while the id is absent; so 
 redelivered event changes nothing. With `upsert`, a duplicate shows as DuplicateKeyError
 on `_id`, which also means "already applied".
 
-The list is bounded without `$push`/`$slice` (FerretDB 1.24 ignores `$slice`): once it
-has grown TRIM_SLACK past WINDOW, one conditional write cuts it back to the newest WINDOW
-ids, and only if it is still the list just read (a concurrent apply keeps its id).
+The list is bounded by `crmkit.queries.trim_list` (FerretDB 1.24 has no `$slice`).
 """
 from __future__ import annotations
 
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
+
+from crmkit.queries import trim_list
 
 SEEN = "_seen_events"
 WINDOW = 500  # redeliveries come within minutes; far more than a document's recent events
@@ -33,8 +33,5 @@ def apply_once(collection, filter_: dict, update: dict, event_id: str, *,
         return False
     if applied is None:
         return False
-    seen = applied.get(SEEN) or []
-    if len(seen) >= WINDOW + TRIM_SLACK:
-        collection.update_one({"_id": applied["_id"], SEEN: seen},
-                              {"$set": {SEEN: seen[-WINDOW:]}})
+    trim_list(collection, applied, SEEN, keep=WINDOW, slack=TRIM_SLACK)
     return True

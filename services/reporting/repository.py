@@ -19,6 +19,8 @@ Crash safety without transactions: an entity's new state and the counter delta i
 are written in ONE update of its state document (`pending`); the delta is then applied
 to each counter document guarded by an operation id kept in that document (`ops`), so
 finishing a pending delta twice (after a crash, or by a concurrent thread) counts once.
+The pending delta is a list of small documents (`{kind, segment, bucket, field, n}`,
+members also `member`), never rows of arrays: FerretDB 1.24 refuses arrays in arrays.
 """
 from __future__ import annotations
 
@@ -28,9 +30,12 @@ import time
 from contextlib import contextmanager
 from datetime import datetime
 
-from pymongo import ASCENDING
+from bson.int64 import Int64
+from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from crmkit import nesting
+from crmkit.queries import trim_list
 from services.reporting import periods
 from services.reporting.projections import StateConflict, Vector, from_rows
 
@@ -44,6 +49,7 @@ TARGETS = "targets"
 READ_MODELS = (STATES, COUNTERS, MEMBERS, DIRECTORY)
 
 OPS_WINDOW = 16         # recent operation ids kept per counter document (see _bump)
+OPS_SLACK = 16          # how far the list may grow past the window before it is cut back
 CONFLICT_RETRIES = 50   # optimistic-concurrency retries before giving up (then: retry msg)
 FLAG_TTL = 0.5          # seconds a process trusts its last look at the rebuild flag
 FLAG_STALE = 30         # a rebuild flag not refreshed for this long was left by a crash
@@ -145,7 +151,9 @@ class ReportingRepository:
     def keep_event(self, envelope: dict) -> bool:
         """Store the event once; False if it was stored before."""
         try:
-            self.events.insert_one({**envelope, "_id": envelope["id"]})
+            # an event may hold arrays inside arrays (a change log's [old, new] of a list
+            # field), which FerretDB refuses: stored encoded, decoded by kept_events
+            self.events.insert_one({**nesting.encode(envelope), "_id": envelope["id"]})
             return True
         except DuplicateKeyError:
             return False
@@ -154,7 +162,7 @@ class ReportingRepository:
         """Every kept event in a stable order (when it happened, then its id)."""
         for doc in self.events.find({}).sort([("occurred_at", ASCENDING), ("_id", ASCENDING)]):
             doc.pop("_id", None)
-            yield doc
+            yield nesting.decode(doc)
 
     def count_events(self) -> int:
         return self.events.count_documents({})
@@ -206,10 +214,16 @@ class ReportingRepository:
         # members: the entity's new reference count of each member its delta touches
         # (a value, not a difference, so that setting it twice is harmless)
         applied = from_rows(state.get("applied"))
+        # stored as small documents, not rows (arrays inside an array: FerretDB refuses)
         pending = {"op": op,
-                   "counters": [list(k) + [n] for k, n in sorted(delta.items()) if k[0] == "c"],
-                   "members": [list(k) + [applied.get(k, 0)]
+                   "counters": [{"kind": k[1], "segment": k[2], "bucket": k[3],
+                                 "field": k[4], "n": n}
+                                for k, n in sorted(delta.items()) if k[0] == "c"],
+                   "members": [{"kind": k[1], "segment": k[2], "bucket": k[3],
+                                "field": k[4], "member": k[5], "n": applied.get(k, 0)}
                                for k in sorted(k for k in delta if k[0] == "m")]}
+        if not pending["counters"] and not pending["members"]:
+            pending = None  # nothing to finish: spare the write that would clear it
         body = {k: v for k, v in state.items() if k not in ("_id", "version", "pending")}
         body.update({"version": new_version, "pending": pending})
         if version is None:
@@ -222,36 +236,41 @@ class ReportingRepository:
                                             {"$set": body})
             if not result.matched_count:
                 raise StateConflict(state["_id"])
-        self._finish({"_id": state["_id"], "pending": pending})
+        if pending:
+            self._finish({"_id": state["_id"], "pending": pending})
 
     def _finish(self, doc: dict) -> None:
         pending = doc["pending"]
         op = pending["op"]
         by_document: dict[tuple, dict[str, int]] = {}
-        for _, kind, segment, bucket, field, n in pending["counters"]:
-            by_document.setdefault((kind, segment, bucket), {})[field] = n
+        for row in pending["counters"]:
+            key = (row["kind"], row["segment"], row["bucket"])
+            by_document.setdefault(key, {})[row["field"]] = row["n"]
         for (kind, segment, bucket), changes in by_document.items():
             self._bump(kind, segment, bucket, changes, op)  # one guarded update per doc
         for row in pending["members"]:
-            _, kind, segment, bucket, field, member, n = row
-            self._set_member(kind, segment, bucket, field, member, doc["_id"], n)
+            self._set_member(row["kind"], row["segment"], row["bucket"], row["field"],
+                             row["member"], doc["_id"], row["n"])
         self.states.update_one({"_id": doc["_id"], "pending.op": op},
                                {"$set": {"pending": None}})
 
     def _bump(self, kind, segment, bucket, changes: dict[str, int], op: str) -> None:
         """Add to counters once per operation id (a repeat finds the id and does nothing)."""
-        inc = {f"c.{escape(f)}": n for f, n in changes.items() if n}
+        # always 64-bit: FerretDB 1.24 wraps an int32 + int32 $inc that overflows (MongoDB
+        # widens it), and weighted amounts (cents x basis points) pass 2**31 quickly
+        inc = {f"c.{escape(f)}": Int64(n) for f, n in changes.items() if n}
         if not inc:
             return
         self._note_year(bucket)
         counter_id = _counter_id(kind, segment, bucket)
         for _ in range(CONFLICT_RETRIES):
             try:
-                self.counters.update_one(
+                after = self.counters.find_one_and_update(
                     {"_id": counter_id, "ops": {"$ne": op}},
-                    {"$inc": inc, "$push": {"ops": {"$each": [op], "$slice": -OPS_WINDOW}},
+                    {"$inc": inc, "$push": {"ops": op},
                      "$setOnInsert": {"kind": kind, "segment": segment, "bucket": bucket}},
-                    upsert=True)
+                    upsert=True, return_document=ReturnDocument.AFTER)
+                trim_list(self.counters, after, "ops", keep=OPS_WINDOW, slack=OPS_SLACK)
                 return
             except DuplicateKeyError:
                 # the document exists: either it holds this operation already, or another
@@ -352,10 +371,9 @@ class ReportingRepository:
 
     @staticmethod
     def _fetch(collection, ids: list[str], projection=None):
-        """Documents by id. One `_id` lookup each: what the mongomock stand-in answers
-        without scanning (its fast path covers a scalar `_id` only); with a real
-        MongoDB, `{"_id": {"$in": ids}}` in chunks would save round trips once the
-        kernel's stand-in answers that from its index too."""
+        """Documents by id. One `_id` lookup each: what FerretDB 1.24 answers from its
+        primary key (a filter of `_id` alone); it answers `{"_id": {"$in": ids}}` by
+        scanning the collection. On MongoDB, `$in` in chunks would save round trips."""
         for one in ids:
             doc = collection.find_one({"_id": one}, projection)
             if doc is not None:

@@ -48,3 +48,33 @@ def bus(settings):
 @pytest.fixture
 def produce():
     return Producer()
+
+
+@pytest.fixture
+def projected(system):
+    """Waits until the reporting service has projected each of the given envelopes: its
+    entity's state has seen the event and carries no unfinished counter delta. (A report
+    showing some final figure does not say that every other event has landed too.)"""
+    from crmkit.mongo import get_database
+    from services.reporting.projections import entity_ref
+    from services.reporting.repository import STATES
+
+    states = get_database(system.settings.mongo_url,
+                          system.settings.database_name("reporting"))[STATES]
+
+    def done(envelopes) -> bool:
+        for envelope in envelopes:
+            ref = entity_ref(envelope)
+            if ref is None:
+                continue
+            state = states.find_one({"_id": f"{ref[0]}:{ref[1]}"})
+            if not state or envelope["id"] not in (state.get("seen") or ()) \
+                    or state.get("pending"):
+                return False
+        return True
+
+    def wait(envelopes, timeout: float = 30):
+        envelopes = list(envelopes)
+        eventually(lambda: done(envelopes), timeout=timeout, message="all projected")
+
+    return wait

@@ -202,3 +202,23 @@ def test_a_rebuild_flag_left_by_a_crash_does_not_hold_consumers(repository, monk
     monkeypatch.setattr(module, "FLAG_STALE", 0)
     repository._flag_cache = (0.0, True)
     assert repository.rebuilding() is False
+
+
+def test_an_event_holding_arrays_in_arrays_is_kept_and_replayed(repository):
+    """A customer.updated's change log pairs a list field's old and new value ([[..],
+    [..]]) and may name a field with a dot: the event store keeps it as it came
+    (FerretDB refuses arrays in arrays and dotted field names)."""
+    producer = Producer()
+    created = producer.customer_created("c1", "r1", name="甲公司")
+    updated = producer.envelope("customer.updated", "c1", {
+        "changes": {"tags": [["重点"], ["重点", "制造"]], "level": [None, "A"],
+                    "contacts.k1": [{"phone": "1"}, {"phone": "2"}]},
+        "reason": "edited"})
+    handlers = ReportingHandlers(repository)
+    for event in (created, updated):
+        handlers.on_event(event)
+    assert list(repository.kept_events()) == [created, updated]
+    state = repository.get_state("customer:c1")
+    assert state["f"]["level"] == "A" and state["pending"] is None
+    assert handlers.rebuild(grace=0)["events"] == 2
+    assert repository.get_state("customer:c1")["f"] == state["f"]
