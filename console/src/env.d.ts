@@ -4,3 +4,11 @@ declare module '*.vue' {
   const component: DefineComponent<object, object, any>
   export default component
 }
+
+// data-test hooks for the browser tests on inputs rendered by the component library
+declare module '@vue/runtime-dom' {
+  interface HTMLAttributes {
+    'data-test'?: string
+  }
+}
+export {}

@@ -158,3 +158,25 @@ export function newIdempotencyKey(): string {
   if (c?.randomUUID) return c.randomUUID()
   return `${Date.now()}-${Math.random().toString(16).slice(2)}`
 }
+
+/** Multipart upload with progress (XMLHttpRequest: fetch has no upload progress). */
+export function upload<T = any>(path: string, form: FormData, onProgress: (fraction: number) => void, idempotencyKey?: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest()
+    xhr.open('POST', `${API}${path}`)
+    const token = getToken()
+    if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`)
+    if (idempotencyKey) xhr.setRequestHeader('Idempotency-Key', idempotencyKey)
+    xhr.setRequestHeader('Accept', 'application/json')
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total) }
+    xhr.onerror = () => reject(new ApiError(0, { title: 'Network error' }))
+    xhr.onload = () => {
+      let body: any = {}
+      try { body = xhr.responseText ? JSON.parse(xhr.responseText) : {} } catch { body = { detail: xhr.responseText.slice(0, 200) } }
+      if (xhr.status === 401) { setToken(null); onUnauthorized() }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(body as T)
+      else reject(new ApiError(xhr.status, body))
+    }
+    xhr.send(form)
+  })
+}

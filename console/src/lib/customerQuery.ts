@@ -53,11 +53,22 @@ export function toApi(f: CustomerFilters): { path: string; query: Record<string,
   return { path: '/customers', query: { ...query, scope: f.scope } }
 }
 
-/** Filters only (for export and print): no paging. */
+/** Filters only (for print): no paging; scope as in the list (pool included). */
 export function filterQuery(f: CustomerFilters): Record<string, string> {
-  const { query } = toApi(f)
-  const out: Record<string, string> = {}
-  for (const [k, v] of Object.entries(query)) if (k !== 'page' && k !== 'per_page' && k !== 'sort') out[k] = String(v)
-  if (f.scope === 'pool') out.scope = 'all'
+  const out: Record<string, string> = { scope: f.scope }
+  for (const key of KEYS) if (key !== 'sort' && (f as any)[key]) out[key] = String((f as any)[key])
   return out
 }
+
+/** The export's query: visible customers with these filters (the pool tab exports all). */
+export function exportQuery(f: CustomerFilters): Record<string, string> {
+  const out = filterQuery(f)
+  if (out.scope === 'pool') out.scope = 'all'
+  delete out.claimed
+  return out
+}
+
+/** The customer list's last filters, for the import/export screen. */
+let last: CustomerFilters = { scope: 'mine', page: 1, per_page: 20 }
+export function rememberFilters(f: CustomerFilters): void { last = { ...f } }
+export function lastFilters(): CustomerFilters { return { ...last } }
