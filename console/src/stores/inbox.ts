@@ -13,7 +13,7 @@ export const useInbox = defineStore('inbox', {
         this.unread = typeof page.unread === 'number' ? page.unread : page.total
       } catch { /* the next tick retries; 401 is handled by the client */ }
     },
-    start(intervalMs = 15000) {
+    start(intervalMs = 10000) {
       this.stop()
       this.refresh()
       this.timer = setInterval(() => { if (!document.hidden) this.refresh() }, intervalMs)
