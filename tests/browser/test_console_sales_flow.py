@@ -37,7 +37,7 @@ def test_rep_claims_follows_up_and_wins(org, tab):
     tab.shot("customer-detail")
 
     # an opportunity on it
-    page.locator(".n-tabs-tab", has_text="销售机会").click()
+    page.click("[data-test=detail-tab-opportunities]")
     page.click("[data-test=new-opp]")
     name = unique("数据平台项目")
     page.fill("[data-test=opp-name]", name)

@@ -171,5 +171,38 @@ def test_tour_of_every_screen(org, tab):
         tab.shot(f"reports-{name}")
     # a customer named in the detail's history tab: old -> new per field
     tab.goto(f"/customers/{customer['id']}")
-    page.locator(".n-tabs-tab", has_text="变更记录").click()
+    page.click("[data-test=detail-tab-history]")
     expect(page.locator("[data-test=history]")).to_contain_text("创建")
+
+
+def test_keyboard_only(org, tab):
+    """Sign in, switch a tab and open a customer with the keyboard alone."""
+    rep = org.user("rep", team=team_path() + "/team-1", region="east")
+    customer = new_customer(rep)
+    page = tab.page
+    tab.goto("/login")
+    page.focus("#login-username")
+    page.keyboard.type(rep.user["username"])
+    page.keyboard.press("Tab")
+    page.keyboard.type("Sales#Pass-2026")
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-test=workbench]")).to_be_visible()
+    tab.goto(f"/customers?q={customer['number']}")
+    expect(page.locator("[data-test=customer-link]")).to_have_count(1)
+
+    def tab_to(selector: str, limit: int = 60) -> None:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            if page.evaluate("(s) => document.activeElement?.matches(s) ?? false", selector):
+                return
+        raise AssertionError(f"Tab never reached {selector}")
+
+    tab_to("[data-test=tab-shared]:not([tabindex='-1']), [data-test=tab-mine]")
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("[data-test=tab-shared]")).to_have_attribute("aria-selected", "true")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("[data-test=tab-mine]")).to_have_attribute("aria-selected", "true")
+    expect(page.locator("[data-test=customer-link]")).to_have_count(1)
+    tab_to("[data-test=customer-link]")
+    page.keyboard.press("Enter")
+    expect(page.locator("[data-test=customer-name]")).to_have_text(customer["name"])

@@ -40,7 +40,7 @@ export default {
   report: {
     title: 'Reports', funnel: 'Funnel', performance: 'Performance', activity: 'Activity', forecast: 'Forecast', value: 'Customer value', winloss: 'Win / loss',
     from: 'From', to: 'To', groupBy: 'Group by', period: 'Period', owner: 'Owner', team: 'Team', region: 'Region', month: 'Month', quarter: 'Quarter', year: 'Year',
-    stage: 'Stage', count: 'Count', amount: 'Amount', weighted: 'Weighted', conversion: 'Conversion', winRate: 'Win rate', won: 'Won', lost: 'Lost',
+    reached: 'Reached', stage: 'Stage', count: 'Count', amount: 'Amount', weighted: 'Weighted', conversion: 'Conversion', winRate: 'Win rate', won: 'Won', lost: 'Lost',
     wonCount: 'Won deals', wonAmount: 'Won amount', target: 'Target', attainment: 'Attainment', newCustomers: 'New customers', interactions: 'Follow-ups', setTarget: 'Set target', targetSaved: 'Target saved', targetFor: 'Target for {label}, {period}',
     download: 'Download', model: 'Model', reasons: 'Loss reasons', cycle: 'Average cycle (days)', key: 'Key', label: 'Name', value2: 'Value',
   },

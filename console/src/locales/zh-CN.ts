@@ -40,7 +40,7 @@ export default {
   report: {
     title: '报表', funnel: '销售漏斗', performance: '业绩', activity: '活动', forecast: '预测', value: '客户价值', winloss: '赢单/输单',
     from: '开始', to: '结束', groupBy: '分组', period: '周期', owner: '负责人', team: '团队', region: '区域', month: '月', quarter: '季度', year: '年',
-    stage: '阶段', count: '数量', amount: '金额', weighted: '加权金额', conversion: '转化率', winRate: '赢率', won: '赢单', lost: '输单',
+    reached: '到达', stage: '阶段', count: '数量', amount: '金额', weighted: '加权金额', conversion: '转化率', winRate: '赢率', won: '赢单', lost: '输单',
     wonCount: '赢单数', wonAmount: '赢单金额', target: '目标', attainment: '完成率', newCustomers: '新增客户', interactions: '跟进次数', setTarget: '设定目标', targetSaved: '目标已保存', targetFor: '{label} 的 {period} 目标',
     download: '下载', model: '模型', reasons: '输单原因', cycle: '平均周期（天）', key: '键', label: '名称', value2: '数值',
   },
