@@ -85,4 +85,7 @@ def install_console(app: Flask, dist: Path | None = None) -> None:
 
 
 def _accepts_html() -> bool:
-    return request.accept_mimetypes.accept_html
+    """A browser navigation names text/html itself; a bare */* (curl, API clients) keeps
+    the plain 404 for unknown paths."""
+    return any(value in ("text/html", "application/xhtml+xml")
+               for value, _ in request.accept_mimetypes)

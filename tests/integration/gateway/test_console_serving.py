@@ -69,6 +69,8 @@ def test_client_routes_fall_back_to_index(dist):
         assert "Content-Security-Policy" in reply.headers
     # not HTML: no fallback
     assert client.get("/customers", headers={"Accept": "application/json"}).status_code == 404
+    assert client.get("/customers", headers={"Accept": "*/*"}).status_code == 404
+    assert client.get("/", headers={"Accept": "*/*"}).status_code == 200
     # top-level static files are served as files
     assert client.get("/favicon.svg").status_code == 200
 
