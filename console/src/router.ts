@@ -44,7 +44,7 @@ router.beforeEach(async (to) => {
   try {
     await session.ensureMe()
   } catch {
-    if (!session.signedIn) return { name: 'login', query: { redirect: to.fullPath } }
+    if (!session.signedIn) return { name: 'login', query: { redirect: to.fullPath, expired: '1' } }
   }
   if (session.mustChange && !to.meta.passwordChange) return { name: 'password', query: { redirect: to.fullPath } }
   const min = to.meta.minRole as Role | undefined
@@ -57,5 +57,8 @@ setUnauthorizedHandler(() => {
   session.clear()
   const current = router.currentRoute.value
   if (current.name === 'login') return
+  // The first navigation is still resolving: its guard sends the user to sign-in with
+  // the right way back (pushing here would race it with the wrong one).
+  if (!current.matched.length) return
   router.push({ name: 'login', query: { redirect: current.fullPath, expired: '1' } })
 })
