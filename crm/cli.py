@@ -53,6 +53,9 @@ def cmd_up(args) -> int:
     from crmkit.logs import configure_logging
 
     configure_logging("crm")
+    from crm.console_build import ensure_console_built
+
+    ensure_console_built()
     if args.demo and not os.environ.get("CRM_ADMIN_PASSWORD"):
         import secrets
 

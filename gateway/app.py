@@ -17,6 +17,7 @@ from crmkit.metrics import install_metrics
 from crmkit.service import Readiness, ServiceDefinition, ServiceRuntime, Worker
 from crmkit.web import install_error_handlers, install_request_id, json_response
 
+from gateway.console import install_console
 from gateway.docs import PublicDocs
 from gateway.proxy import (API, FORWARDED_REQUEST_HEADERS, PUBLIC_PATHS, RETURNED_HEADERS,
                            HttpServiceClient, owning_service)
@@ -122,6 +123,8 @@ def create_app(settings: Settings | None = None, *, clients: dict | None = None,
     def readyz():
         report = system_readiness()
         return json_response(report, 200 if report["ready"] else 503)
+
+    install_console(app)  # the web console at / (after every API and health route)
 
     if with_workers is None:
         with_workers = os.environ.get("CRM_WITH_WORKERS") == "1"

@@ -14,7 +14,7 @@ from crmkit.pagination import page_body
 from crmkit.web import (ApiBlueprint, current_identity, if_match_version, json_response,
                         no_content, parse_body, parse_query)
 from gateway.identity.handlers import IdentityService
-from gateway.identity.schemas import (LoginIn, LoginOut, PasswordChangeIn, PasswordResetIn,
+from gateway.identity.schemas import (DirectoryOut, DirectoryQuery, LoginIn, LoginOut, PasswordChangeIn, PasswordResetIn,
                                       UserCreateIn, UserListQuery, UserOut, UserPatchIn,
                                       dump_user)
 
@@ -82,6 +82,21 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
         users, total = service.list_users(current_identity(), **query)
         return json_response(page_body([dump_user(u) for u in users], total, query["page"],
                                        query["per_page"]))
+
+    @bp.operation("/users/directory", "GET", summary="Active colleagues for pickers (any "
+                  "signed-in user): id, name, role, team, region; plus the teams and "
+                  "regions in use", query=DirectoryQuery, response=DirectoryOut)
+    def user_directory():
+        query = parse_query(DirectoryQuery)
+        users = service.directory(current_identity(), **query)
+        teams: set[str] = set()
+        for user in users:
+            parts = user.team.split("/")
+            teams.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+        return json_response({
+            "items": [{"id": u.id, "username": u.username, "name": u.name, "role": u.role,
+                       "team": u.team, "region": u.region} for u in users],
+            "teams": sorted(teams), "regions": sorted({u.region for u in users})})
 
     @bp.operation("/users/<user_id>", "GET", summary="One user", response=UserOut)
     def get_user(user_id: str):

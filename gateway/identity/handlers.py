@@ -180,6 +180,27 @@ class IdentityService:
         filter_ = {"$and": clauses} if clauses else {}
         return self.repository.list(filter_, sort=_sort(sort), page=page, per_page=per_page)
 
+    def directory(self, actor: Identity, *, q: str | None = None, role: str | None = None,
+                  team: str | None = None, region: str | None = None,
+                  limit: int = 500) -> list[User]:
+        """Active colleagues (names, roles, teams) for pickers and owner names: any signed-in
+        user may read it; it carries no contact data and grants nothing."""
+        clauses: list[dict] = [{"active": True}]
+        if q:
+            pattern = {"$regex": re.escape(q.strip()), "$options": "i"}
+            clauses.append({"$or": [{"username": pattern}, {"name": pattern}]})
+        if role:
+            clauses.append({"role": role})
+        if team:
+            path = team.strip().strip("/").lower()
+            clauses.append({"$or": [{"team": path},
+                                    {"team": {"$regex": "^" + re.escape(path + "/")}}]})
+        if region:
+            clauses.append({"region": region.strip().lower()})
+        users, _ = self.repository.list({"$and": clauses}, sort=[("username", 1)], page=1,
+                                        per_page=limit)
+        return users
+
     def get_user(self, actor: Identity, user_id: str) -> User:
         _require_reader(actor)
         user = self.repository.get(user_id)

@@ -126,3 +126,26 @@ class LoginOut(Schema):
 
 def dump_user(user) -> dict:
     return UserOut().dump(user)
+
+
+class DirectoryQuery(Schema):
+    q = fields.String(load_default=None, metadata={"description": "username or name contains"})
+    role = fields.String(load_default=None, validate=validate.OneOf(ROLES))
+    team = fields.String(load_default=None, metadata={"description": "this team and below"})
+    region = fields.String(load_default=None)
+
+
+class DirectoryEntryOut(Schema):
+    id = fields.String()
+    username = fields.String()
+    name = fields.String()
+    role = fields.String()
+    team = fields.String()
+    region = fields.String()
+
+
+class DirectoryOut(Schema):
+    items = fields.List(fields.Nested(DirectoryEntryOut))
+    teams = fields.List(fields.String(), metadata={"description": "every team path in use, "
+                                                   "with its parents"})
+    regions = fields.List(fields.String())

@@ -107,6 +107,14 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
         return json_response({"items": items, "total": len(items), "page": 1,
                               "per_page": max(len(items), 1)})
 
+    @api.operation("/customers/reclaim-due", "GET", summary="My customers close to "
+                   "auto-reclaim (即将被回收的客户)", query=S.ReclaimOutlookQuery,
+                   response=S.ReclaimOutlookOut)
+    def reclaim_due():
+        viewer = current_identity()
+        query = parse_query(S.ReclaimOutlookQuery)
+        return json_response(handlers.reclaim_outlook(viewer, query["within_days"]))
+
     @api.operation("/customers/export", "GET", summary="Export visible customers (xlsx/csv)",
                    query=S.ExportQuery)
     def export_customers():

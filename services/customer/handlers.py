@@ -448,6 +448,30 @@ class CustomerHandlers:
         self.repository.put_rules(rules, actor.user_id)
         return rules.to_dict()
 
+    def reclaim_outlook(self, actor: Identity, within_days: int) -> dict:
+        """The caller's own customers whose auto-reclaim deadline falls within
+        `within_days` days of today (local date), earliest first."""
+        today = self.today()
+        rules, _ = self.repository.get_rules()
+        items = []
+        if rules.auto_reclaim:
+            for customer in self.repository.customers_owned_by(actor.user_id):
+                if customer.status in rules.exempt_statuses:
+                    continue
+                due = reclaim.deadlines(rules, customer, self.tz)
+                if not due:
+                    continue
+                due_on, reason = due[0]
+                days_left = (due_on - today).days
+                if days_left <= within_days:
+                    items.append({"id": customer.id, "number": customer.number,
+                                  "name": customer.name, "level": customer.level,
+                                  "status": customer.status, "due_on": due_on.isoformat(),
+                                  "days_left": max(days_left, 0), "reason": reason})
+        items.sort(key=lambda item: (item["due_on"], item["name"]))
+        return {"as_of": today.isoformat(), "auto_reclaim": rules.auto_reclaim,
+                "within_days": within_days, "items": items}
+
     def run_reclaim(self, as_of: date | None = None) -> dict:
         """Reclaim and warn as the rules say on the local date `as_of` (default today).
         Safe to run in several replicas at once: every change is a conditional update

@@ -389,6 +389,11 @@ class CustomerRepository:
                 yield customer_from(doc)
             last = docs[-1]["_id"]
 
+    def customers_owned_by(self, owner_id: str, limit: int = 5000) -> list:
+        """One owner's live customers (the reclaim outlook of the workbench)."""
+        docs = self.customers.find({"owner_id": owner_id, "deleted": False}, LOAD)
+        return [customer_from(doc) for doc in docs.sort([("_id", 1)]).limit(limit)]
+
     def update_owner_profile(self, user_id: str, *, team, region, name) -> int:
         """A user moved team/region or was renamed: their customers follow (the
         denormalised owner fields of the visibility filter)."""

@@ -185,6 +185,29 @@ class DuplicatesQuery(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
+class ReclaimOutlookQuery(Schema):
+    within_days = fields.Integer(load_default=7, validate=validate.Range(min=0, max=365),
+                                 metadata={"description": "deadline at most this many days away"})
+
+
+class ReclaimOutlookItem(Schema):
+    id = fields.String()
+    number = fields.String()
+    name = fields.String()
+    level = fields.String(allow_none=True)
+    status = fields.String()
+    due_on = fields.String(metadata=_DATE)
+    days_left = fields.Integer()
+    reason = fields.String(metadata={"description": "no_followup | no_deal"})
+
+
+class ReclaimOutlookOut(Schema):
+    as_of = fields.String(metadata=_DATE)
+    auto_reclaim = fields.Boolean()
+    within_days = fields.Integer()
+    items = fields.List(fields.Nested(ReclaimOutlookItem))
+
+
 class ReclaimQuery(Schema):
     as_of = fields.Date(metadata=_DATE)
 

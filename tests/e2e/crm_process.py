@@ -83,6 +83,18 @@ class RunningCrm:
             time.sleep(0.3)
         raise AssertionError(f"crm up not healthy in {timeout}s:\n{self.output()[-4000:]}")
 
+    def wait_for_output(self, text: str, timeout: float = 120) -> None:
+        """Until `text` appears in the output (e.g. the demo's "Demo logins" line, printed
+        once the demo data is loaded)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output():
+                return
+            if self.process.poll() is not None:
+                raise AssertionError(f"crm up exited early:\n{self.output()[-4000:]}")
+            time.sleep(0.2)
+        raise AssertionError(f"no {text!r} from crm up in {timeout}s:\n{self.output()[-4000:]}")
+
     def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
             self.process.send_signal(sig)

@@ -28,8 +28,7 @@ def test_backup_wipe_restore_reads_the_same():
     original = RunningCrm(amqp_url=None, args=("--demo",))
     try:
         original.wait_healthy()
-        eventually(lambda: "Demo logins" in original.output(), timeout=300,
-                   message="demo loaded")
+        original.wait_for_output("Demo logins", timeout=300)   # the demo is loaded
         # the demo's last events have reached reporting once two reads agree
         eventually(lambda: _reads(original.base_url) == _reads(original.base_url),
                    timeout=30, message="reports settled")

@@ -1,0 +1,88 @@
+"""The customer list with 10,000 customers: starts `crm up` (embedded) on a free port,
+imports 10,000 customers, then times the list API (first and last page, sorted) and the
+console's customer list in Chromium (first rows, a sort by name, the last page).
+
+    .venv/bin/python bench/console_10k.py
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+
+from crm_process import RunningCrm  # noqa: E402
+from crm_testing import ADMIN_PASSWORD, Org, http_transport  # noqa: E402
+
+N = int(os.environ.get("N", 10_000))
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run"]
+
+
+def csv_rows(n: int) -> bytes:
+    tag = uuid.uuid4().hex[:6]
+    out = io.StringIO()
+    out.write("客户名称,行业,状态,等级,联系人,联系电话\n")
+    for i in range(n):
+        out.write(f"压测{tag}{i:05d}号科技有限公司,软件,potential,{'ABCD'[i % 4]},联系人{i},138{i:08d}\n")
+    return out.getvalue().encode()
+
+
+def multipart(content: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n"
+            f"Content-Type: text/csv\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
+def main() -> None:
+    running = RunningCrm(amqp_url=None, extra_env={"CRM_CONSOLE_BUILD": "0"})
+    try:
+        running.wait_healthy(timeout=180)
+        org = Org(http_transport(running.base_url), "admin", ADMIN_PASSWORD)
+        body, ctype = multipart(csv_rows(N))
+        started = time.monotonic()
+        request = urllib.request.Request(f"{running.base_url}/api/v1/customers/import", data=body,
+                                         method="POST", headers={"Content-Type": ctype,
+                                         "Authorization": f"Bearer {org.admin.token}"})
+        with urllib.request.urlopen(request, timeout=900) as reply:
+            print(f"import of {N}: HTTP {reply.status} in {time.monotonic() - started:.1f}s")
+        for query in ("scope=all&per_page=20", "scope=all&per_page=20&sort=name",
+                      f"scope=all&per_page=20&sort=-name&page={N // 20}", "scope=all&q=%E5%8E%8B%E6%B5%8B&per_page=20"):
+            started = time.monotonic()
+            page = org.admin.get(f"/api/v1/customers?{query}").json
+            print(f"GET /customers?{query}: total {page['total']} in "
+                  f"{(time.monotonic() - started) * 1000:.0f} ms")
+        from playwright.sync_api import expect, sync_playwright
+
+        with sync_playwright() as api:
+            browser = api.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(f"{running.base_url}/login")
+            page.fill("#login-username", "admin")
+            page.fill("#login-password", ADMIN_PASSWORD)
+            page.click("[data-test=login-submit]")
+            page.wait_for_url(f"{running.base_url}/")
+            for label, path in (("first page", "/customers?scope=mine"),
+                                ("sorted by name", "/customers?scope=mine&sort=-name"),
+                                ("last page", f"/customers?scope=mine&page={N // 20}")):
+                started = time.monotonic()
+                page.goto(running.base_url + path)
+                expect(page.locator("[data-test=customer-link]")).to_have_count(20, timeout=60_000)
+                print(f"console {label}: rows shown {(time.monotonic() - started) * 1000:.0f} ms after navigation")
+            browser.close()
+    finally:
+        running.stop()
+        running.kill_leftovers()
+
+
+if __name__ == "__main__":
+    main()
