@@ -6,9 +6,10 @@
      until the customer shows `status: deal` (GET /customers/{id}) — the path
      opportunity.won → outbox relay → RabbitMQ → customer service — p50/p99.
 
-By default it starts `crm up` (separate processes, the real local RabbitMQ in a private
-virtual host, mongomock in each service process) with bench/_harness.py. With --url it
-drives a running system instead (CRM_ADMIN_PASSWORD must be the admin's password).
+By default it starts `crm up` with bench/_harness.py (separate processes, the real local
+RabbitMQ in a private virtual host, its own FerretDB on a fresh temporary data folder).
+With --url it drives a running system instead (CRM_ADMIN_PASSWORD must be the admin's
+password).
 
     .venv/bin/python bench/opportunities.py [--url http://127.0.0.1:8080] [--threads 4]
         [--seconds 10] [--wins 30]

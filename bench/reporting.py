@@ -1,7 +1,12 @@
 """Benchmark of the reporting service: projector throughput and report latency.
 
-    .venv/bin/python bench/reporting.py [--events 200000] [--store mongomock|memory]
+    .venv/bin/python bench/reporting.py [--events 200000] [--store ferretdb|memory]
                                         [--queries 300] [--mongo-url mongodb://...]
+
+--store ferretdb (the default) keeps the read models in a database server: --mongo-url or
+MONGO_URL when given, else a FerretDB 1.24 (the server `crm up` runs) that the benchmark
+starts on a temporary folder (bench/_database.py) and stops afterwards. --store memory
+uses the reporting service's in-memory store and computes the reports without HTTP.
 
 1. Generates a realistic history (users in 3 regions / 12 teams, customers claimed and
    reassigned, opportunities moving through stages, won and lost, follow-ups, tasks)
@@ -181,16 +186,27 @@ def percentile(samples: list[float], pct: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--store", choices=["mongomock", "memory"], default="mongomock")
-    parser.add_argument("--mongo-url", default=None, help="a real mongodb:// URL instead")
+    parser.add_argument("--store", choices=["ferretdb", "memory"], default="ferretdb")
+    parser.add_argument("--mongo-url", default=None,
+                        help="a MongoDB server to use (default: MONGO_URL, else a FerretDB "
+                             "started on a temporary folder)")
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--bus", type=int, default=0, metavar="N",
                         help="only: drain N events from the real RabbitMQ through the "
                              "reporting consumer (2 threads, as deployed)")
     args = parser.parse_args()
-    if args.bus:
-        return drain_from_bus(args.bus)
+    from _database import local_database
 
+    if args.bus:
+        with local_database(args.mongo_url) as url:
+            return drain_from_bus(args.bus, url)
+    if args.store == "memory":
+        return run(args, None)
+    with local_database(args.mongo_url) as url:
+        return run(args, url)
+
+
+def run(args, mongo_url: str | None) -> int:
     print(f"generating {args.events:,} events ...", flush=True)
     history = History()
     events = history.build(args.events)
@@ -208,13 +224,13 @@ def main() -> int:
         from crmkit.mongo import get_database
         from services.reporting.repository import ReportingRepository
 
-        url = args.mongo_url or "mongomock://"
-        store = ReportingRepository(get_database(url, f"bench_{uuid.uuid4().hex[:8]}"))
+        store = ReportingRepository(get_database(mongo_url,
+                                                 f"bench_{uuid.uuid4().hex[:8]}"))
         store.ensure_indexes()
         handlers = ReportingHandlers(store)
         consume = handlers.on_event
 
-    print(f"projecting into {args.mongo_url or args.store} ...", flush=True)
+    print(f"projecting into {mongo_url or args.store} ...", flush=True)
     started = time.perf_counter()
     for number, event in enumerate(events, 1):
         consume(event)
@@ -250,7 +266,7 @@ def main() -> int:
         from crmkit.service import ServiceDefinition, ServiceRuntime, build_app
         from services.reporting.api import reports_blueprint
 
-        settings = Settings(mongo_url="mongomock://", jwt_secret="bench-" + "x" * 40)
+        settings = Settings(mongo_url=mongo_url, jwt_secret="bench-" + "x" * 40)
         runtime = ServiceRuntime("reporting-bench", settings)
         app = build_app(runtime, ServiceDefinition(
             name="reporting", title="bench", blueprints=[reports_blueprint(handlers)]))
@@ -277,7 +293,7 @@ def main() -> int:
     return 0
 
 
-def drain_from_bus(count: int) -> int:
+def drain_from_bus(count: int, mongo_url: str) -> int:
     """Events/s the reporting consumer sustains off the real broker (private vhost)."""
     import threading
 
@@ -291,7 +307,7 @@ def drain_from_bus(count: int) -> int:
     from services.reporting.repository import ReportingRepository
 
     events = History().build(count)
-    store = ReportingRepository(get_database("mongomock://", f"bus_{uuid.uuid4().hex[:8]}"))
+    store = ReportingRepository(get_database(mongo_url, f"bus_{uuid.uuid4().hex[:8]}"))
     store.ensure_indexes()
     handlers = ReportingHandlers(store)
     consumers = [EventConsumer(AMQP_URL, "reporting", subscriptions(handlers), prefetch=64)
@@ -316,7 +332,7 @@ def drain_from_bus(count: int) -> int:
     stop.set()
     for thread in threads:
         thread.join(3)
-    print(f"reporting consumer (2 threads, mongomock): {len(events):,} events in "
+    print(f"reporting consumer (2 threads, {mongo_url}): {len(events):,} events in "
           f"{drained:.1f} s = {len(events) / drained:,.0f} events/s")
     return 0
 

@@ -14,7 +14,8 @@ Reported:
 
     .venv/bin/python bench/tasks.py [--count 10000] [--replicas 1|2] [--broker]
 
-MONGO_URL picks the database (default mongomock://, the in-process stand-in).
+MONGO_URL picks the database; without it the benchmark starts FerretDB 1.24 (the server
+`crm up` runs) on a temporary folder and stops it afterwards (bench/_database.py).
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _database import local_database  # noqa: E402
 
 from crmkit.bus.outbox import OUTBOX, outbox_fields  # noqa: E402
 from crmkit.clock import utcnow  # noqa: E402
@@ -73,8 +77,7 @@ def ms(delta) -> float:
     return delta.total_seconds() * 1000
 
 
-def run(count: int, replicas: int, broker: bool, lead: float) -> dict:
-    mongo_url = os.environ.get("MONGO_URL", "mongomock://")
+def run(count: int, replicas: int, broker: bool, lead: float, mongo_url: str) -> dict:
     prefix = f"bench_{uuid.uuid4().hex[:8]}_"
     db_name = prefix + "tasks"          # what Settings.database_name("tasks") gives
     db = get_database(mongo_url, db_name)
@@ -129,7 +132,7 @@ def run(count: int, replicas: int, broker: bool, lead: float) -> dict:
     last_fired = max(f for _, f in fired)
     span = max((last_fired - due_at).total_seconds(), 1e-6)
     report = {
-        "count": count, "replicas": replicas, "mongo": mongo_url.split("://")[0],
+        "count": count, "replicas": replicas, "mongo": mongo_url.split("@")[-1],
         "seeded_in_s": round(seed_seconds, 2), "fired": len(fired),
         "fired_per_s": round(len(fired) / span, 1),
         "lateness_ms": {"p50": round(percentile(lateness, 50), 1),
@@ -207,7 +210,8 @@ def main(argv=None) -> int:
     parser.add_argument("--lead", type=float, default=3.0,
                         help="seconds between seeding and the due moment")
     args = parser.parse_args(argv)
-    report = run(args.count, args.replicas, args.broker, args.lead)
+    with local_database() as mongo_url:
+        report = run(args.count, args.replicas, args.broker, args.lead, mongo_url)
     width = max(len(k) for k in report)
     for key, value in report.items():
         print(f"{key:<{width}}  {value}")
