@@ -53,7 +53,8 @@ NAME_RESERVATION_GRACE = timedelta(seconds=30)
 SORTABLE = {"created_at": "created_at", "updated_at": "updated_at", "number": "_id",
             "name": "name", "last_followup_at": "last_followup_at",
             "deal_amount": "deal_amount_cents", "last_deal_on": "last_deal_on",
-            "level": "level", "status": "status"}
+            "level": "level", "status": "status", "industry": "industry",
+            "region": "region", "source": "source"}
 
 # Declared indexes: every filter and sort of the service is served by one of these.
 CUSTOMER_INDEXES = (
