@@ -10,16 +10,22 @@ Collections:
   calendar_tokens one per user: the sha256 of their current .ics token.
   customer_owners who owns each customer as far as customer events said (to know the
                   previous owner when an event does not name it).
+  reminder_schedule one document: `at`, no later than the earliest `next_remind_at` of
+                  any task (absent: no task has a reminder to fire), so that a sweep
+                  with nothing due costs one read by `_id`, not a scan of the tasks.
   users           the kernel's UserDirectory read model.
 """
 from __future__ import annotations
 
+import random
+import time
 from datetime import datetime
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from crmkit.bus.idempotent import apply_once
 from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
+from crmkit.clock import as_utc
 from crmkit.errors import VersionConflict
 
 from services.tasks.domain import Notification, Reminder, Task
@@ -28,6 +34,9 @@ TASKS = "tasks"
 NOTIFICATIONS = "notifications"
 CALENDAR_TOKENS = "calendar_tokens"
 CUSTOMER_OWNERS = "customer_owners"
+REMINDER_SCHEDULE = "reminder_schedule"
+SCHEDULE_ID = "next"
+FULL_SWEEP_EVERY = 30.0  # seconds: a sweep scans at least this often, whatever `at` says
 
 TASK_FIELDS = ("type", "title", "description", "customer_ids", "opportunity_id",
                "assignee_id", "assignee_team", "assignee_region", "created_by",
@@ -87,6 +96,8 @@ class TaskRepository:
     def __init__(self, db):
         self.db = db
         self.tasks = db[TASKS]
+        self.schedule = db[REMINDER_SCHEDULE]
+        self._last_full_sweep = None
 
     def ensure_indexes(self) -> None:
         self.tasks.create_index([("next_remind_at", ASCENDING)])
@@ -106,6 +117,7 @@ class TaskRepository:
             self.tasks.insert_one({**task_to_doc(task), **outbox_fields(envelopes)})
         except DuplicateKeyError:
             return False
+        self._schedule(task.next_remind_at)
         notify_outbox(TASKS, [task.id])
         return True
 
@@ -124,6 +136,7 @@ class TaskRepository:
         if not applied:
             raise VersionConflict("The task changed meanwhile; reload it. "
                                   "任务已被修改,请刷新后重试。")
+        self._schedule(task.next_remind_at)
         if envelopes:
             notify_outbox(TASKS, [task.id])
 
@@ -163,11 +176,72 @@ class TaskRepository:
             cursor = cursor.limit(limit)
         return [task_from_doc(d) for d in cursor]
 
+    # -- the reminder sweep
+
     def due_for_reminders(self, now: datetime):
-        """Tasks with a reminder due, oldest first, loaded as they are iterated."""
-        cursor = self.tasks.find({"next_remind_at": {"$ne": None, "$lte": now}}) \
-            .sort([("next_remind_at", ASCENDING), ("_id", ASCENDING)])
-        return (task_from_doc(doc) for doc in cursor)
+        """Tasks with a reminder due, oldest first, each read afresh as it is iterated.
+
+        On FerretDB every filter but a bare `{_id: ...}` scans the collection, and
+        sweeps run every half second on every replica. So: a sweep with nothing due
+        (the schedule's `at` is later than `now`) reads one document and stops. Other
+        schedulers may sweep the same tasks at the same time, and a save conditional on
+        the version is such a scan, waiting behind every other write; so that sweepers
+        do not spend those on each other's tasks, each task is re-read by `_id` just
+        before it is handed out and skipped once no longer due, and tasks due within
+        the same second come in a random order (two sweepers do not walk one list in
+        step). Once iterated to the end, the schedule is brought up to date."""
+        full = (self._last_full_sweep is None
+                or time.monotonic() - self._last_full_sweep >= FULL_SWEEP_EVERY)
+        if not full:
+            schedule = self.schedule.find_one({"_id": SCHEDULE_ID})
+            if schedule is not None and ("at" not in schedule
+                                         or as_utc(schedule["at"]) > as_utc(now)):
+                return
+        self._last_full_sweep = time.monotonic()
+        due = {"next_remind_at": {"$ne": None, "$lte": now}}
+        found = list(self.tasks.find(due, {"_id": 1, "next_remind_at": 1}))
+        random.shuffle(found)
+        found.sort(key=lambda doc: as_utc(doc["next_remind_at"]).replace(microsecond=0))
+        for task_id in [doc["_id"] for doc in found]:
+            doc = self.tasks.find_one({"_id": task_id})
+            remind_at = doc and doc.get("next_remind_at")
+            if remind_at is not None and as_utc(remind_at) <= as_utc(now):
+                yield task_from_doc(doc)
+        self._reschedule()
+
+    def _schedule(self, remind_at: datetime | None) -> None:
+        """After writing a task that reminds at `remind_at`: the schedule's `at` is
+        no later than that (a sweep that recomputed `at` meanwhile sees `rev` move
+        and leaves its result unwritten)."""
+        if remind_at is None:
+            return
+        update = {"$min": {"at": remind_at}, "$inc": {"rev": 1}}
+        try:
+            self.schedule.update_one({"_id": SCHEDULE_ID}, update, upsert=True)
+        except DuplicateKeyError:  # created by another writer a moment ago
+            self.schedule.update_one({"_id": SCHEDULE_ID}, update)
+
+    def _reschedule(self) -> None:
+        """Set `at` to the earliest `next_remind_at` left, unless a task was written
+        since the schedule was read (then `at` stays as low as that write made it)."""
+        schedule = self.schedule.find_one({"_id": SCHEDULE_ID})
+        earliest = next(iter(self.tasks.find({"next_remind_at": {"$ne": None}},
+                                             {"next_remind_at": 1})
+                             .sort([("next_remind_at", ASCENDING)]).limit(1)), None)
+        fields = {"$inc": {"rev": 1}}
+        if earliest is None:
+            fields["$unset"] = {"at": ""}
+        else:
+            fields["$set"] = {"at": earliest["next_remind_at"]}
+        if schedule is None:
+            try:
+                self.schedule.insert_one({"_id": SCHEDULE_ID, "rev": 0, **fields.get(
+                    "$set", {})})
+            except DuplicateKeyError:
+                pass  # a writer made it meanwhile: its `at` stands
+            return
+        self.schedule.update_one({"_id": SCHEDULE_ID, "rev": schedule.get("rev", 0)},
+                                 fields)
 
     def open_for_customer(self, customer_id: str) -> list[Task]:
         return self.find({"customer_ids": customer_id,

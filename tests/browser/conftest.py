@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import uuid
 from pathlib import Path
 
 import pytest
@@ -18,13 +17,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 from console_build import ensure_built, in_ci  # noqa: E402
 from crm_process import RunningCrm  # noqa: E402
 from crm_testing import ADMIN_PASSWORD, USER_PASSWORD, Org, http_transport  # noqa: E402
+from console_kit import DESKTOP, PHONE  # noqa: E402,F401
 
 CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 TIMEOUT_MS = 15_000
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 375, "height": 812}
 
 
 def _fail_or_skip(message: str):
@@ -156,25 +154,6 @@ def tabs(browser, base_url, request):
 @pytest.fixture
 def tab(tabs) -> Tab:
     return tabs()
-
-
-def unique(stem: str) -> str:
-    return f"{stem}{uuid.uuid4().hex[:8]}"
-
-
-def team_path() -> str:
-    return f"east/ui-{uuid.uuid4().hex[:6]}"
-
-
-def new_customer(session, *, name: str | None = None, in_pool: bool = False, **extra) -> dict:
-    body = {"name": name or unique("浏览器测试") + "科技有限公司", "industry": "软件",
-            "status": "potential", "primary_contact": {"name": "王经理", "phone": "13812345678"},
-            **extra}
-    if in_pool:
-        body["in_pool"] = True
-    reply = session.post("/api/v1/customers", json=body)
-    assert reply.status_code == 201, reply
-    return reply.json
 
 
 def pytest_collection_modifyitems(config, items):

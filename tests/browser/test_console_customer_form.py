@@ -5,7 +5,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import new_customer, team_path, unique
+from console_kit import new_customer, team_path, unique
 
 
 def field(page, test_id: str):

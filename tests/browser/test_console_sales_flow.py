@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import new_customer, team_path, unique
+from console_kit import new_customer, team_path, unique
 from crm_testing import eventually
 
 STAGES = ["needs_analysis", "proposal", "negotiation", "contract"]

@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from conftest import PHONE, new_customer, team_path, unique
+from console_kit import PHONE, new_customer, team_path, unique
 from crm_testing import ADMIN_PASSWORD, eventually
 
 RAW_KEY = re.compile(r"\b(app|menu|login|workbench|customer|opp|task|calendar|report|admin|errors)\.[a-zA-Z_]+\.?[a-zA-Z_]*\b")

@@ -7,7 +7,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from conftest import new_customer, team_path, unique
+from console_kit import new_customer, team_path, unique
 from crm_testing import eventually
 
 

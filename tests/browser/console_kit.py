@@ -1,0 +1,27 @@
+"""What the browser tests share besides fixtures: viewports and API-made test data.
+(A module of its own: `from conftest import ...` would find another folder's conftest.)"""
+from __future__ import annotations
+
+import uuid
+
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 375, "height": 812}
+
+
+def unique(stem: str) -> str:
+    return f"{stem}{uuid.uuid4().hex[:8]}"
+
+
+def team_path() -> str:
+    return f"east/ui-{uuid.uuid4().hex[:6]}"
+
+
+def new_customer(session, *, name: str | None = None, in_pool: bool = False, **extra) -> dict:
+    body = {"name": name or unique("浏览器测试") + "科技有限公司", "industry": "软件",
+            "status": "potential", "primary_contact": {"name": "王经理", "phone": "13812345678"},
+            **extra}
+    if in_pool:
+        body["in_pool"] = True
+    reply = session.post("/api/v1/customers", json=body)
+    assert reply.status_code == 201, reply
+    return reply.json
