@@ -164,17 +164,7 @@ class IdentityService:
                                   region_field="region", shared_field=None)
         if scope:
             clauses.append(scope)
-        if q:
-            pattern = {"$regex": re.escape(q.strip()), "$options": "i"}
-            clauses.append({"$or": [{"username": pattern}, {"name": pattern}]})
-        if role:
-            clauses.append({"role": role})
-        if team:
-            path = team.strip().strip("/").lower()
-            clauses.append({"$or": [{"team": path},
-                                    {"team": {"$regex": "^" + re.escape(path + "/")}}]})
-        if region:
-            clauses.append({"region": region.strip().lower()})
+        clauses += _user_clauses(q=q, role=role, team=team, region=region)
         if active is not None:
             clauses.append({"active": active})
         filter_ = {"$and": clauses} if clauses else {}
@@ -185,18 +175,7 @@ class IdentityService:
                   limit: int = 500) -> list[User]:
         """Active colleagues (names, roles, teams) for pickers and owner names: any signed-in
         user may read it; it carries no contact data and grants nothing."""
-        clauses: list[dict] = [{"active": True}]
-        if q:
-            pattern = {"$regex": re.escape(q.strip()), "$options": "i"}
-            clauses.append({"$or": [{"username": pattern}, {"name": pattern}]})
-        if role:
-            clauses.append({"role": role})
-        if team:
-            path = team.strip().strip("/").lower()
-            clauses.append({"$or": [{"team": path},
-                                    {"team": {"$regex": "^" + re.escape(path + "/")}}]})
-        if region:
-            clauses.append({"region": region.strip().lower()})
+        clauses = [{"active": True}, *_user_clauses(q=q, role=role, team=team, region=region)]
         users, _ = self.repository.list({"$and": clauses}, sort=[("username", 1)], page=1,
                                         per_page=limit)
         return users
@@ -288,3 +267,22 @@ def _sort(sort: str | None) -> list[tuple[str, int]]:
 def _normalise_path(path: str) -> str:
     path = (path or "").split("?", 1)[0]
     return path.rstrip("/") or "/"
+
+
+def _user_clauses(*, q: str | None, role: str | None, team: str | None,
+                  region: str | None) -> list[dict]:
+    """The user list's and the directory's filters: name contains, role, team and below,
+    region."""
+    clauses: list[dict] = []
+    if q:
+        pattern = {"$regex": re.escape(q.strip()), "$options": "i"}
+        clauses.append({"$or": [{"username": pattern}, {"name": pattern}]})
+    if role:
+        clauses.append({"role": role})
+    if team:
+        path = team.strip().strip("/").lower()
+        clauses.append({"$or": [{"team": path},
+                                {"team": {"$regex": "^" + re.escape(path + "/")}}]})
+    if region:
+        clauses.append({"region": region.strip().lower()})
+    return clauses

@@ -89,12 +89,7 @@ class UserPatchIn(Schema):
     active = fields.Boolean(truthy={True}, falsy={False})
 
 
-class UserListQuery(PageQuery):
-    q = fields.String(load_default=None, metadata={"description": "username or name contains"})
-    role = fields.String(load_default=None, validate=validate.OneOf(ROLES))
-    team = fields.String(load_default=None, metadata={"description": "this team and below"})
-    region = fields.String(load_default=None)
-    active = fields.Boolean(load_default=None)
+
 
 
 # ---------------------------------------------------------------- API output
@@ -133,6 +128,10 @@ class DirectoryQuery(Schema):
     role = fields.String(load_default=None, validate=validate.OneOf(ROLES))
     team = fields.String(load_default=None, metadata={"description": "this team and below"})
     region = fields.String(load_default=None)
+
+
+class UserListQuery(PageQuery, DirectoryQuery):
+    active = fields.Boolean(load_default=None)
 
 
 class DirectoryEntryOut(Schema):
