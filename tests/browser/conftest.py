@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
 
 from console_build import ensure_built, in_ci  # noqa: E402
 from crm_process import RunningCrm  # noqa: E402
-from crm_testing import ADMIN_PASSWORD, USER_PASSWORD, Org, http_transport  # noqa: E402
+from crm_testing import (ADMIN_PASSWORD, USER_PASSWORD, Org, http_transport,  # noqa: E402
+                         reports_caught_up)
 from console_kit import DESKTOP, PHONE  # noqa: E402,F401
 
 CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
@@ -61,6 +62,7 @@ def console_crm():
     try:
         running.wait_healthy(timeout=120)
         running.wait_for_output("Demo logins", timeout=180)  # the demo data is all in
+        reports_caught_up(running.base_url)
         yield running
     finally:
         running.stop()
@@ -162,4 +164,4 @@ def pytest_collection_modifyitems(config, items):
     here = Path(__file__).resolve().parent
     for item in items:
         if Path(str(item.fspath)).resolve().parent == here:
-            item.add_marker(pytest.mark.timeout(420))
+            item.add_marker(pytest.mark.timeout(1200))

@@ -7,7 +7,7 @@ import subprocess
 import tempfile
 
 from crm_process import CRM, RunningCrm
-from crm_testing import Org, eventually, http_transport
+from crm_testing import Org, http_transport, reports_caught_up
 
 READS = ("/api/v1/customers?scope=all&per_page=100&sort=number",
          "/api/v1/pool?per_page=100&sort=number",
@@ -29,9 +29,7 @@ def test_backup_wipe_restore_reads_the_same():
     try:
         original.wait_healthy()
         original.wait_for_output("Demo logins", timeout=300)   # the demo is loaded
-        # the demo's last events have reached reporting once two reads agree
-        eventually(lambda: _reads(original.base_url) == _reads(original.base_url),
-                   timeout=30, message="reports settled")
+        reports_caught_up(original.base_url)
         before = _reads(original.base_url)
         assert before[READS[0]]["total"] > 0 and before[READS[2]]["total"] > 0
         folder = tempfile.mkdtemp(prefix="crm-backup-") + "/b"
