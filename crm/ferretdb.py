@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -43,7 +44,12 @@ def default_data_dir() -> Path:
 
 
 def cached_binary() -> Path:
-    return cache_dir() / "bin" / f"ferretdb-{VERSION}"
+    """Named by FerretDB's version and a hash of our module's sources, so a changed
+    module (the write gate, say) is built afresh rather than an old build reused."""
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in SOURCE.iterdir() if p.suffix in (".go", ".mod", ".sum")):
+        digest.update(name.encode() + b"\0" + (SOURCE / name).read_bytes())
+    return cache_dir() / "bin" / f"ferretdb-{VERSION}-{digest.hexdigest()[:12]}"
 
 
 def find_binary() -> Path | None:
