@@ -94,13 +94,17 @@ class UserPatchIn(Schema):
 
 # ---------------------------------------------------------------- API output
 
-class UserOut(Schema):
+class DirectoryEntryOut(Schema):
+    """What every signed-in user may know of a colleague."""
     id = fields.String()
     username = fields.String()
     name = fields.String()
     role = fields.String()
     team = fields.String()
     region = fields.String()
+
+
+class UserOut(DirectoryEntryOut):
     timezone = fields.String()
     email = fields.String(allow_none=True)
     active = fields.Boolean()
@@ -132,15 +136,6 @@ class DirectoryQuery(Schema):
 
 class UserListQuery(PageQuery, DirectoryQuery):
     active = fields.Boolean(load_default=None)
-
-
-class DirectoryEntryOut(Schema):
-    id = fields.String()
-    username = fields.String()
-    name = fields.String()
-    role = fields.String()
-    team = fields.String()
-    region = fields.String()
 
 
 class DirectoryOut(Schema):
