@@ -4,7 +4,9 @@ Built like a package is installed: `crm/ferretdb_go` is a tiny Go module that em
 FerretDB's public `ferretdb` package (FerretDB's own command, `go install`ed, panics at
 start without the version files its release build generates). Its dependencies come
 from the Go module proxy, pinned by go.sum; the binary goes to a cache folder and is
-reused from there, never committed. `crm up`, `crm backup` / `crm restore` and the test
+reused from there, never committed. `ferretdb_go/patches.json` holds the few-line
+changes made to a copy of FerretDB's sources at build time (`go build -modfile` with a
+`replace`, as a distribution patches a package), each with the reason. `crm up`, `crm backup` / `crm restore` and the test
 suite start it through `FerretServer`; pymongo talks to it exactly as to MongoDB.
 """
 from __future__ import annotations
@@ -18,6 +20,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,7 +50,8 @@ def cached_binary() -> Path:
     """Named by FerretDB's version and a hash of our module's sources, so a changed
     module (the write gate, say) is built afresh rather than an old build reused."""
     digest = hashlib.sha256()
-    for name in sorted(p.name for p in SOURCE.iterdir() if p.suffix in (".go", ".mod", ".sum")):
+    for name in sorted(p.name for p in SOURCE.iterdir()
+                       if p.suffix in (".go", ".mod", ".sum", ".json")):
         digest.update(name.encode() + b"\0" + (SOURCE / name).read_bytes())
     return cache_dir() / "bin" / f"ferretdb-{VERSION}-{digest.hexdigest()[:12]}"
 
@@ -78,14 +82,45 @@ def install(say=print) -> Path:
         say(f"crm: building FerretDB {VERSION} (Go module proxy) into {target.parent}; "
             "the first time takes a few minutes ...", flush=True)
         env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=readonly"}
-        result = subprocess.run([go, "build", "-trimpath", "-o", str(partial), "."],
-                                cwd=SOURCE, env=env, capture_output=True, text=True)
+        with tempfile.TemporaryDirectory(prefix="crm-ferretdb-build-") as scratch:
+            modfile = _patched_modfile(go, env, Path(scratch))
+            result = subprocess.run(
+                [go, "build", "-trimpath", f"-modfile={modfile}", "-o", str(partial), "."],
+                cwd=SOURCE, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             partial.unlink(missing_ok=True)
             raise FerretDBUnavailable(f"building FerretDB failed (go build in {SOURCE}):\n"
                                       f"{result.stderr[-2000:]}\n{unavailable_message()}")
         os.replace(partial, target)
         return target
+
+
+def _patched_modfile(go: str, env: dict, scratch: Path) -> Path:
+    """Copies FerretDB's module into `scratch`, applies patches.json to the copy and
+    returns a go.mod that builds against it (`go build -modfile`). A patch that no
+    longer applies stops the build rather than building something else."""
+    found = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{VERSION}"],
+                           cwd=SOURCE, env=env, capture_output=True, text=True)
+    if found.returncode != 0:
+        raise FerretDBUnavailable(f"cannot download {MODULE}@{VERSION}:\n"
+                                  f"{found.stderr[-2000:]}\n{unavailable_message()}")
+    copy = scratch / "FerretDB"
+    shutil.copytree(json.loads(found.stdout)["Dir"], copy)
+    patches = json.loads((SOURCE / "patches.json").read_text(encoding="utf-8"))
+    for relative, changes in patches["files"].items():
+        target = copy / relative
+        text = target.read_text(encoding="utf-8")
+        for change in changes:
+            if text.count(change["old"]) != change["count"]:
+                raise FerretDBUnavailable(f"patch for {relative} does not apply: expected "
+                                          f"{change['count']} × {change['old']!r}")
+            text = text.replace(change["old"], change["new"])
+        target.chmod(0o644)
+        target.write_text(text, encoding="utf-8")
+    modfile = scratch / "go.mod"
+    modfile.write_text((SOURCE / "go.mod").read_text() + f"\nreplace {MODULE} => {copy}\n")
+    shutil.copyfile(SOURCE / "go.sum", scratch / "go.sum")
+    return modfile
 
 
 def ensure_binary(say=print) -> Path:

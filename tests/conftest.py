@@ -9,9 +9,17 @@ import uuid
 
 import pytest
 
-from crm_testing import Org, flask_transport, integration_settings, running_system
+from crm_testing import (LAST_OF_GROUP, RELEASE_AFTER, Org, flask_transport,
+                         integration_settings, release_after_group, reports_caught_up,
+                         running_system, test_group)
 
 BROKER = os.environ.get("CRM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+
+# The suite signs hundreds of users in: the cheapest argon2 cost (the defaults are the
+# unit tests' business) for the systems it starts, in this process and in `crm up`.
+for _name, _value in (("CRM_ARGON2_TIME_COST", "1"), ("CRM_ARGON2_MEMORY_KIB", "8"),
+                      ("CRM_ARGON2_PARALLELISM", "1")):
+    os.environ.setdefault(_name, _value)
 
 
 def _broker_answers(url: str) -> str | None:
@@ -65,19 +73,75 @@ def amqp_url(broker_vhosts) -> str:
     return broker_vhosts("test")
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
+def demo_crm():
+    """`crm up --demo` as a user starts it (embedded, its own data folder), with the built
+    console, once the demo is in and reporting has taken it in. Shared by the browser
+    tests and the e2e tests of the demo (one group: crm_testing.test_group), and stopped
+    after the last of them."""
+    from console_build import ensure_built
+    from crm_process import RunningCrm
+
+    ensure_built()
+    running = RunningCrm(amqp_url=None, args=("--demo",), extra_env={"CRM_CONSOLE_BUILD": "0"})
+
+    def stop():
+        running.stop()
+        running.kill_leftovers()
+
+    release_after_group("demo", stop)
+    try:
+        running.wait_healthy(timeout=120)
+        running.wait_for_output("Demo logins", timeout=180)  # the demo data is all in
+        reports_caught_up(running.base_url)
+        yield running
+    finally:
+        stop()
+
+
+@pytest.fixture(scope="module")
 def settings(amqp_url):
     return integration_settings(amqp_url)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def system(settings):
-    """The whole system in this process on the real broker: gateway + four services."""
+    """The whole system in this process on the real broker: gateway + four services,
+    shared by the tests of a module (each makes its own users and records)."""
     with running_system(settings) as running:
         yield running
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def org(system) -> Org:
     """Admin session plus a factory of ready users, talking to the gateway."""
     return Org(flask_transport(system.gateway.test_client()))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_collection_modifyitems(config, items):
+    """Groups for pytest-xdist (`--dist loadgroup`, set in pyproject): what shares a
+    running system runs in one worker, so each system starts once (crm_testing.
+    test_group). A group's tests are also made adjacent (in one process too), so that
+    its shared system can stop as soon as its last test is done. The first test of a
+    group that starts `crm up` also waits for it to start, hence a longer timeout."""
+    first_seen: dict[str | None, int] = {}
+    for item in items:
+        first_seen.setdefault(test_group(item), len(first_seen))
+    items.sort(key=lambda item: first_seen[test_group(item)])
+    for item in items:
+        group = test_group(item)
+        if group is not None:
+            item.add_marker(pytest.mark.xdist_group(group))
+            LAST_OF_GROUP[group] = item
+        if group in ("demo", "e2e"):
+            item.add_marker(pytest.mark.timeout(1200))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    yield
+    group = test_group(item)
+    if group is not None and LAST_OF_GROUP.get(group) is item:
+        for stop in RELEASE_AFTER.pop(group, []):
+            stop()

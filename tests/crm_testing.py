@@ -9,6 +9,7 @@ import tempfile
 import time
 import uuid
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, Callable
 
 from crm.client import USER_PASSWORD, Org as _Org, Response, Session, http_transport  # noqa: F401
@@ -37,6 +38,39 @@ def eventually(probe: Callable[[], Any], timeout: float = GENEROUS_WAIT_S,
             return last
         time.sleep(interval)
     raise AssertionError(f"{message} not met within {timeout}s (last: {last!r})")
+
+
+TESTS = Path(__file__).resolve().parent
+LAST_OF_GROUP: dict[str, Any] = {}   # group -> its last test item
+RELEASE_AFTER: dict[str, list] = {}  # group -> what to stop once its last test is done
+
+
+def test_group(item) -> str | None:
+    """The tests that share a running system: the browser tests and the e2e tests of the
+    demo share `crm up --demo` ("demo"), the other e2e tests one `crm up` on the real
+    broker ("e2e"; an e2e test that starts its own is a group of its own), an
+    integration module shares one system; unit tests need none (None)."""
+    path = Path(str(item.fspath)).resolve()
+    layer = path.relative_to(TESTS).parts[0]
+    if "demo_crm" in item.fixturenames:
+        return "demo"
+    if layer == "e2e" and "crm" not in item.fixturenames:
+        return item.nodeid
+    if layer in ("e2e", "browser", "containers"):
+        return layer
+    if layer == "integration":
+        return str(path.relative_to(TESTS))
+    return None
+
+
+test_group.__test__ = False  # a helper, not a test
+
+
+def release_after_group(group: str, stop: Callable[[], Any]) -> None:
+    """Have `stop` called once the last test of `group` is done rather than at the end
+    of the session: an idle system left running takes CPU from every test after it.
+    (The fixture's own teardown then stops it a second time, which must be harmless.)"""
+    RELEASE_AFTER.setdefault(group, []).append(stop)
 
 
 def Org(transport, admin_username: str = "admin", admin_password: str = ADMIN_PASSWORD):

@@ -49,10 +49,12 @@ class IdentityComponent:
 
         `settings` is a crmkit.config.Settings (admin username/password come from it);
         CRM_ADMIN_TEAM / CRM_ADMIN_REGION (default "hq") place the bootstrap admin;
-        CRM_LOGIN_* tune the login throttle (gateway.identity.throttle).
+        CRM_LOGIN_* tune the login throttle (gateway.identity.throttle), CRM_ARGON2_* the
+        password hashing (gateway.identity.passwords).
         """
         env = os.environ if env is None else env
-        service = IdentityService(UserRepository(database), hasher or Argon2Hasher(), tokens,
+        service = IdentityService(UserRepository(database), hasher or Argon2Hasher.from_env(env),
+                                  tokens,
                                   throttle=throttle or LoginThrottle.from_env(env))
         return cls(service, idempotency_store=idempotency_store,
                    admin_username=getattr(settings, "admin_username", None)

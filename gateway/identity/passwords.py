@@ -26,6 +26,18 @@ class Argon2Hasher:
                 params[name] = value
         self._argon2 = _Argon2(**params)
 
+    @classmethod
+    def from_env(cls, env) -> "Argon2Hasher":
+        """argon2-cffi's defaults, unless CRM_ARGON2_TIME_COST / CRM_ARGON2_MEMORY_KIB /
+        CRM_ARGON2_PARALLELISM tune them to the hardware (the test suite makes them cheap:
+        it signs hundreds of users in)."""
+        def number(name: str) -> int | None:
+            value = env.get(name)
+            return int(value) if value else None
+        return cls(time_cost=number("CRM_ARGON2_TIME_COST"),
+                   memory_cost=number("CRM_ARGON2_MEMORY_KIB"),
+                   parallelism=number("CRM_ARGON2_PARALLELISM"))
+
     def hash(self, password: str) -> str:
         return self._argon2.hash(password)
 

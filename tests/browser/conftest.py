@@ -7,18 +7,13 @@ from __future__ import annotations
 
 import os
 import re
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "e2e"))
-
-from console_build import ensure_built, in_ci  # noqa: E402
-from crm_process import RunningCrm  # noqa: E402
-from crm_testing import (ADMIN_PASSWORD, USER_PASSWORD, Org, http_transport,  # noqa: E402
-                         reports_caught_up)
-from console_kit import DESKTOP, PHONE  # noqa: E402,F401
+from console_build import in_ci
+from crm_testing import ADMIN_PASSWORD, USER_PASSWORD, Org, http_transport
+from console_kit import DESKTOP, PHONE  # noqa: F401
 
 CHROMIUM = os.environ.get("CRM_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -55,18 +50,9 @@ def browser(playwright_api):
 
 
 @pytest.fixture(scope="session")
-def console_crm():
+def console_crm(demo_crm):
     """The system as a user starts it, with the built console and the demo loaded."""
-    ensure_built()
-    running = RunningCrm(amqp_url=None, args=("--demo",), extra_env={"CRM_CONSOLE_BUILD": "0"})
-    try:
-        running.wait_healthy(timeout=120)
-        running.wait_for_output("Demo logins", timeout=180)  # the demo data is all in
-        reports_caught_up(running.base_url)
-        yield running
-    finally:
-        running.stop()
-        running.kill_leftovers()
+    return demo_crm
 
 
 @pytest.fixture(scope="session")
@@ -156,12 +142,3 @@ def tabs(browser, base_url, request):
 @pytest.fixture
 def tab(tabs) -> Tab:
     return tabs()
-
-
-def pytest_collection_modifyitems(config, items):
-    """Starting the system (and building the console) counts against the first test's
-    timeout; on a busy 2-core machine that can exceed the suite-wide 120 s."""
-    here = Path(__file__).resolve().parent
-    for item in items:
-        if Path(str(item.fspath)).resolve().parent == here:
-            item.add_marker(pytest.mark.timeout(1200))

@@ -44,9 +44,13 @@ def test_created_customer_reaches_the_report_across_processes(crm_system):
         raise AssertionError(f"{error}\n{crm_system.processes.report()}") from None
     assert time.monotonic() - started < REPORT_DEADLINE_S
 
-    # Two reporting workers compete on one queue; the event is still counted once.
-    time.sleep(1.0)
-    assert admin.get("/api/v1/reports/summary").json["customers"] == before + 1
+    # Two reporting workers compete on one queue; the event is still counted once: a
+    # second customer, created after it, is counted and the total is exactly two more.
+    second = admin.post("/api/v1/customers", json={**CUSTOMER, "name": "容器测试二号有限公司"})
+    assert second.status_code == 201, second
+    eventually(lambda: admin.get("/api/v1/reports/summary").json["customers"] >= before + 2,
+               interval=0.05, message="reporting counts the second customer")
+    assert admin.get("/api/v1/reports/summary").json["customers"] == before + 2
 
     fetched = admin.get(f"/api/v1/customers/{created.json['id']}")
     assert fetched.status_code == 200, fetched

@@ -4,22 +4,27 @@ from __future__ import annotations
 import pytest
 
 from crm_process import RunningCrm
-from crm_testing import Org, http_transport
+from crm_testing import Org, http_transport, release_after_group
 
 @pytest.fixture(scope="session")
 def crm(broker_vhosts):
     """`crm up` with the real broker: gateway and services as separate processes.
 
-    Shared by every e2e module and alive until the session ends (tests/e2e is no
-    package, so "package" scope would mean the same), hence a virtual host of its own:
-    its consumers never compete with the systems the integration tests start."""
+    Shared by every e2e module and stopped after the last of them (crm_testing.
+    release_after_group), with a virtual host of its own: its consumers never compete
+    with the systems the integration tests start."""
     running = RunningCrm(amqp_url=broker_vhosts("e2e"))
+
+    def stop():
+        running.stop()
+        running.kill_leftovers()
+
+    release_after_group("e2e", stop)
     try:
         running.wait_healthy()
         yield running
     finally:
-        running.stop()
-        running.kill_leftovers()
+        stop()
 
 
 @pytest.fixture(scope="session")

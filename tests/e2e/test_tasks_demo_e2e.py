@@ -1,20 +1,20 @@
-"""The demo data (`crm up --demo` runs crm.demo.load_demo against the started system)
-gives the demo users tasks, some due within hours, work in every status, a task pool for
-the supervisors, and the opportunity plans in the reps' calendars. Loaded here into the
-package's running `crm up` over HTTP, exactly as `--demo` does after start-up."""
+"""The demo data of `crm up --demo` (the session's demo system, shared with the browser
+tests) gives the demo users tasks, some due within hours, work in every status, a task
+pool for the supervisors, and the opportunity plans in the reps' calendars."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from crm_testing import ADMIN_PASSWORD, eventually, reports_caught_up
+from crm_testing import ADMIN_PASSWORD, eventually
 
 
-def test_demo_users_have_tasks_some_due_soon(crm, org):
+def test_demo_users_have_tasks_some_due_soon(demo_crm):
     from crm.demo import load_demo
 
-    people = load_demo(crm.base_url, SimpleNamespace(admin_username="admin",
-                                                     admin_password=ADMIN_PASSWORD))
+    # on a system that has the demo, load_demo only signs its users in
+    people = load_demo(demo_crm.base_url, SimpleNamespace(admin_username="admin",
+                                                          admin_password=ADMIN_PASSWORD))
     sun = people["by_username"]["sun.rep"]
     supervisor = people["by_username"]["qian.super"]
     tasks = sun.get("/api/v1/tasks?scope=mine&per_page=100").json["items"]
@@ -31,4 +31,3 @@ def test_demo_users_have_tasks_some_due_soon(crm, org):
     eventually(lambda: any((t.get("source") or {}).get("type") == "followup_plan"
                            for t in sun.get("/api/v1/tasks?per_page=100").json["items"]),
                timeout=15, message="a follow-up plan in sun.rep's tasks")
-    reports_caught_up(crm.base_url)   # the shared system settles before the next module

@@ -4,7 +4,6 @@ services make of its events (tasks: calendar entries; customer and reporting: wi
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from contextlib import contextmanager
 
@@ -203,9 +202,15 @@ def test_duplicates_and_late_older_events_change_nothing(people, amqp_url, outsi
         eventually(lambda: owner_of(rep2, opp["id"]) == rep2.id, timeout=5, message="moved")
         publish(amqp_url, assign)        # redelivered
         publish(amqp_url, older_claim)   # older, arriving late
-        marker = customer_event("updated", customer_id, owner=rep2, changes={})
-        publish(amqp_url, marker)        # processed after the others (one queue, in order)
-        time.sleep(0.5)                  # let any wrong move surface before counting
+        marker = customer_event("updated", customer_id, owner=rep2, name="标记后的客户",
+                                changes={"name": "标记后的客户"})
+        publish(amqp_url, marker)        # handled after the others (one queue, in order)
+        url = f"{OPPS}/{opp['id']}"
+        eventually(lambda: rep2.get(url).json["customer_name"] == "标记后的客户",
+                   message="the marker handled")
+        # and an event published after any the late ones could have caused
+        rep2.patch(url, json={"product": "标记"})
+        events.wait("opportunity.updated", opp["id"])
         assert owner_of(rep2, opp["id"]) == rep2.id
         assert len(events.events("opportunity.assigned", opp["id"])) == 1
 

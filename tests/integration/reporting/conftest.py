@@ -1,15 +1,35 @@
 """Fixtures for reporting's integration tests: people, and a publisher on the real bus."""
 from __future__ import annotations
 
+import uuid
 from types import SimpleNamespace
 
 import pytest
 
-from crm_testing import eventually
+from crm_testing import Org, eventually, flask_transport, integration_settings, running_system
 from crmkit.bus.publisher import Publisher
 from reporting_envelopes import Producer
 
 TEAM1, TEAM2, NORTH = "east/shanghai/team-1", "east/shanghai/team-2", "north/beijing/team-1"
+
+
+@pytest.fixture
+def settings(amqp_url):
+    return integration_settings(amqp_url)
+
+
+@pytest.fixture
+def system(settings):
+    """A system of its own per test: these tests read organisation-wide figures (the
+    admin's funnel, the regions' attainment, ABC classes), which other tests' data
+    would change."""
+    with running_system(settings) as running:
+        yield running
+
+
+@pytest.fixture
+def org(system) -> Org:
+    return Org(flask_transport(system.gateway.test_client()))
 
 
 @pytest.fixture
@@ -77,4 +97,17 @@ def projected(system):
         envelopes = list(envelopes)
         eventually(lambda: done(envelopes), timeout=timeout, message="all projected")
 
+    return wait
+
+
+@pytest.fixture
+def settled(bus, produce, projected):
+    """Waits until everything published so far has been handled, duplicates included:
+    publishes a marker (an interaction with a throwaway customer, by `author_id`) and
+    waits for its projection. One consumer takes the service's queue in order, so by
+    then every earlier delivery has been handled."""
+    def wait(author_id: str):
+        marker = produce.interaction(uuid.uuid4().hex, author_id, "call")
+        bus(marker)
+        projected([marker])
     return wait

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
@@ -90,6 +89,34 @@ def publish(amqp_url: str, event_type: str, data: dict, *, aggregate_id: str,
     return envelope
 
 
-def settle(seconds: float = 0.3) -> None:
-    """Give an at-least-once duplicate the chance to arrive before counting."""
-    time.sleep(seconds)
+def handled_so_far(amqp_url: str, rep) -> None:
+    """Waits until the tasks service has handled every event published to it so far,
+    duplicates included. A marker (a follow-up plan for `rep` on an opportunity of its
+    own) takes the same queue, which one consumer takes in order: once the marker's task
+    is listed, everything before it has been handled."""
+    marker = f"marker-{uuid.uuid4().hex[:10]}"
+    start = now() + timedelta(days=30)
+    publish(amqp_url, "opportunity.followup_planned", {
+        "opportunity_id": marker, "name": "marker", "customer_id": marker,
+        "owner_id": rep.id, "owner_team": rep.user["team"],
+        "owner_region": rep.user["region"], "region": rep.user["region"],
+        "plan_id": marker, "start_at": iso(start), "end_at": iso(start + timedelta(hours=1)),
+        "method": "call", "content": "marker", "assignee_id": rep.id, "title": "marker",
+        "reminders": [], "actor_id": rep.id},
+        aggregate_id=marker, actor_id=rep.id, producer="opportunity")
+    eventually(lambda: rep.get(f"/api/v1/tasks?opportunity_id={marker}").json["items"],
+               message="the marker event handled")
+
+
+def reminders_swept(author, spy) -> None:
+    """Waits until a reminder due after every reminder so far has fired (a task of
+    `author`, who should be nobody the test counts): the sweep that fired it came after
+    the others, so a reminder fired twice or not yet has shown by then. Its own event is
+    taken out of what `spy` (on reminder.due) has seen."""
+    reply = author.post("/api/v1/tasks", json={
+        "title": "marker", "type": "call", "due_at": later(days=1),
+        "reminders": [{"remind_at": later(seconds=2)}]})
+    assert reply.status_code == 201, reply
+    marker = reply.json["id"]
+    spy.wait_for(1, timeout=30, where=lambda e: e["data"]["task_id"] == marker)
+    spy.seen = [e for e in spy.seen if e["data"]["task_id"] != marker]

@@ -50,3 +50,11 @@ def test_default_costs_are_argon2_cffi_defaults():
 
 def test_verify_dummy_spends_a_verification_and_returns_nothing(fast):
     assert fast.verify_dummy("anything") is None
+
+
+def test_the_environment_tunes_the_cost_and_defaults_are_argon2s_own():
+    tuned = Argon2Hasher.from_env({"CRM_ARGON2_TIME_COST": "2", "CRM_ARGON2_MEMORY_KIB": "16",
+                                   "CRM_ARGON2_PARALLELISM": "1"})
+    assert "$m=16,t=2,p=1$" in tuned.hash("Initial#2026")
+    default = Argon2Hasher.from_env({}).hash("Initial#2026")
+    assert "$m=65536,t=3,p=4$" in default
