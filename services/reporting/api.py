@@ -25,6 +25,7 @@ REPORTS = (
 
 def reports_blueprint(handlers) -> ApiBlueprint:
     api = ApiBlueprint("reports", __name__, tag="reports", url_prefix="/api/v1")
+    api.handlers = handlers  # reachable from tests: app.blueprints["reports"].handlers
 
     def report_view(name: str, schema):
         def view():

@@ -6,34 +6,54 @@ from types import SimpleNamespace
 
 import pytest
 
-from crm_testing import Org, eventually, flask_transport, integration_settings, running_system
+from crm_testing import Org, eventually, flask_transport, running_system
 from crmkit.bus.publisher import Publisher
 from reporting_envelopes import Producer
 
 TEAM1, TEAM2, NORTH = "east/shanghai/team-1", "east/shanghai/team-2", "north/beijing/team-1"
 
 
-@pytest.fixture
-def settings(amqp_url):
-    return integration_settings(amqp_url)
-
-
-@pytest.fixture
-def system(settings):
-    """A system of its own per test: these tests read organisation-wide figures (the
-    admin's funnel, the regions' attainment, ABC classes), which other tests' data
-    would change."""
+@pytest.fixture(scope="module")
+def reporting_system(settings):
     with running_system(settings) as running:
         yield running
 
 
 @pytest.fixture
-def org(system) -> Org:
-    return Org(flask_transport(system.gateway.test_client()))
+def system(reporting_system, settings):
+    """The module's system, its reporting service emptied before each test: these tests
+    read organisation-wide figures (the admin's funnel, the regions' attainment, ABC
+    classes), which earlier tests' data would change. Once everything sent so far is
+    handled (a marker through the queue), the kept events and the targets go and a
+    rebuild drops the read models and the service's caches: a reporting service that
+    has seen nothing."""
+    from services.reporting.projections import entity_ref
+
+    handlers = reporting_system.services["reporting"].blueprints["reports"].handlers
+    repository = handlers.repository
+    marker = Producer().interaction(uuid.uuid4().hex, "marker", "call")
+    publisher = Publisher(settings.amqp_url)
+    try:
+        publisher.publish(marker)
+    finally:
+        publisher.close()
+    kind, entity = entity_ref(marker)
+    eventually(lambda: marker["id"] in ((repository.states.find_one(
+        {"_id": f"{kind}:{entity}"}) or {}).get("seen") or ()),
+        message="reporting has handled everything sent before")
+    repository.events.delete_many({})
+    repository.target_docs.delete_many({})
+    handlers.rebuild(grace=0)
+    return reporting_system
+
+
+@pytest.fixture(scope="module")
+def org(reporting_system) -> Org:
+    return Org(flask_transport(reporting_system.gateway.test_client()))
 
 
 @pytest.fixture
-def people(org):
+def people(org, system):
     """Sessions of a small organisation (the reporting directory learns them by events)."""
     crew = SimpleNamespace(
         admin=org.admin,
