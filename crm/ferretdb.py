@@ -6,8 +6,9 @@ start without the version files its release build generates). Its dependencies c
 from the Go module proxy, pinned by go.sum; the binary goes to a cache folder and is
 reused from there, never committed. `ferretdb_go/patches.json` holds the few-line
 changes made to a copy of FerretDB's sources at build time (`go build -modfile` with a
-`replace`, as a distribution patches a package), each with the reason. `crm up`, `crm backup` / `crm restore` and the test
-suite start it through `FerretServer`; pymongo talks to it exactly as to MongoDB.
+`replace`, as a distribution patches a package), each with the reason. `crm up`,
+`crm backup` / `crm restore` and the test suite start it through `FerretServer`; pymongo
+talks to it exactly as to MongoDB.
 """
 from __future__ import annotations
 
