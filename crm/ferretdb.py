@@ -6,7 +6,8 @@ start without the version files its release build generates). Its dependencies c
 from the Go module proxy, pinned by go.sum; the binary goes to a cache folder and is
 reused from there, never committed. `ferretdb_go/patches.json` holds the few-line
 changes made to a copy of FerretDB's sources at build time (`go build -modfile` with a
-`replace`, as a distribution patches a package), each with the reason. `crm up`,
+`replace`, as a distribution patches a package), each with the reason, and
+`ferretdb_go/_overlay` the whole files added to it (docs/database.md says why). `crm up`,
 `crm backup` / `crm restore` and the test suite start it through `FerretServer`; pymongo
 talks to it exactly as to MongoDB.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 VERSION = "v1.24.2"
 MODULE = "github.com/FerretDB/FerretDB"
 SOURCE = Path(__file__).with_name("ferretdb_go")
+OVERLAY = SOURCE / "_overlay"   # whole files added to FerretDB's sources (Go skips "_" dirs)
 STATE_FILE = "ferretdb.json"   # in a data folder: the running server's port and pid
 
 
@@ -51,9 +53,9 @@ def cached_binary() -> Path:
     """Named by FerretDB's version and a hash of our module's sources, so a changed
     module (the write gate, say) is built afresh rather than an old build reused."""
     digest = hashlib.sha256()
-    for name in sorted(p.name for p in SOURCE.iterdir()
+    for path in sorted(p for p in SOURCE.rglob("*")
                        if p.suffix in (".go", ".mod", ".sum", ".json")):
-        digest.update(name.encode() + b"\0" + (SOURCE / name).read_bytes())
+        digest.update(str(path.relative_to(SOURCE)).encode() + b"\0" + path.read_bytes())
     return cache_dir() / "bin" / f"ferretdb-{VERSION}-{digest.hexdigest()[:12]}"
 
 
@@ -98,8 +100,9 @@ def install(say=print) -> Path:
 
 def _patched_modfile(go: str, env: dict, scratch: Path) -> Path:
     """Copies FerretDB's module into `scratch`, applies patches.json to the copy and
-    returns a go.mod that builds against it (`go build -modfile`). A patch that no
-    longer applies stops the build rather than building something else."""
+    returns a go.mod that builds against it (`go build -modfile`), with the files under
+    `_overlay` added. A patch that no longer applies stops the build rather than
+    building something else."""
     found = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{VERSION}"],
                            cwd=SOURCE, env=env, capture_output=True, text=True)
     if found.returncode != 0:
@@ -118,6 +121,12 @@ def _patched_modfile(go: str, env: dict, scratch: Path) -> Path:
             text = text.replace(change["old"], change["new"])
         target.chmod(0o644)
         target.write_text(text, encoding="utf-8")
+    for added in OVERLAY.rglob("*.go"):
+        target = copy / added.relative_to(OVERLAY)
+        if target.exists():
+            raise FerretDBUnavailable(f"{added} would replace FerretDB's own {target.name}")
+        target.parent.chmod(0o755)
+        shutil.copyfile(added, target)
     modfile = scratch / "go.mod"
     modfile.write_text((SOURCE / "go.mod").read_text() + f"\nreplace {MODULE} => {copy}\n")
     shutil.copyfile(SOURCE / "go.sum", scratch / "go.sum")

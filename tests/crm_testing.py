@@ -26,9 +26,9 @@ def eventually(probe: Callable[[], Any], timeout: float = GENEROUS_WAIT_S,
 
     A deadline here only bounds the wait for something that must happen, so it is never
     shorter than GENEROUS_WAIT_S: a loaded CI machine must not turn a slow pass into a
-    failure (latency against the contract is measured by the benches under bench/). On
-    FerretDB 1.24 every conditional write scans its collection, so after a bulk load
-    (the demo) reporting works through a backlog for minutes; a wait covers that."""
+    failure (latency against the contract is measured by the benches under bench/). After
+    a bulk load (the demo) reporting works through a backlog on FerretDB; a wait covers
+    that."""
     timeout = max(timeout, GENEROUS_WAIT_S)
     deadline = time.monotonic() + timeout
     last = None

@@ -310,9 +310,13 @@ class CustomerHandlers:
 
     # ------------------------------------------------------------------ lists
 
+    def _scoped_clauses(self, query: dict, viewer: Identity) -> list[dict]:
+        """The caller's scope first (for a rep the narrowest clause), then the filters."""
+        return [scope_filter(viewer, query.get("scope", "all")),
+                *customer_filter(tz=self.tz, **query)]
+
     def list_customers(self, query: dict, viewer: Identity) -> tuple[list[dict], int]:
-        clauses = customer_filter(tz=self.tz, **query)
-        clauses.append(scope_filter(viewer, query.get("scope", "all")))
+        clauses = self._scoped_clauses(query, viewer)
         return self.repository.find(combine(clauses), sort=_sort(query.get("sort")),
                                     page=query["page"], per_page=query["per_page"])
 
@@ -326,8 +330,7 @@ class CustomerHandlers:
                                     page=query["page"], per_page=query["per_page"])
 
     def export_rows(self, query: dict, viewer: Identity) -> list[dict]:
-        clauses = customer_filter(tz=self.tz, **query)
-        clauses.append(scope_filter(viewer, query.get("scope", "all")))
+        clauses = self._scoped_clauses(query, viewer)
         return self.repository.find_all(combine(clauses), sort=_sort(query.get("sort")),
                                         limit=EXPORT_LIMIT)
 

@@ -57,6 +57,7 @@ SORTABLE = {"created_at": "created_at", "updated_at": "updated_at", "number": "_
             "region": "region", "source": "source"}
 
 # Declared indexes: every filter and sort of the service is served by one of these.
+RETIRED_INDEX = "deleted_1_owner_id_1"
 CUSTOMER_INDEXES = (
     [("owner_id", 1), ("created_at", -1)],
     [("shared_with", 1)],
@@ -77,7 +78,6 @@ CUSTOMER_INDEXES = (
     [("last_deal_on", 1)],
     [("deal_amount_cents", -1)],
     [("name", 1)],
-    [("deleted", 1), ("owner_id", 1)],
     [("import_chunk", 1)],
 )
 
@@ -231,6 +231,10 @@ class CustomerRepository:
     def ensure_indexes(self) -> None:
         for keys in CUSTOMER_INDEXES:
             self.customers.create_index(keys)
+        # Led by a flag that is false for nearly every customer, it narrowed nothing and
+        # drew the planner away from the owner's index; data folders made before still have it.
+        if RETIRED_INDEX in self.customers.index_information():
+            self.customers.drop_index(RETIRED_INDEX)
         self.names.create_index("customer_id")
         self.imports.create_index([("state", 1), ("created_at", 1)])
 

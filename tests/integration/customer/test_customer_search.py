@@ -184,7 +184,9 @@ def test_every_query_is_served_by_a_declared_index():
     handlers.delete(pooled.id, sup)
     leading = {keys[0][0] for keys in repo.declared_indexes()} | {"_id"}
     assert len(queries) > 50 and sorts, "nothing was recorded"
-    unserved = [sorted(q) for q in queries if q and not q & leading]
+    # {deleted: false} alone is every live customer (an admin's whole list): no index on
+    # that flag would narrow it; the sort's index serves that list.
+    unserved = [sorted(q) for q in queries if q and q != {"deleted"} and not q & leading]
     assert not unserved, f"queries without an index: {unserved}"
     # Every field a list may be filtered by alone, and every sort key, leads an index.
     filterable = {"search_terms", "status", "level", "industry", "tags", "source",
