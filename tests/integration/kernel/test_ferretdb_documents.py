@@ -53,3 +53,12 @@ def test_values_keep_their_types(collection):
     assert doc["numbers"][12:15] == [5e-324, 123456789.125, 1e21]   # exact, not rounded
     assert doc["moments"][1] < datetime(1970, 1, 1, tzinfo=timezone.utc) and doc["flag"] is True
     assert collection.count_documents({"moments": datetime(1900, 1, 1, tzinfo=timezone.utc)}) == 11
+
+
+def test_a_long_document_reads_back_as_written(collection):
+    # its schema text is longer than the parsed-schema cache keeps
+    longer = collection.database["longer"]
+    long = {"_id": "long", "items": [f"item-{i}" for i in range(3000)], "numbers": NUMBERS}
+    longer.insert_one(long)
+    assert longer.find_one({"_id": "long"}) == long
+    assert list(longer.find({"numbers": 1})) == [long]

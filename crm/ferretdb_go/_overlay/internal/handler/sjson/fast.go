@@ -25,6 +25,9 @@ var schemas = struct {
 	parsed map[string]*schema
 }{parsed: map[string]*schema{}}
 
+// maxCachedSchema bounds the cache to 1,024 × 16 KiB of schema text (and its parse).
+const maxCachedSchema = 16 << 10
+
 // cachedSchema parses a `$s` text as Unmarshal did, once per distinct text.
 func cachedSchema(jsch []byte) (*schema, error) {
 	schemas.Lock()
@@ -46,6 +49,11 @@ func cachedSchema(jsch []byte) (*schema, error) {
 
 	if err := checkConsumed(dec, r); err != nil {
 		return nil, lazyerrors.Error(err)
+	}
+
+	// a long schema (a long array's) is seldom shared; kept, 1,024 of them could be large
+	if len(jsch) > maxCachedSchema {
+		return sch, nil
 	}
 
 	schemas.Lock()
