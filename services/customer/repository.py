@@ -20,7 +20,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from crmkit import nesting
 from crmkit.bus.outbox import PENDING, notify_outbox, outbox_fields, with_outbox
@@ -234,7 +234,10 @@ class CustomerRepository:
         # Led by a flag that is false for nearly every customer, it narrowed nothing and
         # drew the planner away from the owner's index; data folders made before still have it.
         if RETIRED_INDEX in self.customers.index_information():
-            self.customers.drop_index(RETIRED_INDEX)
+            try:
+                self.customers.drop_index(RETIRED_INDEX)
+            except OperationFailure:   # the service's other process dropped it first
+                pass
         self.names.create_index("customer_id")
         self.imports.create_index([("state", 1), ("created_at", 1)])
 

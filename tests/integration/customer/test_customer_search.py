@@ -7,8 +7,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from crm_testing import fresh_database
 from customer_helpers import (CUSTOMERS, Clock, create, customer_body, identity,
                               service_handlers, unique_name, url)
+from services.customer.repository import RETIRED_INDEX, CustomerRepository
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +198,12 @@ def test_every_query_is_served_by_a_declared_index():
     assert filterable <= leading and sorts <= leading, sorted((filterable | sorts) - leading)
     declared = {name for name in repo.customers._inner.index_information()}
     assert len(declared) >= len(repo.declared_indexes())
+
+
+def test_the_retired_flag_led_index_goes_from_an_older_data_folder():
+    db = fresh_database("retired")
+    db["customers"].create_index([("deleted", 1), ("owner_id", 1)])
+    CustomerRepository(db).ensure_indexes()
+    CustomerRepository(db).ensure_indexes()   # a second process starting finds it gone
+    indexes = db["customers"].index_information()
+    assert RETIRED_INDEX not in indexes and "owner_id_1_created_at_-1" in indexes
