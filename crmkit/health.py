@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from crmkit.clock import as_utc, utcnow
+from crmkit.queries import count_matching
 from crmkit.scheduling import instance_name
 
 STALE_AFTER = timedelta(seconds=15)
@@ -25,8 +26,8 @@ class Heartbeats:
 
     def alive(self, component: str) -> bool:
         since = utcnow() - STALE_AFTER
-        return self._collection.count_documents(
-            {"component": component, "at": {"$gte": since}}) > 0
+        return count_matching(self._collection,
+                              {"component": component, "at": {"$gte": since}}) > 0
 
     def last_seen(self, component: str):
         doc = self._collection.find_one({"component": component}, sort=[("at", -1)])

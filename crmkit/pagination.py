@@ -4,6 +4,7 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from crmkit.errors import Invalid
+from crmkit.queries import count_matching
 
 MAX_PER_PAGE = 100
 
@@ -28,7 +29,7 @@ def sort_spec(sort: str | None, allowed, default: str) -> list[tuple[str, int]]:
 
 def paginate(collection, filter_: dict, *, sort, page: int, per_page: int,
              projection=None) -> tuple[list[dict], int]:
-    total = collection.count_documents(filter_)
+    total = count_matching(collection, filter_)
     cursor = collection.find(filter_, projection).sort(sort).skip((page - 1) * per_page)
     return list(cursor.limit(per_page)), total
 

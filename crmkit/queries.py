@@ -1,4 +1,4 @@
-"""Small helpers for building MongoDB filters out of optional parts."""
+"""Small helpers for MongoDB filters: building them out of optional parts, counting them."""
 from __future__ import annotations
 
 
@@ -8,6 +8,18 @@ def all_of(clauses) -> dict:
     if not present:
         return {}
     return present[0] if len(present) == 1 else {"$and": present}
+
+
+def count_matching(collection, filter_: dict, *, skip: int = 0, limit: int = 0) -> int:
+    """The number of documents `filter_` matches, by the `count` command: FerretDB counts
+    it in SQL (see crm/ferretdb_go/_overlay/.../exact.go), where `count_documents` (an
+    aggregation) reads and decodes every matching document."""
+    command = {"count": collection.name, "query": filter_}
+    if skip:
+        command["skip"] = skip
+    if limit:
+        command["limit"] = limit
+    return int(collection.database.command(command)["n"])
 
 
 def trim_list(collection, doc: dict | None, field: str, *, keep: int, slack: int) -> None:

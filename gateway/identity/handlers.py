@@ -18,6 +18,7 @@ from crmkit.errors import (Conflict, Forbidden, Invalid, NotFound, PreconditionF
                            Unauthorized)
 from crmkit.events import to_envelopes
 from crmkit.identity import Identity
+from crmkit.queries import count_matching
 from crmkit.visibility import Owner, can_see, visibility_filter
 from gateway.identity.domain import (User, authenticate, password_problems, username_key,
                                      would_leave_no_admin)
@@ -76,7 +77,7 @@ class IdentityService:
         """Create the first admin if there is no admin at all; safe in every replica."""
         if not password:
             return None
-        if self.repository.users.count_documents({"role": "admin"}) > 0:
+        if count_matching(self.repository.users, {"role": "admin"}) > 0:
             return None
         for problem in password_problems(password, username):
             log.warning("CRM_ADMIN_PASSWORD: %s", problem)

@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 from crmkit.bus.outbox import outbox_fields, with_outbox
 from crmkit.clock import as_utc
 from crmkit.errors import Conflict, VersionConflict
+from crmkit.queries import count_matching
 from gateway.identity.domain import User, username_key
 from gateway.identity.throttle import Attempt
 
@@ -87,7 +88,7 @@ class UserRepository:
 
     def list(self, filter_: dict, *, sort: list[tuple[str, int]], page: int,
              per_page: int) -> tuple[list[User], int]:
-        total = self.users.count_documents(filter_)
+        total = count_matching(self.users, filter_)
         cursor = self.users.find(filter_).sort(sort).skip((page - 1) * per_page).limit(per_page)
         return [from_document(doc) for doc in cursor], total
 
@@ -95,7 +96,7 @@ class UserRepository:
         filter_: dict[str, Any] = {"role": "admin", "active": True}
         if excluding is not None:
             filter_["_id"] = {"$ne": excluding}
-        return self.users.count_documents(filter_)
+        return count_matching(self.users, filter_)
 
     # -- login attempts -----------------------------------------------------------------
 

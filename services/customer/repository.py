@@ -27,7 +27,7 @@ from crmkit.bus.outbox import PENDING, notify_outbox, outbox_fields, with_outbox
 from crmkit.clock import day_text, parse_day, as_utc, utcnow
 from crmkit.errors import VersionConflict
 from crmkit.money import from_cents, to_cents
-from crmkit.queries import all_of
+from crmkit.queries import all_of, count_matching
 from crmkit.visibility import team_subtree_filter, visibility_filter
 
 from services.customer import naming
@@ -343,14 +343,14 @@ class CustomerRepository:
         return list((doc or {}).get("interactions") or [])
 
     def owned_count(self, user_id: str) -> int:
-        return self.customers.count_documents({"owner_id": user_id, "deleted": False})
+        return count_matching(self.customers, {"owner_id": user_id, "deleted": False})
 
     # ---- queries
 
     def find(self, filter_: dict, *, sort, page: int, per_page: int) -> tuple[list[dict], int]:
         """One page of a list: the page's ids first (a query the index covers: sort keys
         and ids only), then those documents; big documents are read only for the page."""
-        total = self.customers.count_documents(filter_)
+        total = count_matching(self.customers, filter_)
         keys = {field: 1 for field, _ in sort}
         cursor = self.customers.find(filter_, keys).sort(sort).skip((page - 1) * per_page)
         ids = [d["_id"] for d in cursor.limit(per_page)]

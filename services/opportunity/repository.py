@@ -23,7 +23,7 @@ from crmkit.errors import VersionConflict
 from crmkit.identity import Identity
 from crmkit.money import from_cents, to_cents
 from crmkit.pagination import paginate
-from crmkit.queries import all_of
+from crmkit.queries import all_of, count_matching
 from crmkit.visibility import team_subtree_filter, visibility_filter
 
 from services.opportunity.customers import CustomerView
@@ -245,7 +245,7 @@ class OpportunityRepository:
         return [from_doc(d) for d in docs]
 
     def open_counts(self, stages) -> dict[str, int]:
-        return {key: self.opportunities.count_documents({"status": OPEN, "stage": key})
+        return {key: count_matching(self.opportunities, {"status": OPEN, "stage": key})
                 for key in stages}
 
     def following_stage(self, stage: str, probability: int) -> list[str]:

@@ -35,7 +35,7 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from crmkit import nesting
-from crmkit.queries import trim_list
+from crmkit.queries import count_matching, trim_list
 from services.reporting import periods
 from services.reporting.projections import StateConflict, Vector, from_rows
 
@@ -165,7 +165,7 @@ class ReportingRepository:
             yield nesting.decode(doc)
 
     def count_events(self) -> int:
-        return self.events.count_documents({})
+        return count_matching(self.events, {})
 
     # --- the rebuild flag -------------------------------------------------------------
 

@@ -27,6 +27,7 @@ from crmkit.bus.idempotent import apply_once
 from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
 from crmkit.clock import as_utc
 from crmkit.errors import VersionConflict
+from crmkit.queries import count_matching
 
 from services.tasks.domain import Notification, Reminder, Task
 
@@ -164,7 +165,7 @@ class TaskRepository:
 
     def page(self, filter_: dict, *, sort: list, page: int, per_page: int
              ) -> tuple[list[Task], int]:
-        total = self.tasks.count_documents(filter_)
+        total = count_matching(self.tasks, filter_)
         cursor = self.tasks.find(filter_).sort(sort).skip((page - 1) * per_page)
         return [task_from_doc(d) for d in cursor.limit(per_page)], total
 
@@ -273,14 +274,14 @@ class NotificationRepository:
             filter_["read"] = False
         elif unread is False:
             filter_["read"] = True
-        total = self.notes.count_documents(filter_)
+        total = count_matching(self.notes, filter_)
         cursor = (self.notes.find(filter_).sort([("created_at", DESCENDING),
                                                   ("_id", DESCENDING)])
                   .skip((page - 1) * per_page).limit(per_page))
         return [notification_from_doc(d) for d in cursor], total
 
     def unread_count(self, user_id: str) -> int:
-        return self.notes.count_documents({"user_id": user_id, "read": False})
+        return count_matching(self.notes, {"user_id": user_id, "read": False})
 
     def mark_read(self, user_id: str, note_id: str, now: datetime) -> Notification | None:
         """Only the owner's entry; reading twice keeps the first read time."""

@@ -7,6 +7,8 @@ MongoDB's equality also matches an array holding the value, and null a missing f
 (FerretDB explains only reads; its writes find their documents through the same query.)"""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from crm_testing import fresh_database
@@ -50,8 +52,10 @@ def plan_of(collection, command: dict) -> str:
 
 
 def uses_an_index(plan: str, index: str) -> bool:
-    # FerretDB (SQLite) reports SQLite's plan, MongoDB its own stages
-    return ("USING INDEX" in plan and f"_{index}" in plan and "SCAN " not in plan) or (
+    # FerretDB (SQLite) reports SQLite's plan (a SCAN of the table reads every row; one of
+    # `e VIRTUAL TABLE`, an array's elements, does not), MongoDB its own stages
+    table_scan = re.search(r"SCAN (?!e VIRTUAL TABLE)", plan)
+    return ("USING INDEX" in plan and f"_{index}" in plan and not table_scan) or (
         "COLLSCAN" not in plan and ("IDHACK" in plan or "IXSCAN" in plan or "EXPRESS" in plan))
 
 

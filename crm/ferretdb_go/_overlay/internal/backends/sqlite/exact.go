@@ -1,0 +1,525 @@
+// Added to FerretDB's SQLite backend by the CRM's build (crm/ferretdb.py). FerretDB 1.24
+// decodes every candidate document and filters, sorts, skips, limits and counts in Go,
+// so a list page or a count costs the whole collection. When every part of a filter has
+// an SQL form that selects exactly the documents MongoDB's rules select, the backend
+// answers in SQL: a count is COUNT(*), and a find is sorted, skipped and limited before
+// a single document is decoded. Any filter or sort with another part keeps the original
+// path, so results never change; tests/integration/kernel compares both.
+
+package sqlite
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/FerretDB/FerretDB/internal/backends"
+	"github.com/FerretDB/FerretDB/internal/backends/sqlite/metadata"
+	"github.com/FerretDB/FerretDB/internal/handler/sjson"
+	"github.com/FerretDB/FerretDB/internal/types"
+	"github.com/FerretDB/FerretDB/internal/util/fsql"
+	"github.com/FerretDB/FerretDB/internal/util/lazyerrors"
+	"github.com/FerretDB/FerretDB/internal/util/must"
+)
+
+// complexRanks: types with sort and comparison rules of their own (an array sorts by one
+// of its elements, for one); a sort over any of them stays in the handler.
+var complexRanks = []int{metadata.Ranks["object"], metadata.Ranks["array"], metadata.Ranks["binData"],
+	metadata.Ranks["timestamp"], metadata.Ranks["regex"]}
+
+// queryExactly answers the query in SQL alone when the whole filter and sort have exact
+// SQL forms; handled=false leaves it to the original code.
+func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, params *backends.QueryParams) (
+	res *backends.QueryResult, handled bool, err error,
+) {
+	if meta.Capped() || params.OnlyRecordIDs {
+		return nil, false, nil
+	}
+
+	var b sqlBuilder
+
+	exact, ok := b.document(params.Filter)
+	if !ok {
+		return nil, false, nil
+	}
+
+	where, args := " WHERE "+exact, b.args
+
+	if params.CountOnly {
+		var n int64
+		q := fmt.Sprintf(`SELECT COUNT(*) FROM %q%s`, meta.TableName, where)
+
+		if err = db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+			return nil, false, lazyerrors.Error(err)
+		}
+
+		return &backends.QueryResult{Iter: newQueryIterator(ctx, nil, false), Counted: true, Count: n}, true, nil
+	}
+
+	q := prepareSelectClause(meta.TableName, params.Comment, false, false) + where
+	paged := false
+
+	if params.FindSort.Len() > 0 || params.FindSkip > 0 || params.FindLimit > 0 {
+		order, sortable := orderByClause(params.FindSort)
+
+		if sortable && params.FindSort.Len() > 0 {
+			var found bool
+			if err = db.QueryRowContext(ctx, complexCheck(meta.TableName, params.FindSort)).Scan(&found); err != nil {
+				return nil, false, lazyerrors.Error(err)
+			}
+
+			sortable = !found
+		}
+
+		if sortable {
+			paged = true
+			limit := params.FindLimit
+
+			if limit == 0 {
+				limit = -1 // SQLite: no limit
+			}
+
+			q += order + ` LIMIT ? OFFSET ?`
+			args = append(args, limit, params.FindSkip)
+		}
+	}
+
+	rows, err := db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, false, lazyerrors.Error(err)
+	}
+
+	return &backends.QueryResult{Iter: newQueryIterator(ctx, rows, false), Paged: paged}, true, nil
+}
+
+// orderByClause returns ORDER BY for a sort of top-level fields: type rank, then value,
+// MongoDB's order for numbers, strings, ObjectIDs, booleans, dates and null, which an
+// index on the fields serves (complexCheck tells whether other types are present).
+func orderByClause(sort *types.Document) (string, bool) {
+	if sort.Len() == 0 {
+		return "", true
+	}
+
+	keys := make([]string, 0, 2*sort.Len())
+
+	for _, field := range sort.Keys() {
+		if !metadata.PlainField.MatchString(field) {
+			return "", false
+		}
+
+		direction := ""
+
+		switch v := must.NotFail(sort.Get(field)).(type) {
+		case int64:
+			if v == -1 {
+				direction = " DESC"
+			} else if v != 1 {
+				return "", false
+			}
+		default:
+			return "", false
+		}
+
+		keys = append(keys, metadata.RankOf(field)+direction, metadata.ValueOf(field)+direction)
+	}
+
+	// no tie-breaker of its own (MongoDB gives none; callers sort by _id last): with one,
+	// SQLite no longer walks an index in order
+	return " ORDER BY " + strings.Join(keys, ", "), true
+}
+
+// complexCheck is a query telling whether any document of the collection has a sort key
+// of another type; asked of the whole collection, not of the filter's documents, so that
+// each key is one index lookup (a filter would make SQLite read the rows).
+func complexCheck(table string, sort *types.Document) string {
+	checks := make([]string, sort.Len())
+	for i, field := range sort.Keys() {
+		checks[i] = fmt.Sprintf("EXISTS (SELECT 1 FROM %q WHERE %s IN %s)", table, metadata.RankOf(field), intList(complexRanks))
+	}
+
+	return "SELECT " + strings.Join(checks, " OR ")
+}
+
+// sqlBuilder writes the exact SQL condition of a filter; placeholders are bound in the
+// order the text is written.
+type sqlBuilder struct {
+	args []any
+}
+
+func (b *sqlBuilder) bind(v any) string {
+	b.args = append(b.args, v)
+	return "?"
+}
+
+// document is the AND of a filter document's keys.
+func (b *sqlBuilder) document(filter *types.Document) (string, bool) {
+	if filter.Len() == 0 {
+		return "1", true
+	}
+
+	// a repeated key means MongoDB's last-one-wins rules apply
+	if _, duplicate := filter.FindDuplicateKey(); duplicate {
+		return "", false
+	}
+
+	parts := make([]string, 0, filter.Len())
+
+	for _, key := range filter.Keys() {
+		value := must.NotFail(filter.Get(key))
+
+		var part string
+		var ok bool
+
+		switch {
+		case key == "$and" || key == "$or":
+			part, ok = b.logical(key, value)
+		case metadata.PlainField.MatchString(key):
+			part, ok = b.field(key, value)
+		}
+
+		if !ok {
+			return "", false
+		}
+
+		parts = append(parts, part)
+	}
+
+	return "(" + strings.Join(parts, " AND ") + ")", true
+}
+
+func (b *sqlBuilder) logical(operator string, value any) (string, bool) {
+	clauses, isArray := value.(*types.Array)
+	if !isArray || clauses.Len() == 0 {
+		return "", false
+	}
+
+	parts := make([]string, 0, clauses.Len())
+
+	for i := 0; i < clauses.Len(); i++ {
+		clause, isDoc := must.NotFail(clauses.Get(i)).(*types.Document)
+		if !isDoc {
+			return "", false
+		}
+
+		part, ok := b.document(clause)
+		if !ok {
+			return "", false
+		}
+
+		parts = append(parts, part)
+	}
+
+	joiner := " AND "
+	if operator == "$or" {
+		joiner = " OR "
+	}
+
+	return "(" + strings.Join(parts, joiner) + ")", true
+}
+
+// field is the condition of `{field: value}`: an equality, or a document of operators.
+func (b *sqlBuilder) field(field string, value any) (string, bool) {
+	operators, isDoc := value.(*types.Document)
+	if !isDoc {
+		return b.in(field, []any{value})
+	}
+
+	if operators.Len() == 0 {
+		return "", false // equality with an empty document
+	}
+
+	if _, duplicate := operators.FindDuplicateKey(); duplicate {
+		return "", false
+	}
+
+	parts := make([]string, 0, operators.Len())
+
+	for _, operator := range operators.Keys() {
+		operand := must.NotFail(operators.Get(operator))
+
+		var part string
+		var ok bool
+
+		switch operator {
+		case "$eq":
+			part, ok = b.in(field, []any{operand})
+		case "$ne":
+			part, ok = b.in(field, []any{operand})
+			part = "NOT COALESCE(" + part + ", 0)"
+		case "$in", "$nin", "$all":
+			var list *types.Array
+			if list, ok = operand.(*types.Array); !ok {
+				return "", false
+			}
+
+			values := make([]any, list.Len())
+			for i := range values {
+				values[i] = must.NotFail(list.Get(i))
+			}
+
+			switch {
+			case operator == "$in":
+				part, ok = b.in(field, values)
+			case operator == "$nin":
+				part, ok = b.in(field, values)
+				part = "NOT COALESCE(" + part + ", 0)"
+			case len(values) == 0:
+				part, ok = "0", true // $all of nothing matches nothing
+			default:
+				all := make([]string, len(values))
+				for i, v := range values {
+					if all[i], ok = b.in(field, []any{v}); !ok {
+						return "", false
+					}
+				}
+
+				part = "(" + strings.Join(all, " AND ") + ")"
+			}
+		case "$gt", "$gte", "$lt", "$lte":
+			part, ok = b.compare(field, operator, operand)
+		case "$regex":
+			options, _ := operators.Get("$options")
+			part, ok = b.prefix(field, operand, options)
+		case "$options":
+			continue // read with $regex
+		}
+
+		if !ok {
+			return "", false
+		}
+
+		parts = append(parts, part)
+	}
+
+	if len(parts) == 0 {
+		return "", false
+	}
+
+	return "(" + strings.Join(parts, " AND ") + ")", true
+}
+
+// in: the field, or an element of it, equals one of values (null: also a missing field).
+func (b *sqlBuilder) in(field string, values []any) (string, bool) {
+	if len(values) == 0 {
+		return "0", true
+	}
+
+	byRank := map[int][]any{}
+	var ranks []int
+
+	for _, v := range values {
+		rank, sqlValue, ok := scalar(v)
+		if !ok {
+			return "", false
+		}
+
+		if _, seen := byRank[rank]; !seen {
+			ranks = append(ranks, rank)
+		}
+
+		byRank[rank] = append(byRank[rank], sqlValue)
+	}
+
+	if field == "_id" {
+		if condition, ok := b.idIn(values); ok {
+			return condition, true
+		}
+	}
+
+	predicate := func(rank, value string) string {
+		alternatives := make([]string, len(ranks))
+
+		for i, r := range ranks {
+			if r == nullRank {
+				alternatives[i] = fmt.Sprintf("%s = %d", rank, r)
+				continue
+			}
+
+			placeholders := make([]string, len(byRank[r]))
+			for j, v := range byRank[r] {
+				placeholders[j] = b.bind(v)
+			}
+
+			alternatives[i] = fmt.Sprintf("(%s = %d AND %s IN (%s))", rank, r, value, strings.Join(placeholders, ", "))
+		}
+
+		return "(" + strings.Join(alternatives, " OR ") + ")"
+	}
+
+	return b.anyValue(field, predicate), true
+}
+
+// idIn: _id (never an array, never missing) among strings and ObjectIDs, in the form its
+// unique index is built on (JSON text), with the type checked on the rows found.
+func (b *sqlBuilder) idIn(values []any) (string, bool) {
+	alternatives := make([]string, len(values))
+
+	for i, v := range values {
+		switch v.(type) {
+		case string, types.ObjectID:
+		default:
+			return "", false
+		}
+
+		text := string(must.NotFail(sjson.MarshalSingleValue(v)))
+
+		// SQLite may render escaped characters differently from Go's encoder
+		if strings.ContainsRune(text, '\\') {
+			return "", false
+		}
+
+		rank, _, _ := scalar(v)
+		alternatives[i] = fmt.Sprintf("(%s = %s AND %s = %d)", metadata.IDColumn, b.bind(text), metadata.RankOf("_id"), rank)
+	}
+
+	return "(" + strings.Join(alternatives, " OR ") + ")", true
+}
+
+// compare: the field, or an element of it, compares to operand within its type bracket.
+func (b *sqlBuilder) compare(field, operator string, operand any) (string, bool) {
+	rank, sqlValue, ok := scalar(operand)
+	if !ok || rank == nullRank {
+		return "", false
+	}
+
+	symbol := map[string]string{"$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}[operator]
+
+	predicate := func(rankExpr, value string) string {
+		return fmt.Sprintf("(%s = %d AND %s %s %s)", rankExpr, rank, value, symbol, b.bind(sqlValue))
+	}
+
+	return b.anyValue(field, predicate), true
+}
+
+// prefix: `$regex: "^literal"` without options, as the CRM's searches write it.
+func (b *sqlBuilder) prefix(field string, pattern, options any) (string, bool) {
+	if options != nil && options != "" {
+		return "", false
+	}
+
+	var text string
+
+	switch p := pattern.(type) {
+	case string:
+		text = p
+	case types.Regex:
+		if p.Options != "" {
+			return "", false
+		}
+
+		text = p.Pattern
+	default:
+		return "", false
+	}
+
+	literal, ok := anchoredLiteral(text)
+	if !ok {
+		return "", false
+	}
+
+	predicate := func(rank, value string) string {
+		return fmt.Sprintf("(%s = %d AND substr(%s, 1, %d) = %s)",
+			rank, metadata.Ranks["string"], value, utf8.RuneCountInString(literal), b.bind(literal))
+	}
+
+	return b.anyValue(field, predicate), true
+}
+
+// anyValue: the predicate holds for the field's rank and value, or for an element's when
+// it is an array (one level: FerretDB stores no nested arrays).
+func (b *sqlBuilder) anyValue(field string, predicate func(rank, value string) string) string {
+	rank := metadata.RankOf(field)
+	top := predicate(rank, metadata.ValueOf(field))
+
+	elementType := fmt.Sprintf("%s ->> ('$.\"$s\".p.%s.i[' || e.key || '].t')", metadata.DefaultColumn, field)
+	element := predicate(metadata.RankOfType(elementType), "e.atom")
+
+	return fmt.Sprintf("(%s OR (%s = %d AND EXISTS (SELECT 1 FROM json_each(%s, '$.%s') AS e WHERE %s)))",
+		top, rank, metadata.Ranks["array"], metadata.DefaultColumn, field, element)
+}
+
+// nullRank is the rank of null (and of a missing field).
+const nullRank = 1
+
+// scalar returns the rank of a value's type and its SQL value as ValueOf reads it.
+func scalar(v any) (rank int, sqlValue any, ok bool) {
+	switch v := v.(type) {
+	case types.NullType:
+		return nullRank, nil, true
+	case string:
+		return metadata.Ranks["string"], v, true
+	case types.ObjectID:
+		return metadata.Ranks["objectId"], hex.EncodeToString(v[:]), true
+	case bool:
+		if v {
+			return metadata.Ranks["bool"], int64(1), true
+		}
+
+		return metadata.Ranks["bool"], int64(0), true
+	case int32:
+		return metadata.Ranks["int"], int64(v), true
+	case int64:
+		return metadata.Ranks["int"], v, true
+	case float64:
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return 0, nil, false
+		}
+
+		return metadata.Ranks["int"], v, true
+	case time.Time:
+		return metadata.Ranks["date"], v.UnixMilli(), true
+	default:
+		return 0, nil, false
+	}
+}
+
+// anchoredLiteral returns the text `^literal` matches at the start of a string, or
+// ok=false when the pattern holds any other regular-expression syntax.
+func anchoredLiteral(pattern string) (string, bool) {
+	rest, anchored := strings.CutPrefix(pattern, "^")
+	if !anchored {
+		return "", false
+	}
+
+	var literal strings.Builder
+
+	escaped := false
+
+	for _, r := range rest {
+		switch {
+		case escaped:
+			// an escaped letter or digit is a class or a back-reference, not itself
+			if r < 128 && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return "", false
+			}
+
+			literal.WriteRune(r)
+			escaped = false
+		case r == '\\':
+			escaped = true
+		case strings.ContainsRune(`.^$*+?()[]{}|`, r):
+			return "", false
+		default:
+			literal.WriteRune(r)
+		}
+	}
+
+	if escaped {
+		return "", false
+	}
+
+	return literal.String(), true
+}
+
+func intList(values []int) string {
+	texts := make([]string, len(values))
+	for i, v := range values {
+		texts[i] = fmt.Sprint(v)
+	}
+
+	return "(" + strings.Join(texts, ", ") + ")"
+}

@@ -1,0 +1,124 @@
+"""Counts and list pages are answered by the database server without reading the whole
+collection, and the answers are exactly MongoDB's. On FerretDB that takes the build-time
+patch crm/ferretdb_go/_overlay/internal/backends/sqlite/exact.go: a filter with an exact
+SQL form is counted, sorted, skipped and limited in SQL. Every answer here is compared
+with the same query given a clause nothing translates (`_id: {$exists: true}`), which
+leaves FerretDB's own matcher and sort to decide, and on MongoDB changes nothing."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import pytest
+from bson import ObjectId
+
+from crm_testing import fresh_database
+from crmkit.queries import count_matching
+
+OID = [ObjectId(f"{i:024x}") for i in range(1, 6)]
+DAY = datetime(2026, 3, 1)
+
+
+def documents() -> list[dict]:
+    docs = []
+    for i in range(48):
+        doc = {"_id": f"c-{i:02d}", "name": f"客户{i % 7}号", "owner_id": f"u-{i % 5}",
+               "deleted": i % 9 == 0, "n": [i, i * 1.5, i * 10 ** 10][i % 3],
+               "created_at": DAY + timedelta(hours=i * 7), "tags": [f"t{i % 3}", f"t{i % 4}"],
+               "ref": OID[i % 5]}
+        if i % 11 == 0:
+            del doc["owner_id"]
+        if i % 13 == 0:
+            doc["owner_id"] = None
+        docs.append(doc)
+    docs += [
+        {"_id": "odd-array", "name": "Zeta", "owner_id": ["u-1", "u-9"], "n": [3, 400],
+         "deleted": [False], "tags": "t1", "created_at": [DAY, DAY + timedelta(days=40)]},
+        {"_id": "odd-types", "name": 42, "owner_id": OID[1], "n": "5", "deleted": 0,
+         "created_at": "2026-03-02", "ref": str(OID[1]), "tags": []},
+        {"_id": "odd-text", "name": 'a"quoted"\\name', "owner_id": "u-1\n", "n": -0.5,
+         "deleted": False, "tags": ["t1", None], "created_at": None},
+        {"_id": OID[0], "name": "客户", "owner_id": True, "n": 2 ** 62, "deleted": None},
+        {"_id": "客户-甲", "name": "甲", "owner_id": "u-1", "n": 7, "deleted": False},
+    ]
+    return docs
+
+
+@pytest.fixture(scope="module")
+def collection():
+    customers = fresh_database("exact")["customers"]
+    customers.insert_many(documents())
+    customers.create_index([("owner_id", 1), ("created_at", -1)])
+    return customers
+
+
+def undecided(query: dict) -> dict:
+    return {"$and": [query, {"_id": {"$exists": True}}]}
+
+
+FILTERS = [
+    {}, {"owner_id": "u-1"}, {"owner_id": None}, {"owner_id": {"$ne": None}},
+    {"owner_id": {"$in": ["u-2", None, "u-9"]}}, {"owner_id": {"$nin": ["u-2", None]}},
+    {"owner_id": {"$ne": "u-1"}}, {"owner_id": "u-1\n"}, {"owner_id": True}, {"owner_id": OID[1]},
+    {"deleted": False}, {"deleted": True}, {"deleted": {"$ne": True}}, {"deleted": 0},
+    {"n": 3}, {"n": 3.0}, {"n": {"$gt": 20}}, {"n": {"$gte": 3, "$lt": 10}}, {"n": {"$lte": -0.5}},
+    {"n": 2 ** 62}, {"n": {"$gt": 300, "$lt": 350}}, {"n": "5"}, {"n": {"$gt": "4"}},
+    {"name": "客户3号"}, {"name": {"$regex": "^客户"}}, {"name": {"$regex": "^客户1"}},
+    {"name": {"$regex": r"^a\"quoted\"\\"}}, {"name": {"$regex": "^客户", "$options": "i"}},
+    {"name": {"$regex": "客户"}}, {"name": {"$regex": "^客.号"}}, {"name": 42},
+    {"created_at": {"$gte": DAY + timedelta(days=5)}},
+    {"created_at": {"$gte": DAY + timedelta(days=5), "$lt": DAY + timedelta(days=8)}},
+    {"created_at": {"$gt": DAY + timedelta(days=30)}}, {"created_at": None},
+    {"tags": "t1"}, {"tags": {"$all": ["t1", "t2"]}}, {"tags": {"$all": []}}, {"tags": None},
+    {"tags": {"$in": ["t3", "t0"]}}, {"ref": OID[1]}, {"ref": {"$in": [OID[2], str(OID[1])]}},
+    {"_id": {"$in": ["c-01", "c-02", OID[0]]}}, {"_id": {"$gt": "c-40"}}, {"_id": "客户-甲"},
+    {"_id": str(OID[0])},
+    {"$or": [{"owner_id": "u-1"}, {"tags": "t2"}]},
+    {"$and": [{"deleted": False}, {"$or": [{"owner_id": "u-2"}, {"n": {"$lt": 5}}]}]},
+    {"$or": [{"created_at": None}, {"created_at": {"$lt": DAY + timedelta(days=2)}}]},
+    {"owner_id": {"$exists": True}}, {"n": {"$type": "string"}}, {"name.x": None},
+]
+SORTS = [[("name", 1), ("_id", 1)], [("n", -1), ("_id", -1)], [("created_at", 1), ("_id", 1)],
+         [("owner_id", 1), ("_id", 1)], [("deleted", -1), ("_id", 1)], [("ref", 1), ("_id", 1)],
+         [("_id", -1)], [("tags", 1), ("_id", 1)]]
+
+
+def ids(cursor) -> list:
+    return [doc["_id"] for doc in cursor]
+
+
+@pytest.mark.parametrize("query", FILTERS, ids=str)
+def test_a_filter_matches_and_counts_what_mongodb_matches(collection, query):
+    expected = sorted(map(str, ids(collection.find(undecided(query)))))
+    assert sorted(map(str, ids(collection.find(query)))) == expected
+    assert count_matching(collection, query) == len(expected)
+
+
+@pytest.mark.parametrize("sort", SORTS, ids=str)
+@pytest.mark.parametrize("query", [{}, {"deleted": False}, {"owner_id": {"$ne": None}},
+                                   {"$or": [{"n": {"$gte": 10}}, {"tags": "t1"}]}], ids=str)
+def test_a_sorted_page_is_mongodbs_page(collection, query, sort):
+    everything = ids(collection.find(undecided(query)).sort(sort))
+    assert ids(collection.find(query).sort(sort)) == everything
+    for skip, limit in ((0, 5), (5, 7), (len(everything) - 3, 10), (len(everything) + 1, 5)):
+        assert ids(collection.find(query).sort(sort).skip(skip).limit(limit)) == \
+            everything[skip:skip + limit], (skip, limit)
+
+
+def test_a_count_skips_and_limits(collection):
+    total = count_matching(collection, {"deleted": False})
+    assert count_matching(collection, {"deleted": False}, skip=3, limit=5) == 5
+    assert count_matching(collection, {"deleted": False}, skip=total - 2, limit=5) == 2
+    assert count_matching(collection, {"deleted": False}, skip=total + 2) == 0
+
+
+def test_an_unsorted_page_skips_once(collection):
+    everything = ids(collection.find({"deleted": False}))
+    page = ids(collection.find({"deleted": False}).skip(4).limit(3))
+    assert len(page) == 3 and set(page) <= set(everything)
+    assert len(ids(collection.find({"deleted": False}).skip(len(everything) - 1))) == 1
+
+
+def test_a_page_of_a_missing_collection_is_empty(collection):
+    missing = collection.database["never_written"]
+    assert ids(missing.find({"deleted": False}).sort("name").limit(3)) == []
+    assert count_matching(missing, {"deleted": False}) == 0
