@@ -1,6 +1,7 @@
 """The customer list with 10,000 customers: starts `crm up` (embedded) on a free port,
 imports 10,000 customers, then times the list API (first and last page, sorted) and the
-console's customer list in Chromium (first rows, a sort by name, the last page).
+console's customer list in Chromium (first rows, a sort by name, the last page), once the
+import's events have been consumed and the machine is quiet again.
 
     .venv/bin/python bench/console_10k.py
 """
@@ -36,6 +37,27 @@ def csv_rows(n: int) -> bytes:
     return out.getvalue().encode()
 
 
+def machine_busy(seconds: float) -> float:
+    """The share of all cores busy over the next `seconds`."""
+    def sample() -> tuple[int, int]:
+        with open("/proc/stat") as handle:
+            cpu = [int(n) for n in handle.readline().split()[1:]]
+        return sum(cpu[:8]) - cpu[3] - cpu[4], sum(cpu[:8])
+    busy, total = sample()
+    time.sleep(seconds)
+    busy_after, total_after = sample()
+    return (busy_after - busy) / max(1, total_after - total)
+
+
+def wait_until_quiet(limit: float = 1200) -> float:
+    """The import answers before its events are relayed and consumed (reports, tasks,
+    opportunities); the lists are timed once that has settled, as on a quiet system."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit and machine_busy(5) > 0.15:
+        pass
+    return time.monotonic() - started
+
+
 def multipart(content: bytes) -> tuple[bytes, str]:
     boundary = uuid.uuid4().hex
     body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n"
@@ -55,12 +77,17 @@ def main() -> None:
                                          "Authorization": f"Bearer {org.admin.token}"})
         with urllib.request.urlopen(request, timeout=900) as reply:
             print(f"import of {N}: HTTP {reply.status} in {time.monotonic() - started:.1f}s")
+        print(f"quiet again {wait_until_quiet():.0f}s after the import")
         for query in ("scope=all&per_page=20", "scope=all&per_page=20&sort=name",
-                      f"scope=all&per_page=20&sort=-name&page={N // 20}", "scope=all&q=%E5%8E%8B%E6%B5%8B&per_page=20"):
-            started = time.monotonic()
-            page = org.admin.get(f"/api/v1/customers?{query}").json
+                      f"scope=all&per_page=20&sort=-name&page={N // 20}", "scope=all&q=%E5%8E%8B%E6%B5%8B&per_page=20",
+                      "scope=all&per_page=20&level=B&sort=-created_at"):
+            timings = []
+            for _ in range(3):
+                started = time.monotonic()
+                page = org.admin.get(f"/api/v1/customers?{query}").json
+                timings.append((time.monotonic() - started) * 1000)
             print(f"GET /customers?{query}: total {page['total']} in "
-                  f"{(time.monotonic() - started) * 1000:.0f} ms")
+                  f"{sorted(timings)[1]:.0f} ms (median of 3)")
         from playwright.sync_api import expect, sync_playwright
 
         with sync_playwright() as api:

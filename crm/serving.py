@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
 
+from gateway.limits import SERVER_LIMITS
+
 
 class GunicornApp(BaseApplication):
     def __init__(self, factory, options: dict):
@@ -21,7 +23,8 @@ class GunicornApp(BaseApplication):
 
 def serve(factory, *, bind: str, workers: int = 1, threads: int = 8, quiet: bool = False,
           **extra) -> None:
-    options = {"bind": bind, "workers": workers, "threads": threads,
+    # the gateway answers over-long URIs and headers itself, as problem+json
+    options = {**SERVER_LIMITS, "bind": bind, "workers": workers, "threads": threads,
                "worker_class": "gthread", "timeout": 60, "graceful_timeout": 10,
                "keepalive": 5, "accesslog": None if quiet else "-",
                "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s',

@@ -2,11 +2,42 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 
 SERVICES = ("customer", "opportunity", "tasks", "reporting")
 _EMBEDDED_SECRET = secrets.token_urlsafe(48)  # embedded mode: one process, one secret
+
+SECRET_MIN_LENGTH = 32
+SECRET_MIN_DISTINCT = 12   # "x" * 48 is long but no secret; random ones have ~30-40
+# Words of a value copied from an example rather than generated, compared lower-case on
+# letters and digits only; long enough not to turn up in a random secret by chance.
+PLACEHOLDER_MARKERS = ("changeme", "replaceme", "placeholder", "yoursecret", "example",
+                       "secretkey", "fillmein", "insecure")
+GENERATE_SECRET = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
+
+
+def secret_problem(value: str) -> str | None:
+    """Why `value` is not a usable secret (JWT key, metrics token), or None if it is."""
+    if len(value) < SECRET_MIN_LENGTH:
+        return f"shorter than {SECRET_MIN_LENGTH} characters"
+    folded = re.sub(r"[^a-z0-9]", "", value.lower())
+    marker = next((word for word in PLACEHOLDER_MARKERS if word in folded), None)
+    if marker:
+        return f"a placeholder (it contains {marker!r}), not a secret"
+    if len(set(value)) < SECRET_MIN_DISTINCT:
+        return f"too repetitive (fewer than {SECRET_MIN_DISTINCT} different characters)"
+    return None
+
+
+def _secret_from_env(env, name: str) -> str | None:
+    """The variable's value if set; refuses to start on a weak one."""
+    value = env.get(name) or None
+    problem = value and secret_problem(value)
+    if problem:
+        raise RuntimeError(f"{name} is {problem}; generate one with: {GENERATE_SECRET}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -26,6 +57,7 @@ class Settings:
     service_urls: dict = field(default_factory=dict)
     embedded: bool = True
     db_prefix: str = "crm_"
+    metrics_token: str | None = None     # bearer token a scraper reads /metrics with
 
     @classmethod
     def from_env(cls, env=None) -> "Settings":
@@ -33,7 +65,7 @@ class Settings:
         amqp_url = env.get("AMQP_URL") or None
         mongo_url = env.get("MONGO_URL") or None
         embedded = amqp_url is None
-        secret = env.get("CRM_JWT_SECRET")
+        secret = _secret_from_env(env, "CRM_JWT_SECRET")
         if not secret:
             if not embedded:
                 raise RuntimeError("CRM_JWT_SECRET must be set when AMQP_URL is set")
@@ -55,6 +87,7 @@ class Settings:
                           for name in SERVICES if env.get(f"{name.upper()}_SERVICE_URL")},
             embedded=embedded,
             db_prefix=env.get("CRM_DB_PREFIX", "crm_"),
+            metrics_token=_secret_from_env(env, "CRM_METRICS_TOKEN"),
         )
 
     def database_name(self, service: str) -> str:

@@ -48,6 +48,12 @@ class Unauthorized(DomainError):
     title = "Unauthorized"
 
 
+class UnsupportedMediaType(DomainError):
+    status = 415
+    default_code = "unsupported_media_type"
+    title = "Unsupported media type"
+
+
 class TooManyRequests(DomainError):
     status = 429
     default_code = "rate_limited"

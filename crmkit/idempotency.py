@@ -1,7 +1,10 @@
 """Idempotency-Key on creating POSTs: a repeat by the same caller returns the first
-response and creates nothing new (CONTRACT §2)."""
+response and creates nothing new (CONTRACT §2). The key is stored with a fingerprint of
+the request (method, path, query, body): the same key on a different request is refused
+with 422 instead of answering it with the first request's response."""
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timedelta
 from functools import wraps
@@ -15,6 +18,23 @@ from crmkit.web import current_identity
 
 HEADER = "Idempotency-Key"
 KEEP = timedelta(hours=24)   # a key is remembered this long
+KEY_REUSED = ("此 Idempotency-Key 已用于另一个不同的请求 / This Idempotency-Key was already "
+              "used for a different request.")
+
+
+def request_fingerprint() -> str:
+    """sha256 of what makes the current request this request. A multipart body's
+    boundary is random per send, so it is left out: a retried upload matches."""
+    body = request.get_data()
+    boundary = request.mimetype_params.get("boundary") if request.mimetype.startswith(
+        "multipart/") else None
+    if boundary:
+        body = body.replace(boundary.encode("latin-1"), b"")
+    digest = hashlib.sha256()
+    for part in (request.method.encode(), request.path.encode(), request.query_string):
+        digest.update(part + b"\0")
+    digest.update(body)
+    return digest.hexdigest()
 
 
 class IdempotencyStore:
@@ -27,14 +47,16 @@ class IdempotencyStore:
     def ensure_indexes(self) -> None:
         self._collection.create_index("created_at", name="created_at")
 
-    def begin(self, caller: str, key: str, route: str) -> dict | None:
-        """Reserve the key; return the stored response if it was used before."""
+    def begin(self, caller: str, key: str, route: str,
+              fingerprint: str | None = None) -> dict | None:
+        """Reserve the key; return the stored response if it was used before by the
+        same request. Used by a different request (another fingerprint): 422."""
         _id = f"{caller}:{route}:{key}"
         for _ in range(2):
             now = utcnow()
             try:
                 self._collection.insert_one({"_id": _id, "state": "running",
-                                             "created_at": now})
+                                             "created_at": now, "fingerprint": fingerprint})
                 return None
             except DuplicateKeyError:
                 stored = self._collection.find_one({"_id": _id})
@@ -44,6 +66,9 @@ class IdempotencyStore:
                     self._collection.delete_one({"_id": _id,
                                                  "created_at": stored["created_at"]})
                 continue
+            # keys stored before fingerprints existed carry none: they replay as before
+            if fingerprint and stored.get("fingerprint") not in (None, fingerprint):
+                raise Invalid(HEADER, KEY_REUSED, code="idempotency_key_reused")
             if stored.get("state") == "done":
                 return stored
             break
@@ -77,7 +102,7 @@ def idempotent(store_of):
             if len(key) > 200:
                 raise Invalid(HEADER, "At most 200 characters.")
             store, caller = store_of(), current_identity().user_id
-            stored = store.begin(caller, key, request.path)
+            stored = store.begin(caller, key, request.path, request_fingerprint())
             if stored is not None:
                 response = Response(stored["body"], status=stored["status"],
                                     content_type=stored["content_type"])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from flask import Flask
+from marshmallow import Schema, fields, validate
 
 from crmkit.auth import TokenService
 from crmkit.bus.consumer import EventConsumer, Subscriptions
@@ -25,7 +26,6 @@ from crmkit.bus.outbox import OutboxRelay
 from crmkit.bus.publisher import Publisher
 from crmkit.catalog import producer_events
 from crmkit.config import Settings
-from crmkit.errors import Invalid
 from crmkit.health import Heartbeats
 from crmkit.idempotency import IdempotencyStore
 from crmkit.metrics import EVENTS_HANDLED, install_metrics
@@ -33,7 +33,7 @@ from crmkit.mongo import get_database
 from crmkit.problems import problem_response
 from crmkit.scheduling import PeriodicJob, run_periodic
 from crmkit.web import (ApiBlueprint, install_authentication, install_error_handlers,
-                        install_request_id, json_body, json_response, openapi_document,
+                        install_request_id, json_response, openapi_document, parse_body,
                         require_role)
 
 log = logging.getLogger(__name__)
@@ -196,9 +196,9 @@ class Readiness:
 
     def _broker(self) -> bool:
         if time.monotonic() - self._broker_checked_at > 5:
-            try:
-                with connect(self.runtime.settings.amqp_url) as connection:
-                    connection.ensure_connection(max_retries=1)
+            try:   # one short attempt: /readyz answers within a second, broker up or down
+                with connect(self.runtime.settings.amqp_url, timeout=0.5) as connection:
+                    connection.ensure_connection(max_retries=1, interval_start=0, timeout=0.8)
                 self._broker_ok = True
             except Exception:
                 self._broker_ok = False
@@ -212,7 +212,7 @@ def build_app(runtime: ServiceRuntime, definition: ServiceDefinition) -> Flask:
     app.json.ensure_ascii = False
     install_request_id(app)
     install_error_handlers(app)
-    install_metrics(app, definition.name)
+    install_metrics(app, definition.name, token=runtime.settings.metrics_token)
     install_authentication(app, runtime.tokens, public_paths=definition.public_paths)
     for blueprint in definition.blueprints:
         app.register_blueprint(blueprint)
@@ -255,6 +255,13 @@ def build_app(runtime: ServiceRuntime, definition: ServiceDefinition) -> Flask:
     return app
 
 
+class ReplayIn(Schema):
+    # as many as GET lists at most (crmkit.bus.deadletters.list_parked)
+    ids = fields.List(fields.String(), allow_none=True, validate=validate.Length(max=1000),
+                      metadata={"description": "left out: every parked message"})
+    service = fields.String(metadata={"description": "the gateway routes by it"})
+
+
 def dead_letters_blueprint(runtime: ServiceRuntime, service: str) -> ApiBlueprint:
     blueprint = ApiBlueprint(f"{service}_dead_letters", __name__, tag="admin",
                              url_prefix="/api/v1/admin/dead-letters")
@@ -265,15 +272,13 @@ def dead_letters_blueprint(runtime: ServiceRuntime, service: str) -> ApiBlueprin
         items = list_parked(runtime.settings.amqp_url, service)
         return json_response({"service": service, "items": items, "total": len(items)})
 
-    @blueprint.operation("/replay", "POST", summary="Send parked messages back to the queue")
+    @blueprint.operation("/replay", "POST", summary="Send parked messages back to the queue",
+                         body=ReplayIn)
     def replay_dead_letters():
         require_role("admin")
-        body = json_body()
-        ids = body.get("ids") if isinstance(body, dict) else None
-        if ids is not None and (not isinstance(ids, list)
-                                or not all(isinstance(i, str) for i in ids)):
-            raise Invalid("ids", "A list of message ids.")
-        replayed = replay_parked(runtime.settings.amqp_url, service, ids, runtime.publisher)
+        body = parse_body(ReplayIn)
+        replayed = replay_parked(runtime.settings.amqp_url, service, body.get("ids"),
+                                 runtime.publisher)
         return json_response({"service": service, "replayed": replayed})
 
     return blueprint

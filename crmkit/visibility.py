@@ -42,6 +42,23 @@ def can_see(viewer: Identity, owner: Owner, shared_with=()) -> bool:
     return False
 
 
+def can_see_unowned(viewer: Identity, region: str | None) -> bool:
+    """An unowned record (a customer back in the pool, its opportunities): admins, and
+    supervisors and up of its region (or of any region while it is unknown)."""
+    if viewer.is_admin:
+        return True
+    return viewer.at_least("supervisor") and (region is None or region == viewer.region)
+
+
+def may_work_on(viewer: Identity, owner: Owner | None, region: str | None = None,
+                shared_with=()) -> bool:
+    """May the viewer build on a record (open an opportunity on a customer, link it to
+    a task): when owned, whoever sees it; when unowned, can_see_unowned and its sharees."""
+    if owner is None or owner.user_id is None:
+        return can_see_unowned(viewer, region) or viewer.user_id in (shared_with or ())
+    return can_see(viewer, owner, shared_with)
+
+
 def is_superior(viewer: Identity, owner: Owner) -> bool:
     """Sees the owner's records by rank (not by ownership or sharing)."""
     if viewer.role == "admin":

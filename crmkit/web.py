@@ -8,15 +8,17 @@ import logging
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from flask import Blueprint, Flask, Response, g, request
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields, validate
 from werkzeug.exceptions import HTTPException
 
 from crmkit.auth import TokenService, bearer_token
 from crmkit.context import set_correlation_id
-from crmkit.errors import DomainError, Forbidden, Invalid, PreconditionFailed
+from crmkit.errors import (DomainError, Forbidden, Invalid, PreconditionFailed,
+                           UnsupportedMediaType)
 from crmkit.identity import Identity
 from crmkit.problems import flatten_errors, problem_response
 
@@ -44,6 +46,24 @@ def no_content() -> Response:
 
 
 # --------------------------------------------------------------------------- input
+# Our bodies nest a few levels; the JSON parser, marshmallow and our own walks recurse
+# once per level, so a depth of 1,000 was a RecursionError (a 500, even on the login).
+MAX_JSON_DEPTH = 32
+# Once its escapes are gone a JSON string is plain "...": possessive, so an unterminated
+# one is tried once, never rescanned.
+_JSON_STRING = re.compile(r'"[^"]*+"')
+_NOT_BRACKET = bytes(range(256)).translate(None, b"[]{}")
+_ONE_BRACKET = bytes.maketrans(b"{}", b"[]")
+# Decoded strictly as UTF-8, a body can hold a lone surrogate only through an escape
+# \uD800-\uDFFF, so without one there is nothing to look for.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# The only text a Python str cannot encode as UTF-8 (MongoDB's BSON, our responses).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+UNENCODABLE = ("Text that cannot be encoded as UTF-8 (a lone surrogate). "
+               "文本含有无法编码的字符。")
+TOO_MANY_ITEMS = "At most {limit} items. 最多 {limit} 项。"
+
+
 def _invalid_from(error: ValidationError) -> Invalid:
     errors = flatten_errors(error.messages)
     unknown = any(UNKNOWN_FIELD in texts for texts in errors.values())
@@ -51,21 +71,133 @@ def _invalid_from(error: ValidationError) -> Invalid:
 
 
 def load(schema: Schema | type[Schema], data, *, partial: bool = False) -> dict:
-    """Validate `data` with a schema; raise Invalid (422) naming each field."""
+    """Validate `data` with a schema; raise Invalid (422) naming each field.
+
+    Collections longer than their field's declared validate.Length are refused first:
+    marshmallow checks a list's length only after deserializing every item."""
     instance = schema() if isinstance(schema, type) else schema
+    oversized = _oversized(instance, data)
+    if oversized:
+        raise Invalid(oversized)
     try:
         return instance.load(data, partial=partial)
     except ValidationError as error:
         raise _invalid_from(error) from None
 
 
-def json_body() -> Any:
-    if not request.data:
+def _oversized(schema: Schema, data, prefix: str = "") -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if not isinstance(data, dict):
+        return errors
+    for name, field in schema.load_fields.items():
+        key = field.data_key or name
+        value, path = data.get(key), f"{prefix}{key}"
+        limit = _max_length(field)
+        if isinstance(value, (list, dict)) and limit is not None and len(value) > limit:
+            errors[path] = [TOO_MANY_ITEMS.format(limit=limit)]
+            continue
+        many = isinstance(field, fields.List) or getattr(field, "many", False)
+        nested = field.inner if isinstance(field, fields.List) else field
+        if not isinstance(nested, fields.Nested):
+            continue
+        if many and isinstance(value, list):   # within its bound: now each item's own
+            for index, item in enumerate(value):
+                errors.update(_oversized(nested.schema, item, f"{path}.{index}."))
+        elif not many:
+            errors.update(_oversized(nested.schema, value, f"{path}."))
+    return errors
+
+
+def _max_length(field: fields.Field) -> int | None:
+    limits = [v.max for v in field.validators
+              if isinstance(v, validate.Length) and v.max is not None]
+    return min(limits) if limits else None
+
+
+@lru_cache(maxsize=4)
+def _nesting_within(limit: int) -> re.Pattern:
+    """Brackets nested at most `limit` deep (the last ones may be left open), matched
+    without backtracking: the match stops at the first bracket that goes deeper."""
+    pattern = b""
+    for _ in range(limit):
+        pattern = rb"(?:\[" + pattern + rb"(?:\]|\Z))*+"
+    return re.compile(pattern)
+
+
+def nests_deeper(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether arrays and objects in JSON `text` nest more than `limit` deep, found
+    without parsing it (brackets inside strings do not count) in linear time."""
+    if text.count("[") + text.count("{") <= limit:   # most bodies: nothing to count
+        return False
+    # Escapes never end a string: drop escaped backslashes first (pairs, left to right
+    # as JSON reads them), then escaped quotes; what is left between quotes is string.
+    plain = text.replace("\\\\", "").replace('\\"', "")
+    outside = _JSON_STRING.sub("", plain).encode("utf-8", "surrogatepass")
+    brackets = outside.translate(_ONE_BRACKET, _NOT_BRACKET)
+    end = _nesting_within(limit).match(brackets).end()
+    # stopped at an opener: it goes deeper; at a closer with nothing open, a parser
+    # stops too (the body is malformed), so whatever follows is never nested into
+    return end < len(brackets) and brackets[end] == ord("[")
+
+
+def unencodable_fields(value, path: str = "") -> dict[str, list[str]]:
+    """{dotted.path: [message]} of every text in `value` (keys too) that UTF-8 cannot
+    encode: stored, it fails the database write or every later read."""
+    if isinstance(value, str):
+        return {path or "_schema": [UNENCODABLE]} if _SURROGATE.search(value) else {}
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
         return {}
+    errors: dict[str, list[str]] = {}
+    for key, item in items:
+        key = str(key)
+        if _SURROGATE.search(key):   # named as it can be sent back: \ud800
+            key = key.encode("utf-8", "backslashreplace").decode()
+            errors[f"{path}.{key}" if path else key] = [UNENCODABLE]
+        else:
+            errors.update(unencodable_fields(item, f"{path}.{key}" if path else key))
+    return errors
+
+
+def parse_json(raw: bytes) -> Any:
+    """A request body parsed as JSON; refused before parsing when it is not UTF-8 or
+    nests deeper than MAX_JSON_DEPTH, and after it when it holds text that cannot be
+    encoded (422 naming the fields)."""
     try:
-        return json.loads(request.get_data(as_text=True))
-    except (ValueError, UnicodeDecodeError):
-        raise DomainError("The request body is not valid JSON.", code="malformed_json") from None
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DomainError("The request body is not valid UTF-8 JSON. "
+                          "请求正文不是有效的 UTF-8 JSON。", code="malformed_json") from None
+    if nests_deeper(text):
+        raise DomainError(f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels. "
+                          f"JSON 嵌套不能超过 {MAX_JSON_DEPTH} 层。",
+                          code="too_deeply_nested")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise DomainError("The request body is not valid JSON.",
+                          code="malformed_json") from None
+    if _SURROGATE_ESCAPE.search(text):
+        errors = unencodable_fields(value)
+        if errors:
+            raise Invalid(errors, code="unencodable_text")
+    return value
+
+
+def json_body() -> Any:
+    """The request's JSON body ({} when there is none); 415 for a body sent as another
+    media type (application/json and application/*+json are JSON)."""
+    raw = request.get_data(cache=True)   # raw even for form types, which .data hides
+    if not raw:
+        return {}
+    if not request.is_json:
+        raise UnsupportedMediaType(
+            "Send the body as JSON (Content-Type: application/json). "
+            "请以 JSON 发送请求正文(Content-Type: application/json)。")
+    return parse_json(raw)
 
 
 def parse_body(schema, *, partial: bool = False) -> dict:
@@ -81,13 +213,16 @@ def parse_query(schema, *, many: tuple[str, ...] = ()) -> dict:
     for key in request.args:
         values = request.args.getlist(key)
         args[key] = values if key in many else values[-1]
+    errors = unencodable_fields(args)
+    if errors:
+        raise Invalid(errors, code="unencodable_text")
     return load(schema, args)
 
 
 def if_match_version() -> int | None:
-    """The version an If-Match header names ("3", W/"3" or 3); None when absent."""
+    """The version an If-Match header names ("3", W/"3" or 3); None when absent or `*`."""
     header = request.headers.get("If-Match")
-    if header is None:
+    if header is None or header.strip() == "*":   # RFC 9110 13.1.1: * matches any current one
         return None
     text = header.strip().removeprefix("W/").strip('"')
     if not text.isdigit():

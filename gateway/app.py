@@ -6,8 +6,8 @@ forwards the request to the owning service, which checks that token itself.
 """
 from __future__ import annotations
 
-import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 from flask import Flask, Response, g, request
 
@@ -15,14 +15,16 @@ from crmkit.config import SERVICES, Settings
 from crmkit.errors import Invalid, NotFound
 from crmkit.metrics import install_metrics
 from crmkit.service import Readiness, ServiceDefinition, ServiceRuntime, Worker
-from crmkit.web import install_error_handlers, install_request_id, json_response
+from crmkit.web import install_error_handlers, install_request_id, json_body, json_response
 
 from gateway.console import install_console
 from gateway.docs import PublicDocs
+from gateway.limits import install_request_limits
 from gateway.proxy import (API, FORWARDED_REQUEST_HEADERS, PUBLIC_PATHS, RETURNED_HEADERS,
                            HttpServiceClient, owning_service)
 
 NAME = "gateway"
+PROBE_TIMEOUT_S = 0.8
 DEAD_LETTERS = f"{API}/admin/dead-letters"
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
@@ -52,10 +54,14 @@ def create_app(settings: Settings | None = None, *, clients: dict | None = None,
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=trusted_proxies, x_proto=trusted_proxies)
     install_request_id(app)
     install_error_handlers(app)
-    install_metrics(app, NAME)
+    install_metrics(app, NAME, token=settings.metrics_token,  # a scraper, or an admin
+                    authorize=lambda header: identity.service.authenticate_admin(
+                        header, method=request.method, path=request.path))
+    install_request_limits(app)
     app.register_blueprint(identity.blueprint)
     docs = PublicDocs(clients, [identity.blueprint])
     readiness = Readiness(runtime, definition)
+    probes = ThreadPoolExecutor(max_workers=len(SERVICES), thread_name_prefix="readyz")
 
     def forward(path: str):
         service = _target_service(path)
@@ -94,16 +100,19 @@ def create_app(settings: Settings | None = None, *, clients: dict | None = None,
     def events_catalog():
         return json_response(docs.catalog())
 
+    def probe(name: str, client) -> dict:
+        try:
+            return client.request("GET", "/readyz", timeout=PROBE_TIMEOUT_S).json()
+        except Exception as error:
+            return {"service": name, "ready": False,
+                    "checks": {"api": f"unreachable: {error.__class__.__name__}"}}
+
     def system_readiness() -> dict:
+        # every service at once, each with a short timeout: one stalled service makes the
+        # answer "not ready" within a second instead of holding it
+        futures = {name: probes.submit(probe, name, client) for name, client in clients.items()}
         own = readiness.report()
-        services = {}
-        for name, client in clients.items():
-            try:
-                reply = client.request("GET", "/readyz")
-                services[name] = reply.json()
-            except Exception as error:
-                services[name] = {"service": name, "ready": False,
-                                  "checks": {"api": f"unreachable: {error.__class__.__name__}"}}
+        services = {name: future.result() for name, future in futures.items()}
         ready = own["ready"] and len(services) == len(SERVICES) and all(
             s.get("ready") for s in services.values())
         return {"ready": ready, "mode": "embedded" if settings.embedded else "distributed",
@@ -140,10 +149,7 @@ def _target_service(path: str) -> str | None:
     if path == DEAD_LETTERS or path == f"{DEAD_LETTERS}/replay":
         service = request.args.get("service")
         if service is None and request.method == "POST":
-            try:
-                body = json.loads(request.get_data() or b"{}")
-            except ValueError:
-                body = {}
+            body = json_body()   # bounded and checked like every body, before authenticating
             service = body.get("service") if isinstance(body, dict) else None
         if service not in SERVICES:
             raise Invalid("service", f"One of: {', '.join(SERVICES)}.")

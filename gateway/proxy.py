@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import urllib3
 from werkzeug.test import EnvironBuilder, run_wsgi_app
@@ -25,6 +27,36 @@ FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language", "If-Ma
                              "Idempotency-Key")
 RETURNED_HEADERS = ("Content-Type", "ETag", "Content-Disposition", "Retry-After",
                     "Location", "Idempotent-Replayed")
+
+
+# How long the gateway waits for a service's answer: long only where a route needs it (a
+# 20k-row import takes ~45 s); a stalled service otherwise holds a gateway thread for
+# the whole wait, long after its client has given up.
+DEFAULT_TIMEOUT_S = 30.0
+LONG_ROUTES = ((re.compile(rf"^{API}/customers/import"), 180.0),
+               (re.compile(rf"^{API}/[^?]*/export"), 120.0))
+# A bulkhead per service: requests one gateway process sends a service at once, so that
+# one stalled service holds at most this many of the gateway's threads (`crm up` runs 8;
+# deploy/README.md: keep CRM_HTTP_THREADS above it) and the others, and /livez, answer.
+# A request finding every slot taken waits briefly, then gets a 503 problem.
+MAX_IN_FLIGHT = 6
+SLOT_WAIT_S = 1.0
+
+
+def upstream_timeout(path: str, default: float = DEFAULT_TIMEOUT_S) -> float:
+    return next((seconds for route, seconds in LONG_ROUTES if route.match(path)), default)
+
+
+# RFC 3986 pchar (less "%") and "/": everything else in a decoded path is re-encoded.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def request_target(path: str, query: str = "") -> str:
+    """The request target to send for a *decoded* path (Flask's request.path): what
+    arrived percent-encoded is encoded again, so a `%3F` stays part of the path instead
+    of starting a query (or a `%25` becoming a stray `%`)."""
+    target = quote(path, safe=_PATH_SAFE)
+    return f"{target}?{query}" if query else target
 
 
 def owning_service(path: str) -> str | None:
@@ -50,23 +82,47 @@ class ServiceUnavailable(DomainError):
     title = "Bad gateway"
 
 
+class ServiceBusy(DomainError):
+    status = 503
+    default_code = "service_busy"
+    title = "Service unavailable"
+
+
+class ServiceTimeout(DomainError):
+    status = 504
+    default_code = "service_timeout"
+    title = "Gateway timeout"
+
+
 class HttpServiceClient:
-    def __init__(self, name: str, base_url: str, *, pool: urllib3.PoolManager | None = None):
+    """`path` is decoded (as Flask hands it over); `query` is the raw query string."""
+
+    def __init__(self, name: str, base_url: str, *, pool: urllib3.PoolManager | None = None,
+                 max_in_flight: int = MAX_IN_FLIGHT, timeout: float = DEFAULT_TIMEOUT_S):
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self._pool = pool or urllib3.PoolManager(
-            num_pools=8, maxsize=64, retries=False,
-            timeout=urllib3.Timeout(connect=2.0, read=180.0))  # a 20k-row import takes ~45 s
+        self.timeout = timeout
+        self._pool = pool or urllib3.PoolManager(num_pools=8, maxsize=64, retries=False)
+        self._slots = threading.BoundedSemaphore(max_in_flight)
 
     def request(self, method: str, path: str, *, query: str = "", headers: dict | None = None,
-                body: bytes | None = None) -> Reply:
-        url = f"{self.base_url}{path}" + (f"?{query}" if query else "")
+                body: bytes | None = None, timeout: float | None = None) -> Reply:
+        if not self._slots.acquire(timeout=SLOT_WAIT_S):
+            raise ServiceBusy(f"{self.name} 服务繁忙，请稍后再试 / The {self.name} service is "
+                              "busy; try again shortly.", headers={"Retry-After": "2"})
+        url = self.base_url + request_target(path, query)
+        wait = urllib3.Timeout(connect=2.0, read=timeout or upstream_timeout(path, self.timeout))
         try:
             response = self._pool.request(method, url, body=body, headers=headers or {},
-                                          preload_content=True, redirect=False)
+                                          preload_content=True, redirect=False, timeout=wait)
+        except urllib3.exceptions.TimeoutError:
+            raise ServiceTimeout(f"{self.name} 服务未及时应答 / The {self.name} service did "
+                                 "not answer in time.") from None
         except urllib3.exceptions.HTTPError as error:
             raise ServiceUnavailable(f"The {self.name} service did not answer: "
                                      f"{error.__class__.__name__}") from None
+        finally:
+            self._slots.release()
         return Reply(response.status, dict(response.headers), response.data)
 
 
@@ -76,8 +132,9 @@ class InProcessServiceClient:
         self.app = wsgi_app
 
     def request(self, method: str, path: str, *, query: str = "", headers: dict | None = None,
-                body: bytes | None = None) -> Reply:
-        environ = EnvironBuilder(path=path, method=method, query_string=query,
+                body: bytes | None = None, timeout: float | None = None) -> Reply:
+        # in one process a service cannot stall apart from the gateway: no timeout to keep
+        environ = EnvironBuilder(path=request_target(path), method=method, query_string=query,
                                  headers=headers or {}, data=body or b"").get_environ()
         app_iter, status, response_headers = run_wsgi_app(self.app, environ, buffered=True)
         try:

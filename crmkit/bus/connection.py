@@ -4,11 +4,17 @@ from __future__ import annotations
 from kombu import Connection
 
 
-def connect(url: str) -> Connection:
+HEARTBEAT_S = 30
+
+
+def connect(url: str, *, heartbeat: float = HEARTBEAT_S, timeout: float = 5.0) -> Connection:
+    """A connection whose user sends heartbeats: `heartbeat_check()` at least twice per
+    `heartbeat` seconds (consumers while draining, the publisher from its own thread),
+    or the broker closes it as dead after two missed intervals."""
     if url.startswith("memory://"):
         # The memory transport polls; keep its latency well under the 2 s freshness goal.
         return Connection(url, transport_options={"polling_interval": 0.01})
-    return Connection(url, heartbeat=30, connect_timeout=5,
+    return Connection(url, heartbeat=heartbeat, connect_timeout=timeout,
                       transport_options={"confirm_publish": True})
 
 

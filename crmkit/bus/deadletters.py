@@ -1,7 +1,16 @@
-"""The parking queue of a service: list what is parked, replay some or all of it."""
+"""The parking queue of a service: list what is parked, replay some or all of it.
+
+Reading a parked message takes it off the queue until it is put back, so lists and
+replays take turns (`_turn`): otherwise concurrent lists each see part of the queue and a
+replay misses what a list holds at that moment."""
 from __future__ import annotations
 
 import json
+import time
+from contextlib import contextmanager
+
+from amqp.exceptions import ResourceLocked
+from kombu import Queue
 
 from crmkit.bus.connection import connect
 from crmkit.bus.consumer import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER
@@ -25,6 +34,29 @@ def _describe(message) -> dict:
     }
 
 
+TURN_WAIT_S = 30.0
+
+
+@contextmanager
+def _turn(connection, service: str):
+    """This connection's turn at the service's parking queue: an exclusive queue that one
+    connection at a time may declare, which the broker deletes when that connection
+    closes (so a crashed holder frees it too)."""
+    name = f"{QueueNames(service).parking}.turn"
+    deadline = time.monotonic() + TURN_WAIT_S
+    delay = 0.02
+    while True:
+        try:
+            Queue(name, exclusive=True, auto_delete=True)(connection.channel()).declare()
+            break
+        except ResourceLocked:   # another connection's turn (the broker closed our channel)
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+    yield
+
+
 def _drain(channel, service: str, limit: int):
     queue = parking_queue(service)(channel)
     queue.declare()
@@ -38,7 +70,7 @@ def _drain(channel, service: str, limit: int):
 
 
 def list_parked(url: str, service: str, limit: int = 1000) -> list[dict]:
-    with connect(url) as connection:
+    with connect(url) as connection, _turn(connection, service):
         channel = connection.channel()
         messages = _drain(channel, service, limit)
         described = [_describe(m) for m in messages]
@@ -53,7 +85,7 @@ def replay_parked(url: str, service: str, ids: list[str] | None = None,
     publisher = publisher or Publisher(url)
     names = QueueNames(service)
     replayed = []
-    with connect(url) as connection:
+    with connect(url) as connection, _turn(connection, service):
         channel = connection.channel()
         for message in _drain(channel, service, 100_000):
             message_id = message.properties.get("message_id")

@@ -11,7 +11,7 @@ import threading
 
 from kombu import Producer
 
-from crmkit.bus.connection import connect
+from crmkit.bus.connection import HEARTBEAT_S, connect
 from crmkit.bus.topology import EXCHANGE
 
 log = logging.getLogger(__name__)
@@ -26,12 +26,15 @@ def encode(envelope: dict) -> bytes:
 
 
 class Publisher:
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, heartbeat: float = HEARTBEAT_S):
         self._url = url
+        self._heartbeat = heartbeat
         self._lock = threading.Lock()
         self._connection = None
         self._producer = None
         self._returned: list[str] = []
+        self._closed = threading.Event()
+        self._beating: threading.Thread | None = None
 
     def publish(self, envelope: dict) -> None:
         """Publish one event to `crm.events` with routing key = its type."""
@@ -69,10 +72,27 @@ class Publisher:
 
     def _ensure_producer(self) -> Producer:
         if self._producer is None:
-            self._connection = connect(self._url)
+            self._connection = connect(self._url, heartbeat=self._heartbeat)
             self._connection.ensure_connection(max_retries=3)
             self._producer = Producer(self._connection.channel(), on_return=self._on_return)
+            if self._beating is None and self._connection.supports_heartbeats:
+                self._beating = threading.Thread(target=self._beat, daemon=True,
+                                                 name="publisher-heartbeat")
+                self._beating.start()
         return self._producer
+
+    def _beat(self) -> None:
+        """Heartbeats while no message goes out (an idle relay): without them the broker
+        closed idle publisher connections as dead and the next publish found them gone."""
+        while not self._closed.wait(self._heartbeat / 4):
+            with self._lock:
+                if self._connection is None:
+                    continue
+                try:
+                    self._connection.heartbeat_check(rate=2)
+                except Exception:   # the broker went away: the next publish reconnects
+                    log.warning("publisher connection lost; reconnecting on next publish")
+                    self._reset()
 
     def _reset(self) -> None:
         try:
@@ -83,5 +103,6 @@ class Publisher:
         self._connection = self._producer = None
 
     def close(self) -> None:
+        self._closed.set()
         with self._lock:
             self._reset()

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 
+from gateway.limits import SERVER_LIMITS
+
 # Every app answers with X-Request-ID: the caller's id when it sent a valid one, else a
 # new one. The gateway forwards its id to the service it calls, so logging the id each
 # answered with puts one id on a request's lines in both logs (and it becomes the
@@ -68,4 +70,7 @@ def settings_for(service: str, *, wsgi_app: str, port: int) -> dict:
         # One container, one master: the runtime control socket (gunicorn >= 25) would
         # need a writable home directory and adds nothing that the orchestrator lacks.
         "control_socket_disable": True,
+        # Above the gateway's own URI and header limits, so that clients get its
+        # problem+json; gunicorn's text/html 414/431 only beyond these.
+        **SERVER_LIMITS,
     }

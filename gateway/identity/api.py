@@ -52,7 +52,8 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
                   body=PasswordChangeIn, status=204)
     def change_password():
         data = parse_body(PasswordChangeIn)
-        service.change_password(g.caller, data["old_password"], data["new_password"])
+        service.change_password(g.caller, data["old_password"], data["new_password"],
+                                request.remote_addr)
         return no_content()
 
     @bp.operation("/me", "GET", summary="The calling user", response=UserOut)
@@ -112,8 +113,9 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
         return json_response(dump_user(user), version=user.version)
 
     @bp.operation("/users/<user_id>/password", "POST", summary="Set a temporary password "
-                  "(admin); the user must change it at next login", body=PasswordResetIn,
-                  status=204)
+                  "(admin); the user must change it at next login. Not your own (403 "
+                  "cannot_reset_own_password): use POST /auth/password",
+                  body=PasswordResetIn, status=204)
     def reset_password(user_id: str):
         data = parse_body(PasswordResetIn)
         service.reset_password(current_identity(), user_id, data["password"])

@@ -42,8 +42,20 @@ PATCHABLE_FIELDS = ("name", "role", "team", "region", "timezone", "email", "acti
 INVALID_CREDENTIALS = "用户名或密码错误 / Wrong username or password."
 ACCOUNT_DISABLED = "该账号已停用，请联系管理员 / This account is disabled; ask an administrator."
 SESSION_REVOKED = ("登录已失效，请重新登录 / This session is no longer valid; log in again.")
+RESET_OWN_PASSWORD = ("不能重置自己的密码，请用原密码修改（POST /api/v1/auth/password）/ "
+                      "You cannot reset your own password; change it with your current one "
+                      "(POST /api/v1/auth/password).")
 PASSWORD_CHANGE_REQUIRED = ("请先修改初始密码 / Change your initial password first "
                             "(POST /api/v1/auth/password).")
+
+
+class WrongPassword(Invalid):
+    """The current password given to change it is wrong: a guess, which the login
+    throttle counts like a failed login."""
+
+    def __init__(self):
+        super().__init__({"old_password": ["原密码不正确 / The current password is wrong."]},
+                         code="wrong_password")
 
 
 class PasswordHasher(Protocol):
@@ -330,8 +342,7 @@ class User:
                         now: datetime | None = None) -> None:
         """The user changes their own password; every other session is logged out."""
         if not self.check_password(old_password, hasher):
-            raise Invalid({"old_password": ["原密码不正确 / The current password is wrong."]},
-                          code="wrong_password")
+            raise WrongPassword()
         check_password_policy(new_password, self.username, field="new_password")
         if new_password == old_password:
             raise Invalid({"new_password": ["新密码不能与原密码相同 / "
@@ -343,8 +354,14 @@ class User:
         self.updated_at = now or utcnow()
 
     def reset_password(self, new_password: Any, hasher: PasswordHasher,
-                       *, now: datetime | None = None) -> None:
-        """An admin sets a temporary password: the user must change it at next login."""
+                       *, actor_id: str | None = None, now: datetime | None = None) -> None:
+        """An admin sets a temporary password: the user must change it at next login.
+
+        Not their own: that would let a stolen admin session take the account over
+        without knowing its password, so it goes through `change_password`.
+        """
+        if actor_id is not None and actor_id == self.id:
+            raise Forbidden(RESET_OWN_PASSWORD, code="cannot_reset_own_password")
         check_password_policy(new_password, self.username, field="password")
         self.password_hash = hasher.hash(new_password)
         self.must_change_password = True

@@ -20,8 +20,8 @@ from crmkit.events import to_envelopes
 from crmkit.identity import Identity
 from crmkit.queries import count_matching
 from crmkit.visibility import Owner, can_see, visibility_filter
-from gateway.identity.domain import (User, authenticate, password_problems, username_key,
-                                     would_leave_no_admin)
+from gateway.identity.domain import (User, WrongPassword, authenticate, password_problems,
+                                     username_key, would_leave_no_admin)
 from gateway.identity.repository import USERS, UserRepository
 from gateway.identity.throttle import LoginThrottle
 
@@ -94,22 +94,10 @@ class IdentityService:
     # -- logging in -----------------------------------------------------------------------
 
     def login(self, username: str, password: str, client_ip: str | None) -> dict[str, Any]:
-        now = self.clock()
-        key = username_key(username)
-        attempts = self.repository.attempts_since(self.throttle.keys(key, client_ip).keys(),
-                                                  self.throttle.horizon(now))
-        self.throttle.decide(key, client_ip, attempts, now).raise_if_blocked()
-
         user = self.repository.by_username(username)
         stored_hash = user.password_hash if user else None
-        try:
-            authenticate(user, password, self.hasher)
-        except Unauthorized:
-            self.repository.record_attempts(self.throttle.failure(key, client_ip, now),
-                                            keep_for=self.throttle.retention)
-            raise
-        self.repository.record_attempts(self.throttle.success(key, client_ip, now),
-                                        keep_for=self.throttle.retention)
+        self._password_attempt(username_key(username), client_ip,
+                               lambda: authenticate(user, password, self.hasher))
         if user.password_hash != stored_hash:  # upgraded to the current argon2 costs
             self._save_quietly(user)
         token, expires_in = self.tokens.issue_access(user.id,
@@ -136,16 +124,44 @@ class IdentityService:
             user.ensure_password_changed()
         return Authenticated(user=user, session_id=claims.get("jti"))
 
+    def authenticate_admin(self, authorization: str | None, *, method: str = "GET",
+                           path: str = "") -> Authenticated:
+        """For what only admins may read outside the API (the gateway's /metrics)."""
+        caller = self.authenticate(authorization, method=method, path=path)
+        _require_admin(caller.identity)
+        return caller
+
     def internal_token(self, caller: Authenticated) -> str:
         """The short-lived token a forwarded request carries to a service."""
         return self.tokens.issue_internal(caller.identity)
 
-    def change_password(self, caller: Authenticated, old_password: str,
-                        new_password: str) -> None:
+    def change_password(self, caller: Authenticated, old_password: str, new_password: str,
+                        client_ip: str | None = None) -> None:
+        """A wrong `old_password` is a password guess like a failed login: it counts
+        against the same throttle, or a stolen session could guess the password."""
         user = self._load(caller.user.id)
-        user.change_password(old_password, new_password, self.hasher,
-                             keep_session=caller.session_id, now=self.clock())
+        self._password_attempt(user.username_key, client_ip, lambda: user.change_password(
+            old_password, new_password, self.hasher, keep_session=caller.session_id,
+            now=self.clock()))
         self._save(user, actor_id=user.id)
+
+    def _password_attempt(self, key: str, client_ip: str | None,
+                          attempt: Callable[[], Any]) -> None:
+        """Run a password check under the login throttle (gateway.identity.throttle):
+        refused while blocked; a wrong password recorded as a failure, a right one as a
+        success. Other errors (a weak new password) are no guess and not recorded."""
+        now = self.clock()
+        attempts = self.repository.attempts_since(self.throttle.keys(key, client_ip).keys(),
+                                                  self.throttle.horizon(now))
+        self.throttle.decide(key, client_ip, attempts, now).raise_if_blocked()
+        try:
+            attempt()
+        except (Unauthorized, WrongPassword):
+            self.repository.record_attempts(self.throttle.failure(key, client_ip, now),
+                                            keep_for=self.throttle.retention)
+            raise
+        self.repository.record_attempts(self.throttle.success(key, client_ip, now),
+                                        keep_for=self.throttle.retention)
 
     # -- user administration -----------------------------------------------------------------
 
@@ -204,7 +220,7 @@ class IdentityService:
         """An admin gives a user a temporary password (it must be changed at login)."""
         _require_admin(actor)
         user = self._load(user_id)
-        user.reset_password(password, self.hasher, now=self.clock())
+        user.reset_password(password, self.hasher, actor_id=actor.user_id, now=self.clock())
         self._save(user, actor_id=actor.user_id)
         return user
 
@@ -266,8 +282,8 @@ def _sort(sort: str | None) -> list[tuple[str, int]]:
 
 
 def _normalise_path(path: str) -> str:
-    path = (path or "").split("?", 1)[0]
-    return path.rstrip("/") or "/"
+    # A decoded path: a "?" in it arrived as %3F and is part of the path, not a query.
+    return (path or "").rstrip("/") or "/"
 
 
 def _user_clauses(*, q: str | None, role: str | None, team: str | None,

@@ -11,7 +11,8 @@ may go ahead. Two counters:
   attacker go on guessing other users' passwords from the same address.
 
 While blocked, attempts are answered 429 without checking the password and are not
-recorded, so waiting out `Retry-After` always works.
+recorded, so waiting out `Retry-After` always works. A wrong current password on the
+password change counts as a failed login of that user (IdentityService.change_password).
 """
 from __future__ import annotations
 
@@ -49,8 +50,8 @@ class Decision:
     def raise_if_blocked(self) -> None:
         if not self.allowed:
             raise TooManyRequests(
-                f"登录失败次数过多，请 {self.retry_after} 秒后再试 / Too many failed logins; "
-                f"try again in {self.retry_after} seconds.",
+                f"密码错误次数过多，请 {self.retry_after} 秒后再试 / Too many wrong "
+                f"passwords; try again in {self.retry_after} seconds.",
                 code="too_many_login_attempts", retry_after=self.retry_after,
                 headers={"Retry-After": str(self.retry_after)})
 

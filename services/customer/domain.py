@@ -11,7 +11,11 @@ Who may do what (CONTRACT §3, §4 and the users' manual 004):
 - claim (领用): anyone, for a pool customer, within the claim limit and cool-down;
 - return (归还): owner or superior; recover (收回): supervisor+ over a visible owner;
   assign (指派): the owner, or a supervisor+ for a visible or pool customer;
-- delete: supervisor+, pool customers only (已领用的客户不能删除).
+- delete: supervisor+, pool customers only (已领用的客户不能删除);
+- deal_amount, last_deal_on (kept by won opportunities) and region (the owner's unless
+  decided otherwise) are set by hand by managers and admins only: 403 field_not_allowed;
+- the pool (every customer's public view) matches, filters and sorts on public fields
+  only, so it tells nobody about contacts, phones, deals or follow-ups they may not see.
 
 Every change appends a change-log entry `{at, actor_id, action, changes}` to `log` and a
 `DomainEvent` to `events`; the handler saves both with the state in one write.
@@ -37,6 +41,25 @@ from services.customer.validation import refuse_sensitive
 # What the pool shows about a customer to people who may not see the record (公开信息).
 PUBLIC_FIELDS = ("id", "number", "name", "industry", "status", "level", "source", "tags",
                  "size", "address", "region", "owner_id", "created_at", "updated_at")
+# The list filters of CONTRACT §4 and the customer field each one reads. The pool lists
+# every customer's public view, so it filters (and sorts, and matches `q`) on public
+# fields only: any private field would let a caller probe customers they may not see.
+FILTER_FIELDS = {"status": "status", "level": "level", "industry": "industry", "tag": "tags",
+                 "source": "source", "owner_id": "owner_id", "region": "region",
+                 "created_from": "created_at", "created_to": "created_at",
+                 "no_followup_since": "last_followup_at", "claimed": "owner_id"}
+PRIVATE_FILTER = ("The pool shows public information only and cannot filter by this; "
+                  "use the customer list. / 客户池只显示公开信息,不能按此条件筛选,请在客户列表中使用。")
+# Fields only a manager or admin sets by hand: won opportunities keep the deal fields
+# (CONTRACT §5, through events); the region follows the owner unless a manager decides.
+MANAGER_FIELDS = {
+    "deal_amount": "Kept by won opportunities; only a manager or admin may correct it. "
+                   "/ 由赢单自动更新,只有经理或管理员可以修改。",
+    "last_deal_on": "Kept by won opportunities; only a manager or admin may correct it. "
+                    "/ 由赢单自动更新,只有经理或管理员可以修改。",
+    "region": "The region follows the owner's; only a manager or admin may set it. "
+              "/ 区域默认取负责人的区域,只有经理或管理员可以设置。",
+}
 # Fields a change may touch, in the order the change log lists them.
 TRACKED_FIELDS = ("name", "industry", "status", "level", "source", "source_detail", "tags",
                   "size", "address", "needs", "region", "primary_contact", "deal_amount",
@@ -167,6 +190,7 @@ class Customer:
         supervisor+ names another `owner` (whose profile the handler looked up).
         """
         now = as_utc(now or utcnow())
+        require_may_set(actor, data)
         if owner is not None and in_pool:
             raise Invalid("owner_id", "Give either owner_id or in_pool, not both.")
         if owner is not None and owner.user_id != actor.user_id and \
@@ -245,6 +269,7 @@ class Customer:
     def update(self, actor: Identity, data: dict, *, now: datetime | None = None) -> dict:
         """PATCH: apply changed fields; returns {field: [old, new]} (empty if nothing)."""
         self._require_editor(actor)
+        require_may_set(actor, data)
         now = as_utc(now or utcnow())
         values = F.clean_customer(data, partial=True)
         changes: dict[str, list] = {}
@@ -705,6 +730,31 @@ def _forbidden_message(relation: str) -> str:
     if relation == PUBLIC:
         return "This customer is in the pool; claim it first. / 该客户在客户池中,请先领用。"
     return "You may not do this. / 没有权限。"
+
+
+def fields_not_allowed(actor: Identity, data: dict) -> list[str]:
+    """The fields of a create or edit that `actor`'s role may not set by hand."""
+    if actor.at_least("manager"):
+        return []
+    return [name for name in MANAGER_FIELDS if name in data]
+
+
+def require_may_set(actor: Identity, data: dict) -> None:
+    """403 `field_not_allowed` naming each field the caller's role may not set."""
+    refused = fields_not_allowed(actor, data)
+    if refused:
+        raise Forbidden(f"Only a manager or admin may set: {', '.join(refused)}. "
+                        f"/ 只有经理或管理员可以设置:{'、'.join(refused)}。",
+                        code="field_not_allowed",
+                        errors={name: [MANAGER_FIELDS[name]] for name in refused})
+
+
+def refuse_private_filters(query: dict) -> None:
+    """422 naming each given filter that reads a field outside the public view."""
+    private = [name for name, field_name in FILTER_FIELDS.items()
+               if query.get(name) is not None and field_name not in PUBLIC_FIELDS]
+    if private:
+        raise Invalid({name: [PRIVATE_FILTER] for name in private})
 
 
 def view(customer: Customer, viewer: Identity) -> str:

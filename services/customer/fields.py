@@ -184,6 +184,9 @@ def clean_tags(errors: _Errors, tags) -> list[str]:
     if not isinstance(tags, (list, tuple)):
         errors.add("tags", "Must be a list of text.")
         return []
+    if len(tags) > 4 * MAX_TAGS:   # an imported cell can hold any number: refuse before the work
+        errors.add("tags", f"At most {MAX_TAGS} tags.")
+        return []
     clean: list[str] = []
     for tag in tags:
         if not isinstance(tag, str) or not tag.strip():

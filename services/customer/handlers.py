@@ -26,9 +26,11 @@ from crmkit.visibility import Owner
 
 from services.customer import fields as F
 from services.customer import naming, numbering, reclaim, transfer
-from services.customer.domain import HIDDEN, Customer, view
-from services.customer.repository import (SORTABLE, CustomerRepository, combine,
-                                          customer_filter, scope_filter)
+from services.customer.domain import (HIDDEN, MANAGER_FIELDS, Customer,
+                                      fields_not_allowed, refuse_private_filters,
+                                      require_may_set, view)
+from services.customer.repository import (PUBLIC_SORTABLE, SORTABLE, CustomerRepository,
+                                          combine, customer_filter, scope_filter)
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +45,10 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def _sort(sort: str | None) -> list[tuple[str, int]]:
-    spec = sort_spec(sort, SORTABLE, "-created_at")
+def _sort(sort: str | None, sortable: dict = SORTABLE) -> list[tuple[str, int]]:
+    spec = sort_spec(sort, sortable, "-created_at")
     field, direction = spec[0]
-    return [(SORTABLE[field], direction), ("_id", direction)]
+    return [(sortable[field], direction), ("_id", direction)]
 
 
 class CustomerHandlers:
@@ -135,7 +137,8 @@ class CustomerHandlers:
         command = dict(command)
         in_pool = bool(command.pop("in_pool", False))
         owner_id = command.pop("owner_id", None)
-        F.clean_customer(command, partial=False)  # refuse bad input before using a number
+        require_may_set(actor, command)  # refuse before using a number
+        F.clean_customer(command, partial=False)
         owner, owner_name = None, None
         if owner_id is not None:
             if in_pool:
@@ -321,12 +324,12 @@ class CustomerHandlers:
                                     page=query["page"], per_page=query["per_page"])
 
     def pool(self, query: dict, viewer: Identity) -> tuple[list[dict], int]:
-        clauses = customer_filter(tz=self.tz, **query)
-        if query.get("claimed") is True:
-            clauses.append({"owner_id": {"$ne": None}})
-        elif query.get("claimed") is False:
-            clauses.append({"owner_id": None})
-        return self.repository.find(combine(clauses), sort=_sort(query.get("sort")),
+        """Every customer's public view: matched, filtered and sorted on public fields
+        only, since it lists customers the caller may not see in full."""
+        refuse_private_filters(query)
+        sort = _sort(query.get("sort"), PUBLIC_SORTABLE)
+        clauses = customer_filter(tz=self.tz, public=True, **query)
+        return self.repository.find(combine(clauses), sort=sort,
                                     page=query["page"], per_page=query["per_page"])
 
     def export_rows(self, query: dict, viewer: Identity) -> list[dict]:
@@ -352,6 +355,11 @@ class CustomerHandlers:
         good: list[tuple[int, dict, str]] = []
         first_row_of: dict[str, tuple[int, str]] = {}
         for row, command in rows:
+            refused = fields_not_allowed(actor, command)
+            if refused:
+                errors.extend({"row": row, "field": field, "code": "field_not_allowed",
+                               "message": MANAGER_FIELDS[field]} for field in refused)
+                continue
             try:
                 F.clean_customer(command, partial=False)
             except Invalid as error:

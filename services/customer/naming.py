@@ -238,11 +238,7 @@ def _syllable_suffixes(syllables: list[str], into: set[str]) -> None:
         into.add("".join(syllables[start:])[:TERM_LIMIT])
 
 
-def search_terms(name: str, number: str | None = None, contact_names=(), phones=()) -> list[str]:
-    """Terms whose prefixes `q` matches: every suffix of the name (商策 in 上海商策科技),
-    of its pinyin from each syllable (shangce, keji) and of its initials (sckj in
-    shsckjyxgs); contact names and their initials; phone digits (last 4 and more);
-    the number."""
+def _public_terms(name: str, number: str | None) -> set[str]:
     terms: set[str] = set()
     folded = compact(name)
     keys = search_keys(name)
@@ -253,6 +249,22 @@ def search_terms(name: str, number: str | None = None, contact_names=(), phones=
                   keys["name_initials"][:TERM_LIMIT]))
     if number:
         terms.add(number.lower())
+    terms.discard("")
+    return terms
+
+
+def public_search_terms(name: str, number: str | None = None) -> list[str]:
+    """The terms of what the public view shows (name, its pinyin, the number): all the
+    pool's `q` may match, so contacts and phones cannot be probed through it."""
+    return sorted(_public_terms(name, number))
+
+
+def search_terms(name: str, number: str | None = None, contact_names=(), phones=()) -> list[str]:
+    """Terms whose prefixes `q` matches: every suffix of the name (商策 in 上海商策科技),
+    of its pinyin from each syllable (shangce, keji) and of its initials (sckj in
+    shsckjyxgs); contact names and their initials; phone digits (last 4 and more);
+    the number."""
+    terms = _public_terms(name, number)
     for contact in contact_names:
         _suffixes(compact(contact), terms)
         _suffixes(pinyin_initials(contact or ""), terms)

@@ -31,7 +31,7 @@ from crmkit.queries import all_of, count_matching
 from crmkit.visibility import team_subtree_filter, visibility_filter
 
 from services.customer import naming
-from services.customer.domain import Contact, Customer, Interaction
+from services.customer.domain import PUBLIC_FIELDS, Contact, Customer, Interaction
 from services.customer.reclaim import PoolRules
 
 CUSTOMERS = "customers"
@@ -44,7 +44,8 @@ LOCKS = "locks"
 
 INTERNAL = ("_outbox", "_outbox_pending", "_outbox_lease", "_seen_events")
 # What a command needs of a customer: everything but the log, follow-ups and outbox.
-LOAD = {"history": 0, "interactions": 0, "search_terms": 0, **{f: 0 for f in INTERNAL}}
+LOAD = {"history": 0, "interactions": 0, "search_terms": 0, "public_terms": 0,
+        **{f: 0 for f in INTERNAL}}
 # What a list shows: no cool-down memory or consumed-event ids either.
 LIST = {**LOAD, "releases": 0, "applied_events": 0}
 NAME_RESERVATION_GRACE = timedelta(seconds=30)
@@ -55,6 +56,11 @@ SORTABLE = {"created_at": "created_at", "updated_at": "updated_at", "number": "_
             "deal_amount": "deal_amount_cents", "last_deal_on": "last_deal_on",
             "level": "level", "status": "status", "industry": "industry",
             "region": "region", "source": "source"}
+# What the pool may sort by: fields of the public view only (deal amount, deal and
+# follow-up dates would order customers the caller may not see by private data).
+PUBLIC_SORTABLE = {name: stored for name, stored in SORTABLE.items() if name in PUBLIC_FIELDS}
+# Customers stored before `public_terms` existed get it once per database (start-up).
+PUBLIC_TERMS_FILLED = "migration:public_terms"
 
 # Declared indexes: every filter and sort of the service is served by one of these.
 RETIRED_INDEX = "deleted_1_owner_id_1"
@@ -64,6 +70,7 @@ CUSTOMER_INDEXES = (
     [("owner_team", 1)],
     [("owner_region", 1)],
     [("search_terms", 1)],
+    [("public_terms", 1)],
     [("name_normalized", 1)],
     [("name_pinyin", 1)],
     [("status", 1)],
@@ -117,6 +124,7 @@ def customer_doc(customer: Customer) -> dict:
         **naming.search_keys(customer.name),
         "search_terms": naming.search_terms(customer.name, customer.number,
                                             [c.name for c in customer.contacts], phones),
+        "public_terms": naming.public_search_terms(customer.name, customer.number),
         "industry": customer.industry, "status": customer.status, "level": customer.level,
         "source": customer.source, "source_detail": customer.source_detail,
         "tags": list(customer.tags), "size": customer.size, "address": customer.address,
@@ -169,14 +177,21 @@ def _local_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
 
-def customer_filter(*, tz: ZoneInfo, q=None, status=None, level=None, industry=None,
-                    tag=None, source=None, owner_id=None, region=None, created_from=None,
-                    created_to=None, no_followup_since=None, **_ignored) -> list[dict]:
-    """The clauses of the list filters of CONTRACT §4 (dates are organisation-local)."""
+def customer_filter(*, tz: ZoneInfo, public: bool = False, q=None, status=None, level=None,
+                    industry=None, tag=None, source=None, owner_id=None, region=None,
+                    created_from=None, created_to=None, no_followup_since=None,
+                    claimed=None, **_ignored) -> list[dict]:
+    """The clauses of the list filters of CONTRACT §4 (dates are organisation-local).
+    `public` (the pool): `q` matches the terms of the public view only."""
     clauses: list[dict] = [{"deleted": False}]
     term = naming.query_term(q)
     if term:
-        clauses.append({"search_terms": {"$regex": "^" + re.escape(term)}})
+        terms_field = "public_terms" if public else "search_terms"
+        clauses.append({terms_field: {"$regex": "^" + re.escape(term)}})
+    if claimed is True:
+        clauses.append({"owner_id": {"$ne": None}})
+    elif claimed is False:
+        clauses.append({"owner_id": None})
     for field, value in (("status", status), ("level", level), ("industry", industry),
                          ("source", source), ("owner_id", owner_id), ("region", region)):
         if value is not None:
@@ -231,6 +246,7 @@ class CustomerRepository:
     def ensure_indexes(self) -> None:
         for keys in CUSTOMER_INDEXES:
             self.customers.create_index(keys)
+        self.fill_public_terms()
         # Led by a flag that is false for nearly every customer, it narrowed nothing and
         # drew the planner away from the owner's index; data folders made before still have it.
         if RETIRED_INDEX in self.customers.index_information():
@@ -240,6 +256,30 @@ class CustomerRepository:
                 pass
         self.names.create_index("customer_id")
         self.imports.create_index([("state", 1), ("created_at", 1)])
+
+    def fill_public_terms(self, batch: int = 500) -> int:
+        """Give customers stored before `public_terms` existed their public search terms
+        (once per database; later writes keep them). Not a change of the customer: its
+        version stays. A concurrent save writes the terms itself, and the filter then
+        leaves that document alone. Returns how many were filled."""
+        if self.run_done(PUBLIC_TERMS_FILLED):
+            return 0
+        filled, last = 0, None
+        missing = {"public_terms": {"$exists": False}}
+        while True:
+            filter_ = missing if last is None else {**missing, "_id": {"$gt": last}}
+            docs = list(self.customers.find(filter_, {"_id": 1, "name": 1, "number": 1})
+                        .sort([("_id", 1)]).limit(batch))
+            for doc in docs:
+                terms = naming.public_search_terms(doc.get("name") or "", doc.get("number"))
+                filled += self.customers.update_one(
+                    {"_id": doc["_id"], **missing},
+                    {"$set": {"public_terms": terms}}).modified_count
+            if len(docs) < batch:
+                break
+            last = docs[-1]["_id"]
+        self.mark_run(PUBLIC_TERMS_FILLED, filled=filled)
+        return filled
 
     def declared_indexes(self) -> list[list[tuple[str, int]]]:
         return [list(keys) for keys in CUSTOMER_INDEXES]

@@ -16,7 +16,7 @@ from marshmallow import Schema, fields, validate
 from crmkit.events import event_schema
 from crmkit.pagination import PageQuery
 
-from services.customer.fields import (ATTITUDES, CONTACT_ROLES, LEVELS, METHODS,
+from services.customer.fields import (ATTITUDES, CONTACT_ROLES, LEVELS, MAX_TAGS, METHODS,
                                       RELATIONSHIPS, STATUSES)
 
 PRODUCER = "customer"
@@ -65,7 +65,7 @@ class _CustomerFields(Schema):
     level = fields.String(allow_none=True, validate=validate.OneOf(LEVELS))
     source = _text(100)
     source_detail = _text(500)
-    tags = fields.List(fields.String(), allow_none=True)
+    tags = fields.List(fields.String(), allow_none=True, validate=validate.Length(max=MAX_TAGS))
     size = _text(100)
     address = _text(500)
     needs = _text(5000)
@@ -127,7 +127,8 @@ class ContactSchema(Schema):
     relationship = fields.String(allow_none=True, validate=validate.OneOf(RELATIONSHIPS))
     notes = _text(5000)
     is_primary = fields.Boolean()
-    relations = fields.List(fields.Nested(RelationSchema), allow_none=True)
+    relations = fields.List(fields.Nested(RelationSchema), allow_none=True,
+                            validate=validate.Length(max=50))
 
 
 class InteractionSchema(Schema):
@@ -139,7 +140,7 @@ class InteractionSchema(Schema):
     attitude = fields.String(allow_none=True, validate=validate.OneOf(ATTITUDES))
     next_action = _text(500)
     next_action_due = fields.Date(allow_none=True)
-    contact_ids = fields.List(fields.String())
+    contact_ids = fields.List(fields.String(), validate=validate.Length(max=100))
     opportunity_id = _text(100)
 
 
@@ -148,8 +149,9 @@ class PoolRulesSchema(Schema):
     days_without_followup = fields.Integer(allow_none=True, strict=True)
     days_without_deal = fields.Integer(allow_none=True, strict=True)
     level_days = fields.Dict(keys=fields.String(), values=fields.Integer(strict=True),
-                             allow_none=True)
-    exempt_statuses = fields.List(fields.String(), allow_none=True)
+                             allow_none=True, validate=validate.Length(max=20))
+    exempt_statuses = fields.List(fields.String(), allow_none=True,
+                                  validate=validate.Length(max=20))
     warn_days_before = fields.Integer(allow_none=True, strict=True)
     claim_limit = fields.Integer(allow_none=True, strict=True)
     reclaim_cooldown_days = fields.Integer(allow_none=True, strict=True)
@@ -160,7 +162,8 @@ class CustomerFilterQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(STATUSES))
     level = fields.String(validate=validate.OneOf(LEVELS))
     industry = fields.String(validate=validate.Length(max=100))
-    tag = fields.List(fields.String(validate=validate.Length(max=50)))
+    tag = fields.List(fields.String(validate=validate.Length(max=50)),
+                      validate=validate.Length(max=MAX_TAGS))
     source = fields.String(validate=validate.Length(max=100))
     owner_id = fields.String(validate=validate.Length(max=100))
     region = fields.String(validate=validate.Length(max=50))
@@ -174,6 +177,9 @@ class CustomerListQuery(CustomerFilterQuery):
 
 
 class PoolQuery(CustomerFilterQuery):
+    """The list filters on public fields: `q` matches name, number and pinyin only;
+    `no_followup_since` and sorts by deal or follow-up fields are refused (422)."""
+
     claimed = fields.Boolean()
 
 

@@ -1,4 +1,5 @@
-"""Export (xlsx / csv, phones masked) and import (xlsx / csv) of customers.
+"""Export (xlsx / csv, phones masked, cells made safe to open by crmkit.spreadsheets)
+and import (xlsx / csv) of customers.
 
 Export headers are Chinese or English (the caller's Accept-Language); import reads
 either, plus the usual synonyms of a hand-made sheet (客户名称 / 公司名称 / name ...).
@@ -15,6 +16,7 @@ from zoneinfo import ZoneInfo
 from crmkit.clock import as_utc
 from crmkit.errors import Invalid
 from crmkit.money import format_money, from_cents
+from crmkit.spreadsheets import export_row
 
 from services.customer.validation import mask_phone
 
@@ -123,7 +125,7 @@ def to_csv(headers: list[str], rows: list[list]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(headers)
-    writer.writerows(rows)
+    writer.writerows(export_row(row) for row in rows)  # no formulas, no control bytes
     return buffer.getvalue().encode("utf-8-sig")  # the BOM lets Excel read UTF-8
 
 
@@ -134,7 +136,7 @@ def to_xlsx(headers: list[str], rows: list[list], title: str = "customers") -> b
     sheet = workbook.create_sheet(title)
     sheet.append(headers)
     for row in rows:
-        sheet.append(row)
+        sheet.append(export_row(row))  # no formulas, no bytes XML refuses
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()

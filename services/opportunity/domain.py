@@ -24,7 +24,7 @@ from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
 from crmkit.events import DomainEvent
 from crmkit.identity import Identity
 from crmkit.money import format_money, parse_money
-from crmkit.visibility import Owner, can_see, is_superior
+from crmkit.visibility import Owner, can_see, can_see_unowned, is_superior, may_work_on
 
 # --------------------------------------------------------------------------- pipeline
 
@@ -334,30 +334,13 @@ class CustomerRef:
 
 # --------------------------------------------------------------------------- access
 
-def _unowned_visible(viewer: Identity, region: str | None) -> bool:
-    """Unowned records (customer back in the pool) are for supervisors and up.
-
-    Admins see all; a supervisor or manager sees those of their own region (or every
-    unowned one whose region is unknown).
-    """
-    if viewer.is_admin:
-        return True
-    if not viewer.at_least("supervisor"):
-        return False
-    return region is None or region == viewer.region
-
-
 def can_use_customer(viewer: Identity, customer: CustomerRef | None) -> bool:
-    """May the viewer open an opportunity on this customer?
-
-    Full visibility per CONTRACT §3 (owner, sharees, the owner's superiors, admins);
-    an unclaimed customer only for supervisors and up (the opportunity starts unowned).
-    """
-    if customer is None:
-        return False
-    if customer.owner is None:
-        return _unowned_visible(viewer, customer.region)
-    return can_see(viewer, customer.owner, customer.shared_with)
+    """May the viewer open an opportunity on this customer? Full visibility per CONTRACT
+    §3 (owner, sharees, the owner's superiors, admins); an unclaimed customer only for
+    supervisors and up (the opportunity starts unowned)."""
+    return customer is not None and may_work_on(
+        viewer, customer.owner, customer.region,
+        customer.shared_with if customer.owner is not None else ())
 
 
 def require_customer(viewer: Identity, customer: CustomerRef | None) -> CustomerRef:
@@ -369,14 +352,14 @@ def require_customer(viewer: Identity, customer: CustomerRef | None) -> Customer
 
 def can_read(viewer: Identity, opp: "Opportunity") -> bool:
     if opp.owner_id is None:
-        return _unowned_visible(viewer, opp.region) or viewer.user_id in opp.shared_with
+        return may_work_on(viewer, None, opp.region, opp.shared_with)
     return can_see(viewer, opp.owner, opp.shared_with)
 
 
 def can_edit(viewer: Identity, opp: "Opportunity") -> bool:
     """Owner, the owner's superiors, admins. Sharees read only."""
     if opp.owner_id is None:
-        return _unowned_visible(viewer, opp.region)
+        return can_see_unowned(viewer, opp.region)
     return viewer.user_id == opp.owner_id or is_superior(viewer, opp.owner)
 
 

@@ -12,7 +12,7 @@ from crmkit.events import event_schema
 from crmkit.money import format_money, parse_money
 from crmkit.pagination import PageQuery
 
-from services.opportunity.domain import FOLLOWUP_METHODS, STATUSES
+from services.opportunity.domain import FOLLOWUP_METHODS, MAX_STAGES, STATUSES
 
 PRODUCER = "opportunity"
 TEXT = validate.Length(max=5000)
@@ -33,14 +33,16 @@ class Money(fields.Field):
         return format_money(value)
 
 
-class Competitors(fields.Field):
-    """One name or a list of names."""
+class Competitors(fields.List):
+    """One name or a list of names, loaded as a list (so a declared Length counts names)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(fields.String(), **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            return value
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
-            return value
+        names = [value] if isinstance(value, str) else value
+        if isinstance(names, list) and all(isinstance(v, str) for v in names):
+            return list(names)
         raise ValidationError("A name or a list of names.")
 
 
@@ -60,7 +62,7 @@ class OpportunityFieldsSchema(Schema):
     expected_close_date = fields.Date()
     probability = fields.Integer(allow_none=True, strict=True,
                                  validate=validate.Range(min=0, max=100))
-    competitors = Competitors(allow_none=True)
+    competitors = Competitors(allow_none=True, validate=validate.Length(max=50))
     strengths = _text()
     weaknesses = _text()
     key_factors = _text()
@@ -127,7 +129,8 @@ class PipelineStageInSchema(Schema):
 
 
 class PipelineInSchema(Schema):
-    stages = fields.List(fields.Nested(PipelineStageInSchema), required=True)
+    stages = fields.List(fields.Nested(PipelineStageInSchema), required=True,
+                         validate=validate.Length(max=MAX_STAGES))
 
 
 class OpportunityListQuery(PageQuery):

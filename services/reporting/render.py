@@ -3,7 +3,9 @@
 `table(report, payload)` flattens a report's JSON into (columns, rows); `to_csv` and
 `to_xlsx` turn that into bytes. CSV carries a UTF-8 byte-order mark so that Excel opens
 the Chinese headers correctly. Money stays text with two decimals in CSV and becomes an
-exact-looking number (format 0.00) in XLSX so that sums work in a spreadsheet.
+exact-looking number (format 0.00) in XLSX so that sums work in a spreadsheet. Every
+cell goes through `crmkit.spreadsheets.export_cell`, as in every other export: text a
+spreadsheet would run as a formula is quoted and control characters are dropped.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import re
 from decimal import Decimal
 
 from openpyxl import Workbook
+
+from crmkit.spreadsheets import export_cell
 
 from services.reporting.reports import METHODS
 
@@ -134,7 +138,7 @@ _TABLES = {
 def _cell(value):
     if value is None:
         return ""
-    return value
+    return export_cell(value)
 
 
 def to_csv(columns: list[Column], rows: list[dict]) -> bytes:
@@ -157,7 +161,7 @@ def to_xlsx(title: str, columns: list[Column], rows: list[dict]) -> bytes:
             value = row.get(field)
             if field in _MONEY_FIELDS and isinstance(value, str):
                 value = Decimal(value)
-            cells.append(value)
+            cells.append(export_cell(value))
         sheet.append(cells)
     for index, (field, _, _) in enumerate(columns, start=1):
         if field in _MONEY_FIELDS:

@@ -43,7 +43,9 @@ def blueprint(service, idempotency) -> ApiBlueprint:
     # ---------------------------------------------------------------- tasks
 
     @api.operation("/tasks", "POST", summary="Create a task (assignee defaults to the caller; "
-                   "supervisor+ may assign others or leave it in the pool)",
+                   "supervisor+ may assign others or leave it in the pool; linked customers "
+                   "and opportunity must be visible to the caller, else 422 "
+                   "unknown_customer / unknown_opportunity)",
                    body=TaskCreateIn, response=TaskOut, status=201)
     @idempotent(lambda: idempotency)
     def create_task():
@@ -155,7 +157,8 @@ def blueprint(service, idempotency) -> ApiBlueprint:
         service.revoke_calendar_token(current_identity())
         return no_content()
 
-    @api.operation("/calendar.ics", "GET", summary="RFC 5545 feed (authenticated by ?token=)",
+    @api.operation("/calendar.ics", "GET", summary="RFC 5545 feed (authenticated by ?token=; "
+                   "404 once revoked or its user is deactivated)",
                    query=IcsQuery)
     def calendar_feed():
         query = parse_query(IcsQuery)

@@ -5,6 +5,10 @@ from its source (a second insert is a duplicate key), a change to an existing ta
 records the event id in the same conditional write (`apply_once`), and an inbox entry's
 id is the event id. A handler that loses an optimistic-concurrency race reloads and
 tries again; if it still fails the consumer retries the message later.
+
+Customer and opportunity events also feed what the service knows of those records
+(owner, sharees, region), newer news winning: a task may only link what its author
+may see (`TasksService.require_links`).
 """
 from __future__ import annotations
 
@@ -18,7 +22,6 @@ from crmkit.visibility import Owner
 
 from services.tasks import domain
 from services.tasks.handlers import RETRIES, TasksService, envelopes_of
-from services.tasks.repository import CustomerOwners
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,13 @@ OPPORTUNITY_REMINDER_EVENTS = ("opportunity.reminder_set",)
 TO_POOL = ("customer.returned", "customer.recovered", "customer.reclaimed")
 NEW_OWNER = ("customer.assigned", "customer.claimed")
 OWNER_KNOWN = ("customer.created", "customer.updated")
+# Events that change nobody's tasks but what the service knows of a customer: whom a
+# task may link it for (every customer event carries the customer's snapshot).
+CUSTOMER_FACTS = ("customer.shared", "customer.unshared", "customer.deleted")
+# Every opportunity event carries the opportunity's snapshot; these are the ones that
+# make or move it (its owner changes only by opportunity.assigned). Plans and
+# reminders, consumed above, say the same.
+OPPORTUNITY_FACTS = ("opportunity.created", "opportunity.assigned")
 INBOX_EVENTS = ("task.created", "task.assigned", "reminder.due")
 
 
@@ -51,15 +61,18 @@ class TaskConsumers:
         self.service = service
         self.repo = service.repo
         self.directory = service.directory
-        self.customers = CustomerOwners(db)
+        self.customers = service.customers
+        self.opportunities = service.opportunities
 
     def subscribe(self, subscriptions: Subscriptions) -> Subscriptions:
         for event_type in PLAN_EVENTS:
             subscriptions.on(event_type)(self.on_followup_planned)
         for event_type in OPPORTUNITY_REMINDER_EVENTS:
             subscriptions.on(event_type)(self.on_opportunity_reminder)
-        for event_type in TO_POOL + NEW_OWNER + OWNER_KNOWN:
-            subscriptions.on(event_type)(self.on_customer_owner)
+        for event_type in TO_POOL + NEW_OWNER + OWNER_KNOWN + CUSTOMER_FACTS:
+            subscriptions.on(event_type)(self.on_customer_event)
+        for event_type in OPPORTUNITY_FACTS:
+            subscriptions.on(event_type)(self.on_opportunity_event)
         for event_type in INBOX_EVENTS:
             subscriptions.on(event_type)(self.on_own_event)
         return subscriptions
@@ -96,6 +109,7 @@ class TaskConsumers:
             now=self.service.clock(), event_id=envelope["id"])
         if not self.repo.add(task, envelopes_of(task, None)):
             log.info("follow-up plan %s already in the calendar", plan_id)
+        self.on_opportunity_event(envelope)
 
     def on_opportunity_reminder(self, envelope: dict) -> None:
         data = envelope.get("data") or {}
@@ -110,10 +124,25 @@ class TaskConsumers:
             event_id=envelope["id"])
         if not self.repo.add(task, envelopes_of(task, None)):
             log.info("opportunity reminder %s already scheduled", key)
+        self.on_opportunity_event(envelope)
+
+    def on_opportunity_event(self, envelope: dict) -> None:
+        """Keep what the event says of the opportunity (to know whom a task may link
+        it for)."""
+        data = envelope.get("data") or {}
+        opportunity_id = _first(data, "opportunity_id") or envelope.get("aggregate_id")
+        if not opportunity_id:
+            return
+        facts = {k: data[k] for k in ("customer_id", "owner_id", "owner_team",
+                                      "owner_region", "region") if k in data}
+        self.opportunities.record(opportunity_id, facts, envelope.get("occurred_at") or "",
+                                  envelope["id"], version=_version(data))
 
     # ---------------------------------------------------------------- customers
 
-    def on_customer_owner(self, envelope: dict) -> None:
+    def on_customer_event(self, envelope: dict) -> None:
+        """Move or shelve the customer's open tasks when its owner changes, then keep
+        what the event says of the customer."""
         event_type = envelope["type"]
         data = envelope.get("data") or {}
         customer = data.get("customer") if isinstance(data.get("customer"), Mapping) else {}
@@ -121,13 +150,13 @@ class TaskConsumers:
                        or envelope.get("aggregate_id"))
         if not customer_id:
             return
-        known = self.customers.get(customer_id)
+        known = self.customers.owner_of(customer_id)
         previous = _previous_owner(data) or known
         new_owner_id = _new_owner(event_type, data, envelope)
-        if new_owner_id is _UNCHANGED:
-            return
         now = self.service.clock()
-        if event_type in TO_POOL or (new_owner_id is None and previous):
+        if new_owner_id is _UNCHANGED:
+            pass  # nobody's tasks move
+        elif event_type in TO_POOL or (new_owner_id is None and previous):
             self._apply_to_customer_tasks(
                 envelope, customer_id,
                 lambda tasks: domain.shelve_for_returned_customer(
@@ -139,8 +168,10 @@ class TaskConsumers:
                 lambda tasks: domain.move_to_new_owner(
                     tasks, customer_id, previous, owner, now=now))
         # Only after the tasks: a crash before this line still knows the old owner.
-        self.customers.record(customer_id, new_owner_id, envelope.get("occurred_at") or "",
-                              envelope["id"])
+        snapshot = {**customer, **data}
+        self.customers.record(customer_id, _customer_facts(event_type, snapshot, new_owner_id),
+                              envelope.get("occurred_at") or "", envelope["id"],
+                              version=_version(snapshot))
 
     def _apply_to_customer_tasks(self, envelope: dict, customer_id: str, react) -> None:
         for _ in range(RETRIES):
@@ -182,6 +213,32 @@ def _previous_owner(data: Mapping[str, Any]) -> str | None:
     if isinstance(pair, (list, tuple)) and len(pair) == 2:
         return pair[0]
     return None
+
+
+def _version(data: Mapping[str, Any]) -> int | None:
+    """The record's version after the change, when its snapshot says."""
+    version = data.get("version")
+    return version if isinstance(version, int) and not isinstance(version, bool) else None
+
+
+def _customer_facts(event_type: str, data: Mapping[str, Any], new_owner_id: Any) -> dict:
+    """What an event says of the customer: the owner it states (else the one its
+    snapshot names) with their team and region, its region and sharees, deletion."""
+    facts: dict = {}
+    owner_id = data.get("owner_id", _UNCHANGED) if new_owner_id is _UNCHANGED \
+        else new_owner_id
+    if owner_id is not _UNCHANGED:
+        facts["owner_id"] = owner_id
+        named = data.get("owner_id") == owner_id
+        facts["owner_team"] = data.get("owner_team") if named and owner_id else None
+        facts["owner_region"] = data.get("owner_region") if named and owner_id else None
+    if "region" in data:
+        facts["region"] = data["region"]
+    if isinstance(data.get("shared_with"), list):
+        facts["shared_with"] = [str(u) for u in data["shared_with"]]
+    if event_type == "customer.deleted":
+        facts["deleted"] = True
+    return facts
 
 
 def _new_owner(event_type: str, data: Mapping[str, Any], envelope: dict) -> Any:

@@ -56,6 +56,18 @@ def _known(session, user_id: str) -> bool:
     return False
 
 
+def _create(session, body: dict):
+    """POST /tasks, again while a linked customer's event is still on its way here."""
+    deadline = time.monotonic() + KNOWN_TIMEOUT
+    while True:
+        reply = session.post(TASKS, json=body)
+        if reply.status_code == 422 and (reply.json or {}).get("code") == "unknown_customer" \
+                and time.monotonic() < deadline:
+            time.sleep(0.2)
+            continue
+        return reply
+
+
 def load(org, people) -> dict:
     made = 0
     reps = list(people.get("rep") or [])
@@ -71,7 +83,7 @@ def load(org, people) -> dict:
                 start = datetime.now(timezone.utc) + due_in - timedelta(hours=1)
                 body["start_at"], body["end_at"] = start.isoformat(), (
                     start + timedelta(hours=1)).isoformat()
-            created = rep.post(TASKS, json=body)
+            created = _create(rep, body)
             if created.status_code != 201:
                 log.warning("demo task for %s: %s", rep.user.get("username"), created.json)
                 continue

@@ -22,7 +22,7 @@ from crmkit.clock import as_utc, isoformat, utcnow
 from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
 from crmkit.events import DomainEvent
 from crmkit.identity import Identity
-from crmkit.visibility import Owner, is_superior, team_subtree_filter
+from crmkit.visibility import Owner, is_superior, may_work_on, team_subtree_filter
 
 TASK_TYPES = ("visit", "call", "proposal", "internal", "followup", "other")
 PRIORITIES = ("high", "medium", "low")
@@ -530,6 +530,46 @@ def require_may_assign_to(actor: Identity, assignee: Owner) -> None:
     if not is_superior(actor, assignee):
         raise Forbidden("That user is outside your team. 该用户不在您的管理范围内。",
                         code="assignee_out_of_scope")
+
+
+# ---------------------------------------------------------------- what a task may link
+
+@dataclass(frozen=True)
+class Linkable:
+    """A customer or opportunity as the tasks service knows it from events."""
+    owner: Owner | None          # None: unowned (a customer in the pool)
+    region: str | None = None
+    shared_with: tuple[str, ...] = ()
+
+
+def linkable_customer(owner: Owner | None, region: str | None,
+                      shared_with=()) -> Linkable:
+    # A customer in the pool shows even its sharees only its public view (customer
+    # service): nobody but an admin, or a supervisor+ handing it out, works on it.
+    return Linkable(owner, region, tuple(shared_with or ()) if owner else ())
+
+
+def may_link(viewer: Identity, record: Linkable | None) -> bool:
+    """The rule every service builds on records by (crmkit.visibility.may_work_on):
+    completing a task writes a follow-up into its customers' history, so linking is
+    exactly as wide as seeing."""
+    return record is not None and may_work_on(viewer, record.owner, record.region,
+                                              record.shared_with)
+
+
+def require_may_link(viewer: Identity, *, customers: dict[str, Linkable | None] | None = None,
+                     opportunity: tuple[str, Linkable | None] | None = None) -> None:
+    """422 naming the field, as for a customer an opportunity may not use: a record the
+    caller may not see is answered as absent (CONTRACT §2), never as forbidden."""
+    errors: dict[str, list[str]] = {}
+    hidden = [cid for cid, record in (customers or {}).items() if not may_link(viewer, record)]
+    if hidden:
+        errors["customer_ids"] = [f"Unknown customer: {', '.join(hidden)}. "
+                                  "客户不存在或无权查看。"]
+    if opportunity is not None and not may_link(viewer, opportunity[1]):
+        errors["opportunity_id"] = ["Unknown opportunity. 商机不存在或无权查看。"]
+    if errors:
+        raise Invalid(errors, code="unknown_customer" if hidden else "unknown_opportunity")
 
 
 def visibility_query(viewer: Identity) -> dict:

@@ -19,7 +19,8 @@ from services.tasks import calendar as cal
 from services.tasks import domain, ics
 from services.tasks.domain import CALLER, Task
 from services.tasks.repository import (SORTABLE, CalendarTokenRepository,
-                                       NotificationRepository, TaskRepository)
+                                       CustomerRecords, NotificationRepository,
+                                       OpportunityRecords, TaskRepository)
 
 
 PRODUCER = "tasks"
@@ -48,6 +49,8 @@ class TasksService:
         self.repo = TaskRepository(db)
         self.notes = NotificationRepository(db)
         self.tokens = CalendarTokenRepository(db)
+        self.customers = CustomerRecords(db)
+        self.opportunities = OpportunityRecords(db)
         self.directory = directory
         self.clock = clock
 
@@ -72,6 +75,39 @@ class TasksService:
             raise Invalid(field, "This user is inactive. 该用户已停用。", code="user_inactive")
         return Owner(user_id, profile.get("team"), profile.get("region"))
 
+    def _placed(self, user_id: str, team: str | None, region: str | None) -> Owner:
+        """A record owner's team and region: our copy of the directory is current (a
+        user moves team without their customers' events saying so); the event's, else."""
+        profile = self.directory.get(user_id) or {}
+        return Owner(user_id, profile.get("team") or team, profile.get("region") or region)
+
+    def _owner_of(self, doc: dict) -> Owner | None:
+        owner_id = doc.get("owner_id")
+        return self._placed(owner_id, doc.get("owner_team"),
+                            doc.get("owner_region")) if owner_id else None
+
+    def require_links(self, actor: Identity, customer_ids, opportunity_id: str | None) -> None:
+        """Refuse (422) linking what the caller may not see, as the services owning those
+        records know it from their events: unheard of counts as absent."""
+        docs = self.customers.get_many(customer_ids)
+        customers = {}
+        for customer_id in customer_ids:
+            doc = docs.get(customer_id)
+            customers[customer_id] = None if doc is None or doc.get("deleted") else \
+                domain.linkable_customer(self._owner_of(doc), doc.get("region"),
+                                         doc.get("shared_with"))
+        opportunity = None
+        if opportunity_id:
+            doc = self.opportunities.get(opportunity_id)
+            record = None
+            if doc is not None:
+                # An opportunity is shared with whom its customer is shared with.
+                customer = self.customers.get(doc.get("customer_id") or "") or {}
+                record = domain.Linkable(self._owner_of(doc), doc.get("region"),
+                                         tuple(customer.get("shared_with") or ()))
+            opportunity = (opportunity_id, record)
+        domain.require_may_link(actor, customers=customers, opportunity=opportunity)
+
     def _assignee_for(self, actor: Identity, given: Any, field="assignee_id") -> Any:
         if given is CALLER:
             return CALLER
@@ -87,6 +123,7 @@ class TasksService:
         body = dict(body)
         assignee = self._assignee_for(actor, body.pop("assignee_id", CALLER))
         task = domain.create_task(actor, assignee=assignee, now=self.clock(), **body)
+        self.require_links(actor, task.customer_ids, task.opportunity_id)
         self.repo.add(task, envelopes_of(task, actor.user_id))
         return task
 
@@ -122,9 +159,14 @@ class TasksService:
 
     def edit(self, actor: Identity, task_id: str, changes: dict, *,
              if_match: int | None = None) -> Task:
-        return self._mutate(actor, task_id,
-                            lambda t: t.edit(actor, changes, now=self.clock()),
-                            if_match=if_match)
+        def change(task: Task) -> None:
+            customers, opportunity_id = set(task.customer_ids), task.opportunity_id
+            task.edit(actor, changes, now=self.clock())
+            # Only what the edit adds: links already there were checked when made.
+            self.require_links(
+                actor, [c for c in task.customer_ids if c not in customers],
+                task.opportunity_id if task.opportunity_id != opportunity_id else None)
+        return self._mutate(actor, task_id, change, if_match=if_match)
 
     def change_status(self, actor: Identity, task_id: str, status: str,
                       result: str | None = None, *, if_match: int | None = None) -> Task:
@@ -178,6 +220,7 @@ class TasksService:
         now = self.clock()
         # The template is checked once: if it is wrong, it is wrong for every customer.
         domain.create_task(actor, assignee=assignee, now=now, **template)
+        self.require_links(actor, [], template.get("opportunity_id"))
         results, seen = [], set()
         for customer_id in customer_ids:
             if customer_id in seen:
@@ -188,6 +231,7 @@ class TasksService:
             try:
                 task = domain.create_task(actor, assignee=assignee, now=now,
                                           customer_ids=[customer_id], **template)
+                self.require_links(actor, [customer_id], None)
                 self.repo.add(task, envelopes_of(task, actor.user_id))
                 results.append({"customer_id": customer_id, "ok": True, "id": task.id})
             except DomainError as error:
@@ -279,14 +323,16 @@ class TasksService:
 
     def feed(self, token: str) -> bytes:
         user_id = self.tokens.user_for(hash_token(token or ""))
-        if user_id is None:
+        # The link works while its user does: a deactivated user (or one the directory
+        # has not heard of) has no calendar to publish, whoever holds the link.
+        profile = self.directory.get(user_id) if user_id else None
+        if not profile or profile.get("active") is False:
             raise NotFound("Unknown or revoked calendar token. 日历链接无效或已撤销。",
                            code="invalid_calendar_token")
         now = self.clock()
         tasks = self.repo.find({"assignee_id": user_id,
                                 "calendar_end": {"$gte": now - FEED_PAST}},
                                sort=[("calendar_start", 1)], limit=5000)
-        profile = self.directory.get(user_id) or {}
         return ics.feed(tasks, now=now, timezone_name=profile.get("timezone"),
                         name=f"CRM 任务 Tasks · {profile.get('name') or user_id}")
 

@@ -8,8 +8,12 @@ Collections:
   notifications   the inbox: one document per (event id), so a redelivered event makes
                   no second entry.
   calendar_tokens one per user: the sha256 of their current .ics token.
-  customer_owners who owns each customer as far as customer events said (to know the
-                  previous owner when an event does not name it).
+  customer_owners what customer events said of each customer: its owner (to know the
+                  previous owner when an event does not name it) with their team and
+                  region, its region, sharees and whether it was deleted (to know whom
+                  a task may link it for). The name stays from when it held owners only.
+  opportunities   what opportunity events said of each opportunity: its customer, owner
+                  (with team and region) and region (to know whom a task may link it for).
   reminder_schedule one document: `at`, no later than the earliest `next_remind_at` of
                   any task (absent: no task has a reminder to fire), so that a sweep
                   with nothing due costs one read by `_id`, not a scan of the tasks.
@@ -35,6 +39,7 @@ TASKS = "tasks"
 NOTIFICATIONS = "notifications"
 CALENDAR_TOKENS = "calendar_tokens"
 CUSTOMER_OWNERS = "customer_owners"
+OPPORTUNITIES = "opportunities"
 REMINDER_SCHEDULE = "reminder_schedule"
 SCHEDULE_ID = "next"
 FULL_SWEEP_EVERY = 30.0  # seconds: a sweep scans at least this often, whatever `at` says
@@ -321,23 +326,55 @@ class CalendarTokenRepository:
         return doc["_id"] if doc else None
 
 
-# ---------------------------------------------------------------- customer owners
+# ---------------------------------------------------------------- other services' records
 
-class CustomerOwners:
-    """Who owns each customer, from customer events: newer news wins by occurred_at."""
+class _EventFed:
+    """One document per record of another service, set from its events: each event
+    states some facts (fields) and newer news wins, so an older event that arrives late
+    changes nothing and a redelivered one is applied once. Newer: a higher `version`
+    of the record (its snapshot's, when both events carry one: replicas' clocks differ),
+    else a later or equal `occurred_at` (events of one command share the millisecond)."""
+
+    def __init__(self, collection):
+        self.records = collection
+
+    def record(self, record_id: str, facts: dict, occurred_at: str, event_id: str, *,
+               version: int | None = None) -> bool:
+        by_time = [{"occurred_at": {"$lte": occurred_at}}, {"occurred_at": None}]
+        if version is None:
+            newer = by_time
+        else:
+            newer = [{"version": {"$lt": version}},
+                     *({"version": None, **clause} for clause in by_time)]
+        stamp = {"occurred_at": occurred_at}
+        if version is not None:
+            stamp["version"] = version
+        return apply_once(self.records, {"_id": record_id, "$or": newer},
+                          {"$set": {**facts, **stamp}}, event_id, upsert=True)
+
+    def get(self, record_id: str) -> dict | None:
+        return self.records.find_one({"_id": record_id})
+
+    def get_many(self, record_ids) -> dict[str, dict]:
+        ids = list(dict.fromkeys(record_ids))
+        if not ids:
+            return {}
+        return {d["_id"]: d for d in self.records.find({"_id": {"$in": ids}})}
+
+
+class CustomerRecords(_EventFed):
+    """What customer events said of each customer (owner, sharees, region, deleted)."""
 
     def __init__(self, db):
-        self.owners = db[CUSTOMER_OWNERS]
+        super().__init__(db[CUSTOMER_OWNERS])
 
-    def get(self, customer_id: str) -> str | None:
-        doc = self.owners.find_one({"_id": customer_id})
+    def owner_of(self, customer_id: str) -> str | None:
+        doc = self.get(customer_id)
         return doc.get("owner_id") if doc else None
 
-    def record(self, customer_id: str, owner_id: str | None, occurred_at: str,
-               event_id: str) -> bool:
-        return apply_once(
-            self.owners,
-            {"_id": customer_id, "$or": [{"occurred_at": {"$lt": occurred_at}},
-                                         {"occurred_at": None}]},
-            {"$set": {"owner_id": owner_id, "occurred_at": occurred_at}}, event_id,
-            upsert=True)
+
+class OpportunityRecords(_EventFed):
+    """What opportunity events said of each opportunity (customer, owner, region)."""
+
+    def __init__(self, db):
+        super().__init__(db[OPPORTUNITIES])

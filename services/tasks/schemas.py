@@ -14,7 +14,8 @@ from crmkit.clock import isoformat
 from crmkit.events import event_schema
 from crmkit.pagination import PageQuery
 
-from services.tasks.domain import PRIORITIES, STATUSES, TASK_TYPES
+from services.tasks.domain import (MAX_CUSTOMERS_PER_TASK, MAX_REMINDERS, PRIORITIES, STATUSES,
+                                   TASK_TYPES)
 
 PRODUCER = "tasks"
 SCOPES = ("mine", "created", "team", "pool", "all")
@@ -125,13 +126,15 @@ class TaskFields(Schema):
     type = fields.String(load_default="other", metadata={"enum": list(TASK_TYPES)})
     title = fields.String(required=True)
     description = fields.String(load_default="")
-    customer_ids = fields.List(fields.String(), load_default=list)
+    customer_ids = fields.List(fields.String(), load_default=list,
+                               validate=validate.Length(max=MAX_CUSTOMERS_PER_TASK))
     opportunity_id = fields.String(allow_none=True, load_default=None)
     due_at = fields.AwareDateTime(required=True)
     start_at = fields.AwareDateTime(allow_none=True, load_default=None)
     end_at = fields.AwareDateTime(allow_none=True, load_default=None)
     priority = fields.String(load_default="medium", metadata={"enum": list(PRIORITIES)})
-    reminders = fields.List(fields.Nested(ReminderIn), load_default=None, metadata={
+    reminders = fields.List(fields.Nested(ReminderIn), load_default=None,
+                            validate=validate.Length(max=MAX_REMINDERS), metadata={
         "description": "left out: one reminder 2 hours before due_at; [] for none"})
 
 
@@ -151,13 +154,14 @@ class TaskPatchIn(Schema):
     type = fields.String(metadata={"enum": list(TASK_TYPES)})
     title = fields.String()
     description = fields.String()
-    customer_ids = fields.List(fields.String())
+    customer_ids = fields.List(fields.String(),
+                               validate=validate.Length(max=MAX_CUSTOMERS_PER_TASK))
     opportunity_id = fields.String(allow_none=True)
     due_at = fields.AwareDateTime()
     start_at = fields.AwareDateTime(allow_none=True)
     end_at = fields.AwareDateTime(allow_none=True)
     priority = fields.String(metadata={"enum": list(PRIORITIES)})
-    reminders = fields.List(fields.Nested(ReminderIn))
+    reminders = fields.List(fields.Nested(ReminderIn), validate=validate.Length(max=MAX_REMINDERS))
 
 
 class StatusIn(Schema):
@@ -184,10 +188,12 @@ class BulkAssignIn(Schema):
 
 class TaskListQuery(PageQuery):
     scope = fields.String(load_default=None, validate=validate.OneOf(SCOPES))
-    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)), load_default=None)
+    status = fields.List(fields.String(validate=validate.OneOf(STATUSES)), load_default=None,
+                         validate=validate.Length(max=20))
     priority = fields.List(fields.String(validate=validate.OneOf(PRIORITIES)),
-                           load_default=None)
-    type = fields.List(fields.String(validate=validate.OneOf(TASK_TYPES)), load_default=None)
+                           load_default=None, validate=validate.Length(max=20))
+    type = fields.List(fields.String(validate=validate.OneOf(TASK_TYPES)), load_default=None,
+                       validate=validate.Length(max=20))
     due_before = fields.String(load_default=None, metadata={
         "description": "a date-time with offset, or a date (the end of that day in the "
                        "caller's time zone)"})

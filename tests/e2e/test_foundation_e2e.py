@@ -158,6 +158,10 @@ def test_embedded_default_keeps_its_data_across_a_restart():
         assert rep.get("/api/v1/reports/summary").json["customers"] == 1
         assert rep.get(f"/api/v1/opportunities/{opportunity['id']}").json["name"] == "ERP 升级"
         assert rep.get(f"/api/v1/tasks/{task.json['id']}").json["title"] == "回访"
+        # numbering goes on where it stopped (in memory, numbers were issued again)
+        another = rep.post("/api/v1/customers", json={**CUSTOMER, "name": "苏州重启后有限公司"})
+        assert another.status_code == 201, another
+        assert another.json["number"] > created.json["number"]
         assert second.stop(signal.SIGTERM) == 0
     finally:
         second.kill_leftovers()

@@ -4,6 +4,7 @@ through the gateway's admin API."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from bus_kit import make_envelope
 from crm_testing import eventually
@@ -156,3 +157,24 @@ def test_a_message_that_is_not_json_is_parked_instead_of_looping(bus):
     assert bus.db.orders.find_one({"_id": "o3"})["shipped"] == 1
     assert consumer.ready.is_set()           # never lost its connection over it
     eventually(lambda: bus.depth(names.main) == 0, message="main queue drained")
+
+
+def test_concurrent_lists_and_a_replay_each_see_every_parked_message(bus):
+    # Listing takes each message off the queue to read it and puts it back: without
+    # taking turns, six concurrent lists of five parked messages saw 5, 1, 3, 0, 1, 0,
+    # and a replay during a listing replayed 0 of 4.
+    service = "bustest_parking_turns"
+    bus.fresh_service(service, [SHIPPED])
+    envelopes = [make_envelope(SHIPPED, f"t{i}") for i in range(5)]
+    for envelope in envelopes:
+        _park(bus.url, service, envelope)
+    eventually(lambda: len(list_parked(bus.url, service)) == 5, message="five parked")
+
+    with ThreadPoolExecutor(max_workers=7) as pool:
+        lists = [pool.submit(list_parked, bus.url, service) for _ in range(6)]
+        replay = pool.submit(replay_parked, bus.url, service, [e["id"] for e in envelopes[:4]])
+        more = [pool.submit(list_parked, bus.url, service) for _ in range(3)]
+        assert sorted(replay.result(timeout=60)) == sorted(e["id"] for e in envelopes[:4])
+        counts = [len(future.result(timeout=60)) for future in lists + more]
+    assert all(count in (5, 1) for count in counts), counts
+    assert [item["id"] for item in list_parked(bus.url, service)] == [envelopes[4]["id"]]

@@ -9,12 +9,12 @@ from customer_helpers import CUSTOMERS, create, customer_body, unique_name, url
 def test_create_returns_the_full_record_owned_by_the_creator(corg):
     rep = corg.user("rep")
     reply = rep.post(CUSTOMERS, json=customer_body(level="A", tags=["重点跟进"],
-                                                   deal_amount=1200.5, needs="采购"))
+                                                   needs="采购"))
     assert reply.status_code == 201, reply
     body = reply.json
     assert re.fullmatch(r"CRM\d{8}\d{4,}", body["number"]) and body["id"] == body["number"]
     assert body["owner_id"] == rep.id and body["claimed"] is True and body["view"] == "full"
-    assert body["deal_amount"] == "1200.50" and body["currency"] == "CNY"
+    assert body["deal_amount"] == "0.00" and body["currency"] == "CNY"
     assert body["primary_contact"] == {"name": "王经理", "phone": "13812345678"}
     assert body["version"] == 1 and reply.headers["ETag"] == '"1"'
     assert body["created_at"].endswith("+00:00")

@@ -75,8 +75,11 @@ def test_a_followup_postpones_the_reclaim(corg, rules, handlers):
 
 
 def test_days_without_deal(corg, rules, handlers):
-    rep = corg.user("rep")
-    dealt = create(rep, last_deal_on=str(today(handlers) + timedelta(days=20)))
+    rep, manager = corg.user("rep"), corg.user("manager", "east", "east")
+    dealt = create(rep)
+    # Deal dates are kept by won opportunities or set by a manager, not by the rep.
+    assert manager.patch(url(dealt), json={
+        "last_deal_on": str(today(handlers) + timedelta(days=20))}).status_code == 200
     idle = create(rep)
     rules(auto_reclaim=True, days_without_deal=30)
     result = corg.admin.post(f"{RECLAIM}?as_of={today(handlers) + timedelta(days=31)}").json

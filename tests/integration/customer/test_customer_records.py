@@ -94,8 +94,10 @@ def _publish(settings, event_type: str, data: dict, event_id: str | None = None,
 
 
 def test_a_won_opportunity_counts_once_even_if_delivered_twice(corg, customer_settings):
-    rep = corg.user("rep")
-    customer = create(rep, deal_amount="100.00")
+    rep, manager = corg.user("rep"), corg.user("manager", "east", "east")
+    customer = create(rep)
+    # An earlier deal, as a manager records it by hand (a rep may not: CONTRACT §5).
+    assert manager.patch(url(customer), json={"deal_amount": "100.00"}).status_code == 200
     data = {"opportunity_id": "opp-1", "customer_id": customer["id"], "amount": "500000.00",
             "won_amount": "470000.50", "signed_on": "2026-11-20", "currency": "CNY"}
     event_id = _publish(customer_settings, "opportunity.won", data, aggregate_id="opp-1")

@@ -178,7 +178,10 @@ def test_every_query_is_served_by_a_declared_index():
     for sort in ("created_at", "-updated_at", "number", "name", "last_followup_at",
                  "deal_amount", "last_deal_on", "level", "status"):
         handlers.list_customers({**base, "sort": sort, "scope": "all"}, admin)
-    handlers.pool({**base, **filters, "claimed": True}, rep)
+    pool_filters = {k: v for k, v in filters.items() if k != "no_followup_since"}  # private
+    handlers.pool({**base, **pool_filters, "claimed": True}, rep)
+    for sort in ("name", "-created_at", "number", "level"):
+        handlers.pool({**base, "sort": sort}, rep)
     handlers.export_rows({**base, **filters, "scope": "all"}, admin)
     handlers.run_reclaim(date(2027, 1, 1))
     handlers.recover_imports(clock.now)
@@ -191,7 +194,7 @@ def test_every_query_is_served_by_a_declared_index():
     unserved = [sorted(q) for q in queries if q and q != {"deleted"} and not q & leading]
     assert not unserved, f"queries without an index: {unserved}"
     # Every field a list may be filtered by alone, and every sort key, leads an index.
-    filterable = {"search_terms", "status", "level", "industry", "tags", "source",
+    filterable = {"search_terms", "public_terms", "status", "level", "industry", "tags", "source",
                   "owner_id", "region", "created_at", "last_followup_at", "shared_with",
                   "owner_team", "owner_region", "name_normalized", "name_pinyin"}
     assert filterable <= set().union(*queries)

@@ -42,6 +42,44 @@ def known_to_tasks(settings, *sessions) -> None:
                    message=f"tasks service knows user {session.user.get('username')}")
 
 
+def known_to_tasks_as_customer(settings, *customer_ids) -> None:
+    """Wait until the tasks service has heard of these customers (by their events)."""
+    records = tasks_db(settings)["customer_owners"]
+    for customer_id in customer_ids:
+        eventually(lambda: records.find_one({"_id": customer_id, "owner_id": {"$exists": True}}),
+                   timeout=10, message=f"tasks service knows customer {customer_id}")
+
+
+def customer_of(amqp_url: str, settings, owner, *, shared_with=(), customer_id=None) -> str:
+    """A customer of `owner` as the customer service announces one (customer.created
+    with its snapshot), once the tasks service knows it: tasks may link it."""
+    customer_id = customer_id or f"cust-{uuid.uuid4().hex[:10]}"
+    publish(amqp_url, "customer.created", {
+        "customer_id": customer_id, "id": customer_id, "name": "商策科技",
+        "owner_id": owner.id, "owner_team": owner.user["team"],
+        "owner_region": owner.user["region"], "region": owner.user["region"],
+        "shared_with": [s.id for s in shared_with], "version": 1, "in_pool": False},
+        aggregate_id=customer_id, actor_id=owner.id, producer="customer")
+    known_to_tasks_as_customer(settings, customer_id)
+    return customer_id
+
+
+def opportunity_of(amqp_url: str, settings, owner, customer_id: str) -> str:
+    """An opportunity of `owner` as the opportunity service announces one, once the
+    tasks service knows it."""
+    opportunity_id = f"opp-{uuid.uuid4().hex[:10]}"
+    publish(amqp_url, "opportunity.created", {
+        "opportunity_id": opportunity_id, "name": "ERP 采购项目", "customer_id": customer_id,
+        "owner_id": owner.id, "owner_team": owner.user["team"],
+        "owner_region": owner.user["region"], "region": owner.user["region"],
+        "version": 1}, aggregate_id=opportunity_id, actor_id=owner.id,
+        producer="opportunity")
+    records = tasks_db(settings)["opportunities"]
+    eventually(lambda: records.find_one({"_id": opportunity_id}), timeout=10,
+               message=f"tasks service knows opportunity {opportunity_id}")
+    return opportunity_id
+
+
 class Spy:
     """An outside subscriber's own queue on crm.events, as another system would bind."""
 

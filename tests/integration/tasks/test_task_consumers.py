@@ -13,7 +13,7 @@ from crmkit.mongo import get_database
 from services.tasks import schemas  # noqa: F401  (registers the event schemas)
 from services.tasks.consumers import TaskConsumers
 from services.tasks.handlers import TasksService
-from task_people import NOW, PEOPLE
+from task_people import NOW, PEOPLE, ident
 from crm_testing import fresh_database
 
 H = timedelta(hours=1)
@@ -70,30 +70,77 @@ def test_a_redelivered_followup_plan_makes_one_task(world):
     assert outbox_types(db) == ["task.created"]
 
 
+def known_customer(consumers, customer_id, owner="rep1"):
+    """The customer as the tasks service hears of it (a task may link it for its owner)."""
+    person = PEOPLE[owner]
+    consumers.on_customer_event(envelope("customer.created", {
+        "customer_id": customer_id, "owner_id": owner, "owner_team": person.team,
+        "owner_region": person.region, "region": person.region, "shared_with": []},
+        aggregate_id=customer_id))
+
+
 def test_returned_customer_event_applies_once(world):
     service, consumers, clock, db = world
+    known_customer(consumers, "c1")
     task = service.create(PEOPLE["rep1"], {"title": "拜访", "type": "visit",
                                            "due_at": NOW + D, "customer_ids": ["c1"]})
     returned = envelope("customer.returned", {"customer_id": "c1", "owner_id": None,
                                               "previous_owner_id": "rep1"},
                         aggregate_id="c1")
-    consumers.on_customer_owner(returned)
-    consumers.on_customer_owner(returned)
+    consumers.on_customer_event(returned)
+    consumers.on_customer_event(returned)
     assert service.get(PEOPLE["rep1"], task.id).status == "shelved"
     assert outbox_types(db).count("task.status_changed") == 1
 
 
 def test_previous_owner_comes_from_our_own_record_when_the_event_omits_it(world):
     service, consumers, _, _ = world
+    consumers.on_customer_event(envelope("customer.created", {"customer_id": "c2",
+                                                              "owner_id": "rep1"}))
     task = service.create(PEOPLE["rep1"], {"title": "拜访", "type": "visit",
                                            "due_at": NOW + D, "customer_ids": ["c2"]})
-    consumers.on_customer_owner(envelope("customer.created", {"customer_id": "c2",
-                                                              "owner_id": "rep1"}))
-    consumers.on_customer_owner(envelope("customer.assigned", {
+    consumers.on_customer_event(envelope("customer.assigned", {
         "customer_id": "c2", "owner_id": "rep3", "owner_team": "east/shanghai/team-2",
         "owner_region": "east"}))
     moved = service.get(PEOPLE["admin"], task.id)
     assert moved.assignee_id == "rep3" and moved.assignee_team == "east/shanghai/team-2"
+
+
+def test_links_follow_what_customer_and_opportunity_events_said(world):
+    service, consumers, _, _ = world
+
+    def links(person, **fields):
+        try:
+            service.create(PEOPLE[person], {"title": "t", "due_at": NOW + D, **fields})
+            return True
+        except Invalid as refused:
+            assert refused.code in ("unknown_customer", "unknown_opportunity")
+            return False
+
+    def customer_event(event_type, version, owner, shared_with, **extra):
+        consumers.on_customer_event(envelope(event_type, {
+            "customer_id": "c5", "owner_id": owner, "owner_team": None,
+            "owner_region": None, "region": "east", "shared_with": shared_with,
+            "version": version, **extra}, aggregate_id="c5"))
+
+    assert not links("rep1", customer_ids=["c5"])           # not heard of yet
+    customer_event("customer.created", 1, "rep1", [])
+    assert [links(p, customer_ids=["c5"]) for p in ("rep1", "rep3", "sup1", "mgr_west")] \
+        == [True, False, True, False]
+    customer_event("customer.shared", 3, "rep1", ["rep3"], user_ids=["rep3"])
+    customer_event("customer.updated", 2, "rep1", [], changes={})   # older, arrives late
+    assert links("rep3", customer_ids=["c5"])
+    consumers.on_opportunity_event(envelope("opportunity.created", {
+        "opportunity_id": "o5", "customer_id": "c5", "owner_id": "rep1",
+        "owner_team": "east/shanghai/team-1", "owner_region": "east", "region": "east",
+        "version": 1}, aggregate_id="o5"))
+    assert [links(p, opportunity_id="o5") for p in ("rep1", "rep3", "rep2")] \
+        == [True, True, False]                    # rep3 through the customer's sharing
+    customer_event("customer.returned", 4, None, [], previous_owner_id="rep1")
+    assert [links(p, customer_ids=["c5"]) for p in ("rep1", "rep3", "sup1", "sup_west")] \
+        == [False, False, True, False]
+    customer_event("customer.deleted", 5, None, [])
+    assert not links("admin", customer_ids=["c5"])
 
 
 def test_own_events_make_inbox_entries_once(world):
@@ -171,6 +218,20 @@ def test_calendar_token_revocation(world):
     assert service.revoke_calendar_token(PEOPLE["rep1"]) is True
     with pytest.raises(NotFound):
         service.feed(second)
+
+
+def test_the_feed_needs_a_user_the_directory_knows_as_active(world):
+    service, _, _, db = world
+    stranger = ident("stranger", "rep", "east/shanghai/team-1")   # no user.* event yet
+    service.create(stranger, {"title": "a", "due_at": NOW + D})
+    with pytest.raises(NotFound) as unknown:
+        service.feed(service.new_calendar_token(stranger))
+    assert unknown.value.code == "invalid_calendar_token"
+    token = service.new_calendar_token(PEOPLE["rep1"])
+    assert b"BEGIN:VCALENDAR" in service.feed(token)
+    db["users"].update_one({"_id": "rep1"}, {"$set": {"active": False}})
+    with pytest.raises(NotFound):
+        service.feed(token)
 
 
 def test_calendar_for_another_user_needs_rank_over_them(world):

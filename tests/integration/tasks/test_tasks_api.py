@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from crm_testing import eventually
-from tasks_helpers import TEAM1, TEAM2, known_to_tasks, later, spying
+from tasks_helpers import (TEAM1, TEAM2, customer_of, known_to_tasks, later,
+                           opportunity_of, spying)
 
 API = "/api/v1"
 
@@ -43,11 +44,13 @@ def new_task(session, **fields):
 
 # ---------------------------------------------------------------- create
 
-def test_create_defaults_to_the_caller_with_a_reminder_two_hours_before(people):
+def test_create_defaults_to_the_caller_with_a_reminder_two_hours_before(people, amqp_url,
+                                                                      settings):
     rep = people["rep1"]
+    customer = customer_of(amqp_url, settings, rep)
     reply = rep.post(f"{API}/tasks", json={"title": "拜访客户", "type": "visit",
                                            "due_at": later(days=1), "priority": "high",
-                                           "customer_ids": ["c-1"]})
+                                           "customer_ids": [customer]})
     assert reply.status_code == 201, reply
     task = reply.json
     assert task["assignee_id"] == rep.id and task["created_by"] == rep.id
@@ -110,9 +113,10 @@ def test_idempotency_key_creates_once(people):
 
 # ---------------------------------------------------------------- status machine
 
-def test_status_machine_through_the_gateway(people, amqp_url):
+def test_status_machine_through_the_gateway(people, amqp_url, settings):
     rep = people["rep1"]
-    task = new_task(rep, customer_ids=["cust-7"])
+    customer = customer_of(amqp_url, settings, rep)
+    task = new_task(rep, customer_ids=[customer])
     tid = task["id"]
     with spying(amqp_url, "task.completed") as spy:
         illegal = rep.post(f"{API}/tasks/{tid}/status", json={"status": "done",
@@ -127,7 +131,7 @@ def test_status_machine_through_the_gateway(people, amqp_url):
         assert done.status_code == 200, done
         assert done.json["completed_at"] and done.json["result"] == "客户对方案满意"
         [completed] = spy.wait_for(1)
-    assert completed["data"]["customer_ids"] == ["cust-7"]
+    assert completed["data"]["customer_ids"] == [customer]
     assert completed["data"]["counts_as_followup"] is True
     assert completed["actor_id"] == rep.id and completed["aggregate_id"] == tid
     reopen = rep.post(f"{API}/tasks/{tid}/status", json={"status": "todo"})
@@ -209,10 +213,12 @@ def test_scopes(people):
     assert rep1.get(f"{API}/tasks?scope=everyone").status_code == 422
 
 
-def test_list_filters_and_paging(people):
+def test_list_filters_and_paging(people, amqp_url, settings):
     rep = people["rep1"]
-    soon = new_task(rep, due_at=later(hours=5), priority="high", customer_ids=["c-a"],
-                    opportunity_id="o-1")
+    customer = customer_of(amqp_url, settings, rep)
+    opportunity = opportunity_of(amqp_url, settings, rep, customer)
+    soon = new_task(rep, due_at=later(hours=5), priority="high", customer_ids=[customer],
+                    opportunity_id=opportunity)
     far = new_task(rep, due_at=later(days=20), priority="low")
     rep.post(f"{API}/tasks/{far['id']}/status", json={"status": "in_progress"})
 
@@ -221,8 +227,8 @@ def test_list_filters_and_paging(people):
 
     assert ids("status=in_progress") == [far["id"]]
     assert ids("priority=high") == [soon["id"]]
-    assert ids("customer_id=c-a") == [soon["id"]]
-    assert ids("opportunity_id=o-1") == [soon["id"]]
+    assert ids(f"customer_id={customer}") == [soon["id"]]
+    assert ids(f"opportunity_id={opportunity}") == [soon["id"]]
     assert ids(f"due_before={later(days=2).replace('+', '%2B')}") == [soon["id"]]
     assert ids("sort=-due_at") == [far["id"], soon["id"]]
     page = rep.get(f"{API}/tasks?per_page=1&page=2").json
@@ -270,23 +276,25 @@ def test_marking_a_notification_read(people):
 
 # ---------------------------------------------------------------- bulk
 
-def test_bulk_create_makes_one_task_per_customer_and_reports_each(people):
+def test_bulk_create_makes_one_task_per_customer_and_reports_each(people, amqp_url,
+                                                                  settings):
     rep = people["rep1"]
+    c1, c2, c3 = (customer_of(amqp_url, settings, rep) for _ in range(3))
     reply = rep.post(f"{API}/tasks/bulk", json={
-        "customer_ids": ["c1", "c2", "c1", "c3"],
+        "customer_ids": [c1, c2, c1, c3],
         "task": {"title": "季度回访", "type": "call", "due_at": later(days=3)}})
     assert reply.status_code == 200, reply
     results = reply.json["results"]
     assert [(r["customer_id"], r["ok"]) for r in results] == [
-        ("c1", True), ("c2", True), ("c1", False), ("c3", True)]
+        (c1, True), (c2, True), (c1, False), (c3, True)]
     assert results[2]["code"] == "duplicate"
     for r in results:
         if r["ok"]:
             assert rep.get(f"{API}/tasks/{r['id']}").json["customer_ids"] == [r["customer_id"]]
-    bad = rep.post(f"{API}/tasks/bulk", json={"customer_ids": ["c1"], "task": {
+    bad = rep.post(f"{API}/tasks/bulk", json={"customer_ids": [c1], "task": {
         "title": "t", "due_at": later(hours=-1)}})
     assert bad.status_code == 422 and "due_at" in bad.json["errors"]
-    nested = rep.post(f"{API}/tasks/bulk", json={"customer_ids": ["c1"], "task": {
+    nested = rep.post(f"{API}/tasks/bulk", json={"customer_ids": [c1], "task": {
         "title": "t", "due_at": later(days=1), "customer_ids": ["x"]}})
     assert nested.status_code == 422 and nested.json["code"] == "unknown_field"
 

@@ -6,6 +6,7 @@ from urllib.parse import parse_qs, urlparse
 
 from icalendar import Calendar
 
+from crm_testing import eventually
 from tasks_helpers import TEAM1, TEAM2, iso, known_to_tasks
 
 API = "/api/v1"
@@ -57,8 +58,9 @@ def test_calendar_of_someone_outside_ones_team_is_not_found(system, org, setting
     assert rep.get(f"{API}/calendar").status_code == 200     # default: this week
 
 
-def test_ics_feed_is_valid_rfc5545_behind_a_revocable_token(system, org):
+def test_ics_feed_is_valid_rfc5545_behind_a_revocable_token(system, org, settings):
     rep = org.user("rep")
+    known_to_tasks(settings, rep)   # the feed is only for users the service knows active
     due = datetime.now(timezone.utc) + timedelta(days=2)
     task = rep.post(f"{API}/tasks", json={"title": "方案发送", "type": "proposal",
                                           "due_at": iso(due)}).json
@@ -90,3 +92,23 @@ def test_ics_feed_is_valid_rfc5545_behind_a_revocable_token(system, org):
     assert anonymous.get(f"{API}/calendar.ics?token={renewed}").status_code == 200
     assert rep.delete(f"{API}/calendar/token").status_code == 204
     assert anonymous.get(f"{API}/calendar.ics?token={renewed}").status_code == 404
+
+
+def test_the_feed_of_a_deactivated_user_stops(system, org, settings):
+    rep = org.user("rep")
+    known_to_tasks(settings, rep)
+    rep.post(f"{API}/tasks", json={"title": "客户拜访", "type": "visit",
+                                   "due_at": iso(datetime.now(timezone.utc)
+                                                 + timedelta(days=1))})
+    token = rep.post(f"{API}/calendar/token").json["token"]
+    anonymous = org.anonymous()
+    assert anonymous.get(f"{API}/calendar.ics?token={token}").status_code == 200
+
+    off = org.admin.patch(f"/api/v1/users/{rep.id}", json={"active": False})
+    assert off.status_code == 200, off
+    eventually(lambda: anonymous.get(f"{API}/calendar.ics?token={token}").status_code == 404,
+               timeout=10, message="the deactivated user's feed refused")
+    refused = anonymous.get(f"{API}/calendar.ics?token={token}")
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    assert refused.json["code"] == "invalid_calendar_token"
+    assert "客户拜访" not in refused.data.decode()

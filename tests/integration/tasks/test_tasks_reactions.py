@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from crm_testing import eventually
-from tasks_helpers import (TEAM1, TEAM2, handled_so_far, iso, known_to_tasks, later, now,
-                           publish, spying)
+from tasks_helpers import (TEAM1, TEAM2, customer_of, handled_so_far, iso, known_to_tasks,
+                           known_to_tasks_as_customer, later, now, publish, spying)
 
 API = "/api/v1"
 
@@ -74,8 +74,11 @@ def customer_event(customer_id, owner, previous_owner_id):
 
 
 def test_a_customer_returned_to_the_pool_shelves_the_old_owners_open_tasks(
-        system, org, amqp_url):
+        system, org, amqp_url, settings):
     rep, other = org.user("rep", TEAM1), org.user("rep", TEAM1)
+    # cust-9 is shared with `other`, who has a task on it too
+    customer_of(amqp_url, settings, rep, shared_with=[other], customer_id="cust-9")
+    customer_of(amqp_url, settings, rep, customer_id="cust-8")
     mine = rep.post(f"{API}/tasks", json={"title": "拜访", "type": "visit",
                                           "due_at": later(days=2),
                                           "customer_ids": ["cust-9"]}).json
@@ -112,6 +115,7 @@ def test_a_customer_with_a_new_owner_takes_its_open_followup_tasks_along(
         system, org, amqp_url, settings):
     old, new = org.user("rep", TEAM1), org.user("rep", TEAM2)
     known_to_tasks(settings, new)
+    customer_of(amqp_url, settings, old, customer_id="cust-5")
     visit = old.post(f"{API}/tasks", json={"title": "拜访", "type": "visit",
                                            "due_at": later(days=2),
                                            "customer_ids": ["cust-5"]}).json
@@ -134,7 +138,7 @@ def test_a_customer_with_a_new_owner_takes_its_open_followup_tasks_along(
 
 
 def test_completing_a_followup_task_counts_as_a_followup_at_the_customer_service(
-        system, org):
+        system, org, settings):
     """Through the real customer service: task.completed carries the customer ids."""
     rep = org.user("rep", TEAM1)
     customer = rep.post(f"{API}/customers", json={
@@ -142,6 +146,7 @@ def test_completing_a_followup_task_counts_as_a_followup_at_the_customer_service
         "primary_contact": {"name": "张三", "phone": "13812345678"}})
     assert customer.status_code == 201, customer
     cid = customer.json["id"]
+    known_to_tasks_as_customer(settings, cid)
     task = rep.post(f"{API}/tasks", json={"title": "电话回访", "type": "call",
                                           "due_at": later(days=1), "customer_ids": [cid]}).json
     rep.post(f"{API}/tasks/{task['id']}/status", json={"status": "in_progress"})
@@ -163,6 +168,7 @@ def test_through_the_customer_service_assign_moves_and_return_shelves(system, or
         "primary_contact": {"name": "李经理", "phone": "13612345678"}})
     assert customer.status_code == 201, customer
     cid = customer.json["id"]
+    known_to_tasks_as_customer(settings, cid)
     visit = first.post(f"{API}/tasks", json={"title": "上门拜访", "type": "visit",
                                              "due_at": later(days=2),
                                              "customer_ids": [cid]}).json

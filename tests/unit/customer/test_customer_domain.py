@@ -6,7 +6,8 @@ import pytest
 
 from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
 
-from services.customer.domain import FULL, HIDDEN, PUBLIC, public_view, view
+from services.customer.domain import (FULL, HIDDEN, PUBLIC, public_view,
+                                      refuse_private_filters, view)
 from services.customer.reclaim import PoolRules, ReclaimDecision
 
 from customer_fixtures import (ADMIN, MANAGER, MANAGER_OTHER, NOW, REP, REP_OTHER_REGION,
@@ -91,7 +92,7 @@ def test_a_bad_phone_is_named_with_its_dotted_field():
                                           ("tags", "vip"), ("deal_amount", "-1")])
 def test_bad_values_are_refused(field, value):
     with pytest.raises(Invalid) as err:
-        make_customer(REP, **{field: value})
+        make_customer(ADMIN, **{field: value})
     assert field in err.value.errors
 
 
@@ -105,6 +106,38 @@ def test_sensitive_data_in_any_text_field_is_refused():
     with pytest.raises(Invalid) as err:
         make_customer(REP, address="卡号 4111 1111 1111 1111")
     assert err.value.code == "sensitive_data" and list(err.value.errors) == ["address"]
+
+
+# --- deal and region fields: managers and admins only -------------------------------------
+
+@pytest.mark.parametrize("actor", [REP, SUPERVISOR])
+@pytest.mark.parametrize("field, value", [("deal_amount", "10"), ("last_deal_on", "2026-11-01"),
+                                          ("region", "north")])
+def test_reps_and_supervisors_may_not_set_deal_or_region_fields(owned, actor, field, value):
+    with pytest.raises(Forbidden) as err:
+        make_customer(actor, **{field: value})
+    assert err.value.code == "field_not_allowed" and list(err.value.extra["errors"]) == [field]
+    with pytest.raises(Forbidden) as err:
+        owned.update(actor, {field: value, "level": "A"}, now=NOW)
+    assert list(err.value.extra["errors"]) == [field]
+    assert owned.level == "B" and not owned.log
+
+
+@pytest.mark.parametrize("actor", [MANAGER, ADMIN])
+def test_managers_and_admins_set_deal_and_region_fields(owned, actor):
+    created = make_customer(actor, deal_amount="10", last_deal_on="2026-11-01", region="north")
+    assert (created.deal_amount, created.last_deal_on, created.region) == (
+        Decimal("10.00"), date(2026, 11, 1), "north")
+    owned.update(actor, {"deal_amount": "20", "region": "south"}, now=NOW)
+    assert (owned.deal_amount, owned.region) == (Decimal("20.00"), "south")
+
+
+def test_the_pool_refuses_filters_on_private_fields_only():
+    refuse_private_filters({"status": "deal", "tag": ["x"], "owner_id": "u", "claimed": True,
+                            "created_from": date(2026, 1, 1), "region": "east", "q": "x"})
+    with pytest.raises(Invalid) as err:
+        refuse_private_filters({"no_followup_since": date(2026, 1, 1), "status": "deal"})
+    assert list(err.value.errors) == ["no_followup_since"]
 
 
 # --- who sees what ----------------------------------------------------------------------
@@ -196,7 +229,7 @@ def test_primary_contact_patch_updates_the_primary_contact(owned):
 
 
 def test_deal_amount_is_money(owned):
-    owned.update(REP, {"deal_amount": 1200.5})
+    owned.update(MANAGER, {"deal_amount": 1200.5})
     assert owned.deal_amount == Decimal("1200.50")
     assert owned.log[-1]["changes"]["deal_amount"] == ["0.00", "1200.50"]
 
@@ -619,7 +652,7 @@ def test_a_new_owner_gets_a_fresh_warning(owned):
 # --- events -----------------------------------------------------------------------------
 
 def test_every_event_payload_is_json(owned):
-    owned.update(REP, {"deal_amount": "10", "last_deal_on": "2026-11-01"})
+    owned.update(MANAGER, {"deal_amount": "10", "last_deal_on": "2026-11-01"})
     owned.add_contact(REP, contact_data(), contact_id="k1")
     owned.log_interaction(REP, interaction_data(next_action_due="2026-12-01"),
                           interaction_id="i1", now=NOW)

@@ -1,16 +1,19 @@
 """The stored shape of a customer and the list filters (pure functions, no database)."""
+import inspect
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from services.customer.repository import (customer_doc, customer_filter, customer_from,
-                                          scope_filter)
+from services.customer.domain import FILTER_FIELDS, PUBLIC_FIELDS
+from services.customer.repository import (PUBLIC_SORTABLE, SORTABLE, customer_doc,
+                                          customer_filter, customer_from, scope_filter)
 
 from customer_fixtures import ADMIN, MANAGER, NOW, REP, SUPERVISOR, make_customer
 
 
 def test_a_customer_survives_storage_unchanged():
-    customer = make_customer(REP, deal_amount="12.50", last_deal_on="2026-11-01")
+    customer = make_customer(REP)
+    customer.update(MANAGER, {"deal_amount": "12.50", "last_deal_on": "2026-11-01"}, now=NOW)
     customer.add_contact(REP, {"name": "李工", "birthday": "1985-06-01", "mobile":
                                "13900002222", "relations": [{"relation": "配偶", "name": "张"}]},
                          contact_id="k1", now=NOW)
@@ -38,6 +41,43 @@ def test_the_document_carries_what_queries_need():
     for q in ("北京", "huawei", "9999", "78"):
         assert not found(q), q
     assert doc["deal_amount_cents"] == 0
+
+
+def test_public_terms_hold_the_public_view_only():
+    customer = make_customer(REP)
+    customer.add_contact(REP, {"name": "欧阳娜娜", "mobile": "13900002222"}, contact_id="k1",
+                         now=NOW)
+    terms = customer_doc(customer)["public_terms"]
+
+    def found(q):
+        return any(t.startswith(q) for t in terms)
+
+    for q in ("商策", "科技", "sckj", "shangce", customer.number.lower()):
+        assert found(q), q
+    for q in ("138", "13812345678", "5678", "8613812345678", "139000", "王经理", "wjl",
+              "欧阳", "娜娜", "oynn"):
+        assert not found(q), q
+
+
+def test_the_pool_matches_q_on_public_terms():
+    clauses = customer_filter(tz=ZoneInfo("UTC"), public=True, q="1381234", claimed=False)
+    assert {"public_terms": {"$regex": "^1381234"}} in clauses
+    assert {"owner_id": None} in clauses
+    assert not any("search_terms" in clause for clause in clauses)
+
+
+def test_the_pool_sorts_by_public_fields_only():
+    assert {"deal_amount", "last_deal_on", "last_followup_at"} <= set(SORTABLE)
+    assert not {"deal_amount", "last_deal_on", "last_followup_at"} & set(PUBLIC_SORTABLE)
+    assert set(PUBLIC_SORTABLE) <= set(PUBLIC_FIELDS)
+    assert {"name", "number", "created_at", "level", "status"} <= set(PUBLIC_SORTABLE)
+
+
+def test_every_list_filter_is_known_public_or_private():
+    """A filter the domain does not know could not be refused in the pool."""
+    keywords = set(inspect.signature(customer_filter).parameters) - {"tz", "public", "q",
+                                                                     "_ignored"}
+    assert keywords == set(FILTER_FIELDS)
 
 
 def test_filters_use_local_dates():

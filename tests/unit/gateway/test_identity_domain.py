@@ -286,6 +286,30 @@ def test_admin_reset_forces_a_change_and_logs_everyone_out(make_user, hasher):
     assert not user.accepts_session(1, "other")
 
 
+def test_an_admin_cannot_reset_their_own_password(make_user, hasher):
+    admin = make_user(role="admin")
+    admin.change_password("Initial#2026", "Better#2026", hasher, keep_session="mine")
+    with pytest.raises(Forbidden) as refused:
+        admin.reset_password("Temporary#1", hasher, actor_id=admin.id)
+    assert refused.value.code == "cannot_reset_own_password"
+    assert "/api/v1/auth/password" in refused.value.detail
+    assert admin.check_password("Better#2026", hasher)        # nothing changed
+    assert admin.must_change_password is False
+    assert admin.accepts_session(admin.session_version, "mine")
+    other = make_user(username="li.si")
+    other.reset_password("Temporary#1", hasher, actor_id=admin.id)
+    assert other.check_password("Temporary#1", hasher)
+
+
+def test_a_wrong_current_password_is_a_wrong_password_error(make_user, hasher):
+    from gateway.identity.domain import WrongPassword
+
+    with pytest.raises(WrongPassword) as wrong:
+        make_user().change_password("Wrong#2026", "Better#2026", hasher)
+    assert isinstance(wrong.value, Invalid) and wrong.value.code == "wrong_password"
+    assert set(wrong.value.errors) == {"old_password"}
+
+
 # ------------------------------------------------------------------ admin edits
 
 def test_update_changes_fields_and_records_what_changed(make_user):
