@@ -19,6 +19,7 @@ RUN python -c "import tomllib; deps = tomllib.load(open('/src/pyproject.toml', '
 # the sources go: the processes run the installed copy.
 COPY crm /src/crm
 COPY crmkit /src/crmkit
+COPY events /src/events
 COPY gateway /src/gateway
 COPY services /src/services
 RUN pip install --no-deps /src && rm -rf /src

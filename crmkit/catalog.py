@@ -1,8 +1,9 @@
-"""The event catalog: each producer's registered schemas, and the AsyncAPI 3 document."""
+"""The event catalog: the registered event schemas, and the AsyncAPI 3 document."""
 from __future__ import annotations
 
 from crmkit.bus.topology import EXCHANGE
 from crmkit.events import EventSpec, registry
+import events  # noqa: F401  (registers every event's schema, whichever service runs)
 
 ENVELOPE_PROPERTIES = {
     "id": {"type": "string", "description": "Unique event id; dedupe by it."},
@@ -23,8 +24,9 @@ def json_schema(schema_cls) -> dict:
     return plugin.converter.schema2jsonschema(schema_cls())
 
 
-def producer_events(producer: str) -> list[dict]:
-    """What one service publishes, as plain JSON (served at /events/catalog.json)."""
+def producer_events(producer: str | None = None) -> list[dict]:
+    """What one service publishes, as plain JSON (served at /events/catalog.json); with
+    no producer, every event of the system (the gateway's AsyncAPI catalog)."""
     return [_describe(spec) for spec in registry.specs(producer)]
 
 

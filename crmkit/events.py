@@ -5,8 +5,9 @@ changed. A handler turns them into envelopes (CONTRACT §8) that are written, in
 MongoDB write as the state change, into the document's outbox.
 
 Every event type has one marshmallow schema per version, registered with `@event_schema`
-in the producing service's `schemas.py`; the registry feeds validation at the producer
-and the AsyncAPI catalog.
+in the `events` package (the contracts, shared by producer and consumers); the registry
+feeds validation at the producer (strict: `make_envelope`) and at each consumer
+(tolerant of fields it does not know: `data_problems`), and the AsyncAPI catalog.
 """
 from __future__ import annotations
 
@@ -86,6 +87,29 @@ def event_schema(event_type: str, *, producer: str, version: int = 1, summary: s
 
 class UnregisteredEvent(Exception):
     pass
+
+
+_UNKNOWN_FIELD = Schema().error_messages["unknown"]
+
+
+def data_problems(spec: EventSpec, data) -> dict:
+    """What keeps a consumer from acting on an event's `data`: its schema's errors, less
+    the fields the schema does not know (at any depth). Producers add a field without a
+    new version; a consumer that predates it must read on, not park every such event.
+    (marshmallow's `unknown=EXCLUDE` would not do: it does not reach nested schemas.)"""
+    return _without_unknown(spec.validator.validate(data))
+
+
+def _without_unknown(errors: dict) -> dict:
+    kept = {}
+    for key, value in errors.items():
+        if isinstance(value, dict):
+            value = _without_unknown(value)
+        elif isinstance(value, list):
+            value = [message for message in value if message != _UNKNOWN_FIELD]
+        if value:
+            kept[key] = value
+    return kept
 
 
 def make_envelope(event: DomainEvent, *, producer: str, actor_id: str | None,

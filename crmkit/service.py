@@ -25,7 +25,7 @@ from crmkit.bus.deadletters import list_parked, replay_parked
 from crmkit.bus.outbox import OutboxRelay
 from crmkit.bus.publisher import Publisher
 from crmkit.catalog import producer_events
-from crmkit.config import Settings
+from crmkit.config import SERVICES, Settings
 from crmkit.health import Heartbeats
 from crmkit.idempotency import IdempotencyStore
 from crmkit.metrics import EVENTS_HANDLED, install_metrics
@@ -262,18 +262,46 @@ class ReplayIn(Schema):
     service = fields.String(metadata={"description": "the gateway routes by it"})
 
 
+class DeadLettersQuery(Schema):
+    service = fields.String(required=True, validate=validate.OneOf(SERVICES),
+                            metadata={"description": "whose parking queue; the gateway "
+                                                     "routes by it"})
+
+
+class ParkedMessageOut(Schema):   # crmkit.bus.deadletters._describe
+    id = fields.String(allow_none=True)
+    type = fields.String(allow_none=True)
+    attempts = fields.Integer(allow_none=True)
+    error = fields.String(allow_none=True)
+    failed_at = fields.String(allow_none=True)
+    envelope = fields.Dict(allow_none=True, metadata={"description": "the event as parked "
+                                                      "(null when it is not JSON)"})
+
+
+class DeadLettersOut(Schema):
+    service = fields.String(required=True)
+    items = fields.List(fields.Nested(ParkedMessageOut), required=True)
+    total = fields.Integer(required=True)
+
+
+class ReplayedOut(Schema):
+    service = fields.String(required=True)
+    replayed = fields.List(fields.String(), required=True)
+
+
 def dead_letters_blueprint(runtime: ServiceRuntime, service: str) -> ApiBlueprint:
     blueprint = ApiBlueprint(f"{service}_dead_letters", __name__, tag="admin",
                              url_prefix="/api/v1/admin/dead-letters")
 
-    @blueprint.operation("", "GET", summary="List messages parked after too many failures")
+    @blueprint.operation("", "GET", summary="List messages parked after too many failures",
+                         query=DeadLettersQuery, response=DeadLettersOut)
     def list_dead_letters():
         require_role("admin")
         items = list_parked(runtime.settings.amqp_url, service)
         return json_response({"service": service, "items": items, "total": len(items)})
 
     @blueprint.operation("/replay", "POST", summary="Send parked messages back to the queue",
-                         body=ReplayIn)
+                         body=ReplayIn, response=ReplayedOut)
     def replay_dead_letters():
         require_role("admin")
         body = parse_body(ReplayIn)

@@ -257,8 +257,9 @@ class Operation:
     query: Any = None
     response: Any = None
     status: int = 200
-    many: bool = False
-    paginated: bool = False
+    many: bool = False            # a JSON array of `response`
+    listed: bool = False          # {"items": [response, ...], "total": n}, unpaged
+    paginated: bool = False       # listed, plus page and per_page
     public: bool = False          # needs no bearer token (login, feeds)
     extra_responses: dict = field(default_factory=dict)
 
@@ -272,19 +273,19 @@ class ApiBlueprint(Blueprint):
         self.operations: list[Operation] = []
 
     def endpoint_doc(self, rule: str, method: str, *, summary: str, body=None, query=None,
-                     response=None, status: int = 200, many=False, paginated=False,
-                     public=False):
+                     response=None, status: int = 200, many=False, listed=False,
+                     paginated=False, public=False):
         self.operations.append(Operation(
             path=(self.url_prefix or "") + rule, method=method.lower(), summary=summary,
             tags=[self.tag], body=body, query=query, response=response, status=status,
-            many=many, paginated=paginated, public=public))
+            many=many, listed=listed, paginated=paginated, public=public))
 
     def operation(self, rule: str, method: str = "GET", *, summary: str, body=None,
                   query=None, response=None, status: int = 200, many=False,
-                  paginated=False, public=False, **options):
+                  listed=False, paginated=False, public=False, **options):
         def register(view):
             self.endpoint_doc(rule, method, summary=summary, body=body, query=query,
-                              response=response, status=status, many=many,
+                              response=response, status=status, many=many, listed=listed,
                               paginated=paginated, public=public)
             self.add_url_rule(rule, view.__name__, view, methods=[method], **options)
             return view
@@ -304,6 +305,10 @@ def openapi_document(title: str, blueprints: list[ApiBlueprint], version: str = 
             "type": "array", "items": {"type": "string"}}}}})
     spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer",
                                                "bearerFormat": "JWT"})
+    for status, text in PROBLEM_STATUSES.items():
+        spec.components.response(_problem_response_name(status), {
+            "description": text, "content": {"application/problem+json": {
+                "schema": {"$ref": "#/components/schemas/Problem"}}}})
     paths: dict[str, dict] = {}
     for blueprint in blueprints:
         for op in blueprint.operations:
@@ -334,22 +339,56 @@ def _operation_doc(op: Operation, path: str) -> dict:
     if op.response is not None:
         schema: Any = op.response
         if op.paginated:
-            schema = {"type": "object", "properties": {
+            schema = {"type": "object", "required": ["items", "total", "page", "per_page"],
+                      "properties": {
                 "items": {"type": "array", "items": op.response},
                 "total": {"type": "integer"}, "page": {"type": "integer"},
                 "per_page": {"type": "integer"}}}
+        elif op.listed:
+            schema = {"type": "object", "required": ["items", "total"], "properties": {
+                "items": {"type": "array", "items": op.response},
+                "total": {"type": "integer"}}}
         elif op.many:
             schema = {"type": "array", "items": op.response}
         doc["responses"][str(op.status)] = {
             "description": "OK", "content": {"application/json": {"schema": schema}}}
     else:
         doc["responses"][str(op.status)] = {"description": "OK"}
-    problem = {"content": {"application/problem+json": {
-        "schema": {"$ref": "#/components/schemas/Problem"}}}}
-    for status, text in (("401", "Not authenticated"), ("403", "Not allowed"),
-                         ("404", "Not found or not visible"), ("422", "Validation failed")):
-        doc["responses"][status] = {"description": text, **problem}
+    writes = op.method in ("post", "put", "patch", "delete")
+    for status in PROBLEM_STATUSES:
+        if status in WRITE_PROBLEMS and not writes:
+            continue
+        doc["responses"].setdefault(str(status), {
+            "$ref": f"#/components/responses/{_problem_response_name(status)}"})
     return doc
+
+
+# Every failure is application/problem+json (crmkit.problems), answered by the gateway
+# (authentication, limits, a service it cannot reach) or by the service (its rules).
+# Documented on every operation: any request may be malformed, unauthenticated, refused,
+# throttled or meet a busy service; the write statuses only on writes.
+PROBLEM_STATUSES = {
+    400: "Malformed request: a body that is not JSON or nests too deeply, an encoded "
+         "query separator",
+    401: "Not authenticated: no, an expired or a revoked token",
+    403: "Not allowed for the caller's role, or the password must be changed first",
+    404: "Not found or not visible to the caller",
+    409: "Conflict with the current state (e.g. taken, already done, changed meanwhile)",
+    412: "If-Match names a version that is no longer current",
+    413: "Request body too large",
+    414: "Path and query too long",
+    415: "The body is not sent as JSON",
+    422: "Validation failed: `errors` names each field",
+    429: "Too many requests (Retry-After says when to retry)",
+    431: "Request headers too large",
+    503: "The owning service is unavailable or at its concurrency limit (Retry-After)",
+    504: "The owning service did not answer in time",
+}
+WRITE_PROBLEMS = (409, 412, 413, 415)
+
+
+def _problem_response_name(status: int) -> str:
+    return f"Problem{status}"
 
 
 # --------------------------------------------------------------------------- app wiring

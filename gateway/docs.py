@@ -1,6 +1,7 @@
 """The public documents the gateway serves: the merged OpenAPI and the AsyncAPI catalog."""
 from __future__ import annotations
 
+import json
 import logging
 import time
 
@@ -43,17 +44,37 @@ class PublicDocs:
             except Exception as error:  # a service that is down leaves a gap, not a 500
                 log.warning("no OpenAPI from %s: %r", name, error)
                 continue
+            document = _without_name_clashes(document, merged, name)
             merged["paths"].update(document.get("paths", {}))
-            schemas = merged.setdefault("components", {}).setdefault("schemas", {})
-            for schema_name, schema in document.get("components", {}).get("schemas", {}).items():
-                schemas.setdefault(schema_name, schema)
+            # schemas, the shared problem responses, security schemes
+            for kind, entries in document.get("components", {}).items():
+                known = merged.setdefault("components", {}).setdefault(kind, {})
+                for entry_name, entry in entries.items():
+                    known.setdefault(entry_name, entry)
         return merged
 
     def _merge_catalog(self) -> dict:
-        events = list(producer_events("gateway"))
-        for name, client in self._clients.items():
-            try:
-                events.extend(client.request("GET", "/events/catalog.json").json()["events"])
-            except Exception as error:
-                log.warning("no event catalog from %s: %r", name, error)
-        return asyncapi_document(events)
+        # Every event's contract is in the `events` package: no need to ask the services,
+        # and one that is down leaves no gap.
+        return asyncapi_document(producer_events())
+
+
+def _without_name_clashes(document: dict, merged: dict, service: str) -> dict:
+    """`document` with each of its component schemas whose name another service already
+    uses for a different schema (e.g. two `HistoryEntryOut`s) renamed after `service`,
+    and the references to it with it: one shared name would document one service's
+    responses with the other's schema."""
+    known = merged.get("components", {}).get("schemas", {})
+    clashes = [name for name, schema in document.get("components", {}).get("schemas", {})
+               .items() if name in known and known[name] != schema]
+    if not clashes:
+        return document
+    text = json.dumps(document)
+    for name in clashes:
+        text = text.replace(f'"#/components/schemas/{name}"',
+                            f'"#/components/schemas/{service.title()}{name}"')
+    renamed = json.loads(text)
+    schemas = renamed["components"]["schemas"]
+    for name in clashes:
+        schemas[f"{service.title()}{name}"] = schemas.pop(name)
+    return renamed

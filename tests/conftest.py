@@ -134,7 +134,7 @@ def pytest_collection_modifyitems(config, items):
         if group is not None:
             item.add_marker(pytest.mark.xdist_group(group))
             LAST_OF_GROUP[group] = item
-        if group in ("demo", "e2e"):
+        if group in ("demo", "e2e", "faults"):
             item.add_marker(pytest.mark.timeout(1200))
 
 

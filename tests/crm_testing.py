@@ -48,12 +48,15 @@ RELEASE_AFTER: dict[str, list] = {}  # group -> what to stop once its last test 
 def test_group(item) -> str | None:
     """The tests that share a running system: the browser tests and the e2e tests of the
     demo share `crm up --demo` ("demo"), the other e2e tests one `crm up` on the real
-    broker ("e2e"; an e2e test that starts its own is a group of its own), an
-    integration module shares one system; unit tests need none (None)."""
+    broker ("e2e"; an e2e test that starts its own is a group of its own), the fault
+    tests one ("faults": each module starts its own system), an integration module
+    shares one system; unit tests need none (None)."""
     path = Path(str(item.fspath)).resolve()
     layer = path.relative_to(TESTS).parts[0]
     if "demo_crm" in item.fixturenames:
         return "demo"
+    if layer == "faults":  # systems of their own, killed and restarted: one at a time
+        return "faults"
     if layer == "e2e" and "crm" not in item.fixturenames:
         return item.nodeid
     if layer in ("e2e", "browser", "containers"):

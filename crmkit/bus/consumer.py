@@ -3,6 +3,11 @@
 Handlers take the envelope and must be idempotent by event id (see
 `crmkit.bus.idempotent.apply_once`): a message is acknowledged only after the handler
 returned, so a crash before the ack redelivers it.
+
+A handler only sees an event whose `data` its registered schema (type and version, from
+the `events` package) accepts: anything else is parked at once, since no retry can make
+it valid, and acting on it would corrupt what the service keeps (an empty
+customer.created counted as a customer, say).
 """
 from __future__ import annotations
 
@@ -21,6 +26,8 @@ from crmkit.bus.publisher import Publisher
 from crmkit.bus.topology import QueueNames, declare_service
 from crmkit.clock import isoformat, utcnow
 from crmkit.context import correlation
+from crmkit.events import EventRegistry, data_problems, registry as event_registry
+import events  # noqa: F401  (registers every event's schema, whichever service consumes)
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +36,23 @@ ERROR_HEADER = "x-last-error"
 FAILED_AT_HEADER = "x-failed-at"
 
 Handler = Callable[[dict], None]
+
+
+class InvalidEvent(ValueError):
+    """An envelope no handler may see: parked at once, never retried."""
+
+
+def check_event(envelope: dict, registry: EventRegistry = event_registry) -> None:
+    """Raise InvalidEvent unless `data` matches the schema of the envelope's type and
+    version (fields the schema does not know are tolerated: `data_problems`)."""
+    event_type, version = envelope.get("type"), envelope.get("version")
+    spec = registry.get(event_type, version) if isinstance(version, int) else None
+    if spec is None:
+        raise InvalidEvent(f"unknown event version: {event_type} v{version}")
+    problems = data_problems(spec, envelope.get("data"))
+    if problems:
+        raise InvalidEvent(f"{spec.type} v{spec.version} data does not match its schema: "
+                           f"{problems}")
 
 
 @dataclass
@@ -56,7 +80,8 @@ class EventConsumer:
     def __init__(self, url: str, service: str, subscriptions: Subscriptions, *,
                  max_attempts: int = 5, retry_delay_ms: int = 1000, prefetch: int = 32,
                  queue_type: str = "classic", publisher: Publisher | None = None,
-                 on_handled: Callable[[dict], None] | None = None):
+                 on_handled: Callable[[dict], None] | None = None,
+                 registry: EventRegistry = event_registry):
         self.url = url
         self.service = service
         self.names = QueueNames(service)
@@ -67,6 +92,7 @@ class EventConsumer:
         self.queue_type = queue_type
         self.publisher = publisher or Publisher(url)
         self.on_handled = on_handled
+        self.registry = registry
         self.handled = 0
         self.ready = threading.Event()
 
@@ -107,8 +133,13 @@ class EventConsumer:
             envelope = body if isinstance(body, dict) else json.loads(body)
             handler = self.subscriptions.handler_for(envelope.get("type", ""))
             if handler is not None:
+                check_event(envelope, self.registry)
                 with correlation(envelope.get("correlation_id")):
                     handler(envelope)
+        except InvalidEvent as error:
+            log.error("%s parks %s: %s", self.service,
+                      message.properties.get("message_id"), error)
+            self._retry_or_park(message, attempts + 1, error, park=True)
         except Exception as error:  # the handler failed: retry later or park it
             log.warning("%s failed to handle %s (attempt %d): %r", self.service,
                         message.properties.get("message_id"), attempts + 1, error)

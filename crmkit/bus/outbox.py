@@ -71,6 +71,7 @@ class OutboxRelay:
         self.name = name
         self.batch = batch
         self.published = 0
+        self.scan_seconds = 0.0  # the last pass's time in candidate queries (not publishing)
         self._hint_lock = threading.Lock()
         self._hinted: dict[str, set] = {}
         self._scan_requested = False
@@ -115,6 +116,7 @@ class OutboxRelay:
         retried with back-off)."""
         count = 0
         unroutable: Unroutable | None = None
+        self.scan_seconds = 0.0
         for name in self._collections:
             collection = self._database[name]
             skipped: set = set()
@@ -122,8 +124,10 @@ class OutboxRelay:
                 query = {PENDING: True}
                 if skipped:
                     query["_id"] = {"$nin": list(skipped)}
+                started = time.monotonic()
                 candidates = [d["_id"] for d in
                               collection.find(query, {"_id": 1}).limit(self.batch)]
+                self.scan_seconds += time.monotonic() - started
                 leased_any = False
                 for _id in candidates:
                     doc = self._take_lease(collection, _id)
@@ -176,7 +180,10 @@ class OutboxRelay:
         """Publish hinted documents at once; scan for anything else (other processes'
         writes, crashes, failed publishes) every `interval`, but never spend more than
         about a tenth of the time scanning: on a store without indexes a scan grows
-        with the collection, and the hints already cover this process's own writes."""
+        with the collection, and the hints already cover this process's own writes.
+        Only the queries for candidates count as scanning: the time spent publishing
+        what they found must not put off the next scan (under a steady load of other
+        processes' writes it grew with the backlog, and events waited tens of seconds)."""
         failures = 0
         next_scan = 0.0
         while not stop.is_set():
@@ -186,10 +193,9 @@ class OutboxRelay:
                 with self._hint_lock:
                     scan_now, self._scan_requested = self._scan_requested, False
                 if scan_now or time.monotonic() >= next_scan:
-                    started = time.monotonic()
                     self.publish_pending()
-                    spent = time.monotonic() - started
-                    next_scan = time.monotonic() + max(self._interval, 10 * spent)
+                    next_scan = time.monotonic() + max(self._interval,
+                                                       10 * self.scan_seconds)
                 failures = 0
             except Exception:
                 failures += 1

@@ -1,4 +1,5 @@
-"""Marshmallow schemas: identity API input/output and the `user.*` event payloads.
+"""Marshmallow schemas: identity API input and output (the `user.*` events' are in
+`events.identity`).
 
 Input schemas check shape and types only (unknown fields are refused, marshmallow 4's
 default `unknown=RAISE`); the rules with their zh/en messages live in the domain.
@@ -8,43 +9,9 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from crmkit.clock import isoformat
-from crmkit.events import event_schema
 from crmkit.identity import ROLES
 from crmkit.pagination import PageQuery
-
-PRODUCER = "gateway"
-
-
-# ---------------------------------------------------------------- events
-
-class UserProfileData(Schema):
-    id = fields.String(required=True)
-    username = fields.String(required=True)
-    name = fields.String(required=True)
-    role = fields.String(required=True, validate=validate.OneOf(ROLES))
-    team = fields.String(required=True, metadata={"description": "slash path, e.g. east/shanghai/team-1"})
-    region = fields.String(required=True, metadata={"description": "region code, e.g. east"})
-    timezone = fields.String(required=True, metadata={"description": "IANA time zone"})
-    email = fields.String(allow_none=True, load_default=None)
-    active = fields.Boolean(required=True)
-
-
-@event_schema("user.created", producer=PRODUCER,
-              summary="An admin (or the start-up bootstrap) created a user.")
-class UserCreatedData(UserProfileData):
-    """A user was created. Never carries a password or a hash."""
-
-
-@event_schema("user.updated", producer=PRODUCER,
-              summary="An admin changed a user's profile, role, team, region or active flag.")
-class UserUpdatedData(UserProfileData):
-    """A user's profile after the change, plus `changes: {field: [old, new]}`."""
-
-    changes = fields.Dict(
-        keys=fields.String(),
-        values=fields.List(fields.Raw(allow_none=True), validate=validate.Length(equal=2)),
-        required=True)
-
+import events  # noqa: F401  (registers every event's schema, user.* among them)
 
 # ---------------------------------------------------------------- API input
 

@@ -14,14 +14,13 @@ from decimal import Decimal
 from crmkit.clock import as_utc
 from crmkit.errors import Invalid
 from crmkit.money import parse_money
+from events.customer import METHODS, STATUSES  # noqa: F401  (the events' vocabulary)
 
 from services.customer import validation
 
-STATUSES = ("potential", "intent", "deal", "lost")
 LEVELS = ("A", "B", "C", "D")
 CONTACT_ROLES = ("decision_maker", "influencer", "user", "evaluator", "other")
 RELATIONSHIPS = ("stranger", "acquainted", "familiar", "trusted", "partner")
-METHODS = ("call", "visit", "email", "meeting", "wechat", "other")
 ATTITUDES = ("positive", "neutral", "negative")
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

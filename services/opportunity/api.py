@@ -187,7 +187,7 @@ def blueprint(service=None, idempotency=None) -> ApiBlueprint:
 
     @api.operation("/opportunities/<opportunity_id>/followup-plans", "GET",
                    summary="Follow-up plans of an opportunity",
-                   response=schemas.FollowupPlanOutSchema, many=True)
+                   response=schemas.FollowupPlanOutSchema, listed=True)
     def list_followup_plans(opportunity_id):
         opp = service.get(opportunity_id, current_identity())
         items = [present_plan(opp, p) for p in opp.followup_plans]
@@ -206,7 +206,7 @@ def blueprint(service=None, idempotency=None) -> ApiBlueprint:
 
     @api.operation("/opportunities/<opportunity_id>/reminders", "GET",
                    summary="Reminders set on an opportunity",
-                   response=schemas.ReminderOutSchema, many=True)
+                   response=schemas.ReminderOutSchema, listed=True)
     def list_reminders(opportunity_id):
         opp = service.get(opportunity_id, current_identity())
         items = [present_reminder(opp, r) for r in opp.reminders]

@@ -26,10 +26,10 @@ from crmkit.identity import Identity
 from crmkit.money import format_money, parse_money
 from crmkit.visibility import Owner, can_see, can_see_unowned, is_superior, may_work_on
 
+from events.opportunity import FOLLOWUP_METHODS, LOST, OPEN, STATUSES, WON  # noqa: F401
+
 # --------------------------------------------------------------------------- pipeline
 
-OPEN, WON, LOST = "open", "won", "lost"
-STATUSES = (OPEN, WON, LOST)
 # The two ways out of the pipeline. They look like stages to users (with a
 # probability) but are reached only through win / lose, never through a stage change.
 CLOSING = {
@@ -194,7 +194,6 @@ def _parse_stages(items: list) -> list[Stage]:
 
 # --------------------------------------------------------------------------- values
 
-FOLLOWUP_METHODS = ("call", "visit", "online_meeting")
 FOLLOWUP_REMINDER_LEAD = timedelta(days=1)
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 NAME_MAX = 200

@@ -390,6 +390,10 @@ def _apply_task(state, envelope, key, tz):
         owner = _new_owner(data)
         if owner is not _MISSING:
             _set(state, "assignee_id", owner, key)
+    # the region whose task pool holds it while unassigned (CONTRACT §3: supervisors and
+    # up of that region only; without it the task counted in every region's pool)
+    if snap.get("region") or envelope.get("region"):
+        _set(state, "region", snap.get("region") or envelope.get("region"), key)
     status = snap.get("status") or (data.get("to") if etype == "task.status_changed" else None)
     if etype == "task.completed":
         status = "done"
@@ -551,7 +555,7 @@ def _interaction_contrib(state, pipeline) -> Vector:
 def _task_contrib(state, pipeline) -> Vector:
     f = state["f"]
     vec: Vector = {}
-    segment = segment_of(f.get("assignee_id"), None)
+    segment = segment_of(f.get("assignee_id"), f.get("region"))
     status = f.get("status") or "todo"
     if status in OPEN_TASK_STATUSES:
         _add(vec, NOW, segment, [NO_BUCKET], "tasks_open")
@@ -750,5 +754,5 @@ def _primary_segment(state: dict) -> str:
     if state["type"] == "interaction":
         return segment_of(f.get("author_id"), f.get("region"))
     if state["type"] == "task":
-        return segment_of(f.get("assignee_id"), None)
+        return segment_of(f.get("assignee_id"), f.get("region"))
     return segment_of(f.get("owner_id"), f.get("region"))

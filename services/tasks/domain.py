@@ -24,9 +24,8 @@ from crmkit.events import DomainEvent
 from crmkit.identity import Identity
 from crmkit.visibility import Owner, is_superior, may_work_on, team_subtree_filter
 
-TASK_TYPES = ("visit", "call", "proposal", "internal", "followup", "other")
-PRIORITIES = ("high", "medium", "low")
-STATUSES = ("todo", "in_progress", "done", "shelved")
+from events.tasks import PRIORITIES, STATUSES, TASK_TYPES  # noqa: F401  (events own it)
+
 OPEN_STATUSES = ("todo", "in_progress")
 
 # The status machine (CONTRACT §6): todo -> in_progress -> done; any open -> shelved;

@@ -2,119 +2,21 @@
 
 Input schemas check shape and types only (unknown fields are refused: marshmallow 4's
 default `unknown=RAISE`, which the kernel reports as `code: unknown_field`); the rules
-with their zh/en messages live in the domain. Every event the service publishes has its
-`data` schema registered here (`@event_schema`), which feeds the producer-side check and
-the AsyncAPI catalog.
+with their zh/en messages live in the domain. The `data` schemas of the events it
+publishes are in `events.tasks`, shared with their consumers.
 """
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
 from crmkit.clock import isoformat
-from crmkit.events import event_schema
 from crmkit.pagination import PageQuery
+import events  # noqa: F401  (registers every event's schema, this service's among them)
 
 from services.tasks.domain import (MAX_CUSTOMERS_PER_TASK, MAX_REMINDERS, PRIORITIES, STATUSES,
                                    TASK_TYPES)
 
-PRODUCER = "tasks"
 SCOPES = ("mine", "created", "team", "pool", "all")
-
-_ISO = {"format": "date-time", "description": "ISO 8601 with offset"}
-
-
-def _when(**kw):
-    return fields.String(allow_none=True, metadata=_ISO, **kw)
-
-
-# ---------------------------------------------------------------- events
-
-class TaskSnapshotData(Schema):
-    """The task as it is after the change (every task event carries it)."""
-
-    task_id = fields.String(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(TASK_TYPES))
-    title = fields.String(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    priority = fields.String(required=True, validate=validate.OneOf(PRIORITIES))
-    assignee_id = fields.String(allow_none=True, required=True,
-                                metadata={"description": "null: in the task pool"})
-    assignee_team = fields.String(allow_none=True, load_default=None)
-    assignee_region = fields.String(allow_none=True, load_default=None)
-    created_by = fields.String(required=True)
-    region = fields.String(allow_none=True, load_default=None)
-    customer_ids = fields.List(fields.String(), required=True)
-    opportunity_id = fields.String(allow_none=True, load_default=None)
-    due_at = _when(required=True)
-    start_at = _when(load_default=None)
-    end_at = _when(load_default=None)
-    completed_at = _when(load_default=None)
-    version = fields.Integer(required=True, metadata={
-        "description": "the task's version after the change: newer wins"})
-    actor_id = fields.String(allow_none=True, load_default=None,
-                             metadata={"description": "who did it; 'system' for reactions"})
-
-
-class SourceData(Schema):
-    type = fields.String(required=True, validate=validate.OneOf(
-        ["followup_plan", "opportunity_reminder"]))
-    id = fields.String(required=True)
-    event_id = fields.String(allow_none=True, load_default=None)
-
-
-@event_schema("task.created", producer=PRODUCER,
-              summary="A task was created (by a user, or from an opportunity plan/reminder).")
-class TaskCreatedData(TaskSnapshotData):
-    source = fields.Nested(SourceData, allow_none=True, load_default=None)
-
-
-@event_schema("task.assigned", producer=PRODUCER,
-              summary="A task was given to a user (from the pool, by a superior, or "
-                      "following its customer to a new owner).")
-class TaskAssignedData(TaskSnapshotData):
-    previous_assignee_id = fields.String(allow_none=True, required=True)
-    reason = fields.String(load_default=None, metadata={
-        "description": "e.g. customer_owner_changed:<customer id> when the system moved it"})
-
-
-@event_schema("task.status_changed", producer=PRODUCER,
-              summary="A task moved in its status machine (todo, in_progress, done, shelved).")
-class TaskStatusChangedData(TaskSnapshotData):
-    from_ = fields.String(required=True, data_key="from",
-                          validate=validate.OneOf(STATUSES))
-    to = fields.String(required=True, validate=validate.OneOf(STATUSES))
-    result = fields.String(allow_none=True, load_default=None)
-    reason = fields.String(load_default=None, metadata={
-        "description": "e.g. customer_returned:<customer id> when the system shelved it"})
-
-
-@event_schema("task.completed", producer=PRODUCER,
-              summary="A task was done, with its result and the customers it was for "
-                      "(the customer service counts a follow-up).")
-class TaskCompletedData(TaskSnapshotData):
-    result = fields.String(required=True)
-    counts_as_followup = fields.Boolean(required=True, metadata={
-        "description": "customer work (not internal) with customer_ids"})
-
-
-@event_schema("task.updated", producer=PRODUCER,
-              summary="A task's descriptive fields changed: {field: [old, new]}.")
-class TaskUpdatedData(TaskSnapshotData):
-    changes = fields.Dict(keys=fields.String(), values=fields.List(
-        fields.Raw(allow_none=True), validate=validate.Length(equal=2)), required=True)
-
-
-@event_schema("reminder.due", producer=PRODUCER,
-              summary="A reminder fired (exactly once) for the task's assignee, or its "
-                      "creator while the task is in the pool.")
-class ReminderDueData(TaskSnapshotData):
-    reminder_id = fields.String(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(
-        ["default", "custom", "plan", "opportunity"]))
-    user_id = fields.String(required=True, metadata={"description": "who is reminded"})
-    remind_at = _when(required=True)
-    fired_at = _when(required=True)
-
 
 # ---------------------------------------------------------------- API input
 

@@ -39,7 +39,7 @@ def test_a_customer_created_through_the_gateway_shows_in_reports(crm, org):
     created = rep.post("/api/v1/customers", json=CUSTOMER)
     assert created.status_code == 201, created
     assert created.headers["ETag"] == '"1"'
-    # CONTRACT's 2 s "at ordinary load" is a benchmark figure (bench/events.py), not a
+    # CONTRACT's 2 s "at ordinary load" is a benchmark figure (bench/event_lag.py), not a
     # deadline for a loaded CI machine
     eventually(lambda: rep.get("/api/v1/reports/summary").json["customers"] == before + 1,
                message="the new customer counted by reporting")

@@ -3,16 +3,22 @@ from __future__ import annotations
 
 import json
 import threading
-import uuid
+
+from marshmallow import Schema, fields
 
 from crmkit.bus.connection import connect
 from crmkit.bus.consumer import EventConsumer, Subscriptions
 from crmkit.bus.outbox import OutboxRelay
 from crmkit.bus.publisher import Publisher
 from crmkit.bus.topology import QueueNames, declare_service
-from crmkit.clock import isoformat, utcnow
+from crmkit.events import DomainEvent, event_schema
+from crmkit.events import make_envelope as build_envelope
 from crmkit.mongo import get_database
 from crm_testing import session_mongo_url
+
+BUSTEST = "bustest"
+PAID = "bustest.consumer.paid"
+FORGED = "bustest.forged"
 
 
 class Crash(BaseException):
@@ -20,11 +26,35 @@ class Crash(BaseException):
     it, and nothing after the crash point runs (no ack, no "mark sent")."""
 
 
-def make_envelope(event_type: str, aggregate_id: str = "a1", data: dict | None = None) -> dict:
-    return {"id": uuid.uuid4().hex, "type": event_type, "version": 1,
-            "occurred_at": isoformat(utcnow()), "producer": "bustest",
-            "aggregate_id": aggregate_id, "actor_id": "u-test",
-            "correlation_id": uuid.uuid4().hex, "region": "east", "data": data or {}}
+# The bus tests' own events, registered like the system's (consumers park what has no
+# schema): only in the test process, under producer "bustest".
+@event_schema(PAID, producer=BUSTEST, summary="Test: an account was paid.")
+class PaidData(Schema):
+    cents = fields.Integer(required=True, strict=True)
+
+
+class NoData(Schema):
+    """Test: something happened (no data)."""
+
+
+for _type in ("bustest.parking.shipped", "bustest.parking.via_http", "bustest.relay.made",
+              "bustest.relay.changed", "bustest.relay.nobody_listens", FORGED):
+    event_schema(_type, producer=BUSTEST)(NoData)
+
+
+def make_envelope(event_type: str, aggregate_id: str = "a1", data: dict | None = None, *,
+                  actor_id: str | None = "u-test", region: str | None = "east") -> dict:
+    """A bustest event's envelope from the producers' own builder: its data validated."""
+    return build_envelope(DomainEvent(event_type, aggregate_id, data or {}, region=region),
+                          producer=BUSTEST, actor_id=actor_id)
+
+
+def forged_envelope(event_type: str, aggregate_id: str, data, *, producer: str,
+                    actor_id: str | None = None, region: str | None = "east") -> dict:
+    """An envelope no producer can build (`data` is what its schema refuses), to test
+    what consumers do with one; every other field is the real builder's."""
+    envelope = make_envelope(FORGED, aggregate_id, actor_id=actor_id, region=region)
+    return {**envelope, "type": event_type, "producer": producer, "data": data}
 
 
 class Background:

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from crm_testing import eventually
+from event_data import event_data
 from crmkit.bus.publisher import Publisher
 from crmkit.clock import isoformat, utcnow
 
@@ -87,7 +88,7 @@ def _publish(settings, event_type: str, data: dict, event_id: str | None = None,
                            "occurred_at": isoformat(utcnow()), "producer": "test",
                            "aggregate_id": aggregate_id, "actor_id": None,
                            "correlation_id": uuid.uuid4().hex, "region": "east",
-                           "data": data})
+                           "data": event_data(event_type, data)})
     finally:
         publisher.close()
     return event_id

@@ -44,7 +44,7 @@ def test_created_customer_is_published_and_counted_by_reporting(system, org, amq
         assert message.properties["delivery_mode"] == 2
         assert message.properties["content_type"] == "application/json"
 
-    # CONTRACT's 2 s "at ordinary load" is a benchmark figure (bench/events.py), not a
+    # CONTRACT's 2 s "at ordinary load" is a benchmark figure (bench/event_lag.py), not a
     # deadline for a loaded CI machine
     eventually(lambda: rep.get("/api/v1/reports/summary").json["customers"] == before + 1,
                message="reporting counts the new customer")

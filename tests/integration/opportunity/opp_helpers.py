@@ -7,6 +7,7 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from crm_testing import eventually
+from event_data import event_data
 
 _names = itertools.count(1)
 OPPS = "/api/v1/opportunities"
@@ -56,11 +57,12 @@ def today() -> str:
 def customer_event(kind: str, customer_id: str, *, owner=None, shared=(), region="east",
                    name="外部事件客户", actor_id=None, **extra) -> dict:
     """An envelope as the customer service publishes it (snapshot in `data`)."""
-    data = {"customer_id": customer_id, "name": name, "region": region,
-            "owner_id": owner.id if owner else None,
-            "owner_team": owner.user.get("team") if owner else None,
-            "owner_region": owner.user.get("region") if owner else None,
-            "shared_with": list(shared), **extra}
+    data = event_data(f"customer.{kind}", {
+        "customer_id": customer_id, "name": name, "region": region,
+        "owner_id": owner.id if owner else None,
+        "owner_team": owner.user.get("team") if owner else None,
+        "owner_region": owner.user.get("region") if owner else None,
+        "shared_with": list(shared), **extra})
     return {"id": uuid.uuid4().hex, "type": f"customer.{kind}", "version": 1,
             "occurred_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "producer": "customer", "aggregate_id": customer_id,

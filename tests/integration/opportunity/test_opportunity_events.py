@@ -203,7 +203,7 @@ def test_duplicates_and_late_older_events_change_nothing(people, amqp_url, outsi
         publish(amqp_url, assign)        # redelivered
         publish(amqp_url, older_claim)   # older, arriving late
         marker = customer_event("updated", customer_id, owner=rep2, name="标记后的客户",
-                                changes={"name": "标记后的客户"})
+                                changes={"name": ["外部事件客户", "标记后的客户"]})
         publish(amqp_url, marker)        # handled after the others (one queue, in order)
         url = f"{OPPS}/{opp['id']}"
         eventually(lambda: rep2.get(url).json["customer_name"] == "标记后的客户",

@@ -1,6 +1,6 @@
 """Envelopes shaped like the real producers' (CONTRACT §8), for publishing straight to
 the bus: opportunity and task events carry the aggregate's snapshot with `version`,
-customer events the customer snapshot, interaction.logged `interaction_id`/`logged_by`."""
+customer events the customer snapshot; each `data` is checked against its schema."""
 from __future__ import annotations
 
 import itertools
@@ -8,6 +8,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 
 from crmkit.clock import isoformat
+from event_data import event_data
 
 STAGE_PROBABILITY = {"lead": 10, "needs_analysis": 25, "proposal": 50, "negotiation": 75,
                      "contract": 90, "won": 100, "lost": 0}
@@ -23,6 +24,7 @@ class Producer:
 
     def envelope(self, type_: str, aggregate_id: str, data: dict, *, actor=None,
                  region="east") -> dict:
+        data = event_data(type_, data)   # checked as strictly as the real producers'
         self.clock += timedelta(milliseconds=5)
         return {"id": uuid.uuid4().hex, "type": type_, "version": 1,
                 "occurred_at": isoformat(self.clock), "producer": type_.split(".")[0],
@@ -33,16 +35,20 @@ class Producer:
     def customer_created(self, cid: str, owner, *, name: str, region="east") -> dict:
         return self.envelope("customer.created", cid, {
             "customer_id": cid, "id": cid, "number": "CRM202611230001", "name": name,
-            "industry": "制造业", "status": "potential", "owner_id": owner,
-            "owner_team": None, "region": region, "created_by": owner or "admin",
-            "created_at": isoformat(self.clock), "in_pool": owner is None},
+            "industry": "制造业", "status": "potential", "level": None, "source": None,
+            "tags": [], "owner_id": owner, "owner_team": None, "owner_region": None,
+            "owner_name": None, "shared_with": [], "deal_amount": "0.00", "currency": "CNY",
+            "last_deal_on": None, "last_followup_at": None, "region": region,
+            "created_by": owner or "admin", "created_at": isoformat(self.clock),
+            "version": 1, "in_pool": owner is None},
             actor=owner, region=region)
 
     def interaction(self, cid: str, author: str, method: str = "call") -> dict:
         return self.envelope("interaction.logged", cid, {
             "interaction_id": uuid.uuid4().hex, "customer_id": cid, "owner_id": author,
-            "occurred_at": isoformat(self.clock), "method": method, "subject": "跟进",
-            "logged_by": author}, actor=author)
+            "owner_team": None, "owner_region": None, "occurred_at": isoformat(self.clock),
+            "method": method, "subject": "跟进", "contact_ids": [], "created_by": author},
+            actor=author)
 
     # opportunities -------------------------------------------------------------------
     def _opportunity(self, type_: str, oid: str, extra: dict, **changes) -> dict:
@@ -59,8 +65,8 @@ class Producer:
             "owner_id": owner, "owner_team": None, "owner_region": region,
             "region": region, "stage": "lead", "status": "open", "amount": amount,
             "currency": "CNY", "probability": 10, "expected_close_date": close,
-            "created_at": isoformat(self.clock), "stage_changed_at": None,
-            "closed_at": None, "version": 0}
+            "created_at": isoformat(self.clock), "stage_changed_at": isoformat(self.clock),
+            "closed_at": None, "won": None, "lost": None, "version": 0}
         return self._opportunity("opportunity.created", oid, {"created_by": owner})
 
     def stage_changed(self, oid: str, to: str) -> dict:

@@ -55,7 +55,7 @@ def history(seed: int = 0, opportunities: int = 40) -> list[dict]:
         fate = rnd.random()
         if fate < 0.3:
             events.append(producer.won(oid, f"{rnd.randint(1, 90000)}.00",
-                                       f"2026-{rnd.randint(9, 11)}-{rnd.randint(1, 20):02d}"))
+                                       f"2026-{rnd.randint(9, 11):02d}-{rnd.randint(1, 20):02d}"))
         elif fate < 0.5:
             events.append(producer.lost(oid, rnd.choice(["价格过高", "选择竞品", "预算取消"])))
         if rnd.random() < 0.5:
@@ -210,7 +210,9 @@ def test_an_event_holding_arrays_in_arrays_is_kept_and_replayed(repository):
     (FerretDB refuses arrays in arrays and dotted field names)."""
     producer = Producer()
     created = producer.customer_created("c1", "r1", name="甲公司")
+    snapshot = {key: value for key, value in created["data"].items() if key != "in_pool"}
     updated = producer.envelope("customer.updated", "c1", {
+        **snapshot, "tags": ["重点", "制造"], "level": "A", "version": 2,
         "changes": {"tags": [["重点"], ["重点", "制造"]], "level": [None, "A"],
                     "contacts.k1": [{"phone": "1"}, {"phone": "2"}]},
         "reason": "edited"})

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from kombu import Queue
 
 from crm_testing import eventually
+from event_data import event_data
 from crmkit.bus.connection import connect
 from crmkit.bus.publisher import Publisher
 from crmkit.bus.topology import events_exchange
@@ -114,11 +115,13 @@ def spying(amqp_url: str, *routing_keys: str):
 def publish(amqp_url: str, event_type: str, data: dict, *, aggregate_id: str,
             actor_id: str | None = None, producer: str = "test", event_id: str | None = None,
             region: str | None = "east") -> dict:
-    """Put an event on crm.events as its producing service would."""
+    """Put an event on crm.events as its producing service would (`data` completed and
+    checked: `event_data`)."""
     envelope = {"id": event_id or uuid.uuid4().hex, "type": event_type, "version": 1,
                 "occurred_at": iso(now()), "producer": producer,
                 "aggregate_id": aggregate_id, "actor_id": actor_id,
-                "correlation_id": uuid.uuid4().hex, "region": region, "data": data}
+                "correlation_id": uuid.uuid4().hex, "region": region,
+                "data": event_data(event_type, data)}
     publisher = Publisher(amqp_url)
     try:
         publisher.publish(envelope)

@@ -216,7 +216,16 @@ def test_a_reassigned_task_counts_for_the_new_assignee(ev):
     store = project([ev("task.created", "t1", {"id": "t1", "assignee_id": None}),
                      ev("task.assigned", "t1", {"assignee_id": "rep2"})])
     assert store.counters[(NOW, "u:rep2")]["-"] == {"tasks_open": 1}
-    assert store.counters[(NOW, "p:")]["-"] == {}
+    assert store.counters[(NOW, "p:east")]["-"] == {}
+
+
+def test_an_unassigned_task_counts_in_its_own_regions_pool_only(ev):
+    """The task pool is seen by supervisors and up of its region (CONTRACT §3): its open
+    tasks count in that region's pool, not in a pool every region's superiors see."""
+    store = project([ev("task.created", "t1", {"id": "t1", "assignee_id": None,
+                                                "region": "north"}, region="north")])
+    assert store.counters[(NOW, "p:north")]["-"] == {"tasks_open": 1}
+    assert (NOW, "p:") not in store.counters
 
 
 def test_events_no_report_depends_on_are_ignored(ev):

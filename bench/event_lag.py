@@ -1,6 +1,6 @@
 """Events from API write to consumer, vs a bare kombu publish-confirm/consume loop.
 
-    .venv/bin/python bench/events.py [--events 200] [--threads 8] [--wait 30]
+    .venv/bin/python bench/event_lag.py [--events 200] [--threads 8] [--wait 30]
 
 1. System path: `crm up` on the local RabbitMQ and its own FerretDB (fresh temporary data
    folder); an outside subscriber binds its own queue to `customer.created`; N customers

@@ -1,0 +1,37 @@
+"""The gateway's identity events: user.*, never carrying a password or a hash."""
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from crmkit.events import event_schema
+from crmkit.identity import ROLES
+from events._fields import changes_field
+
+PRODUCER = "gateway"
+
+
+class UserProfileData(Schema):
+    id = fields.String(required=True)
+    username = fields.String(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(ROLES))
+    team = fields.String(required=True,
+                         metadata={"description": "slash path, e.g. east/shanghai/team-1"})
+    region = fields.String(required=True, metadata={"description": "region code, e.g. east"})
+    timezone = fields.String(required=True, metadata={"description": "IANA time zone"})
+    email = fields.String(allow_none=True, load_default=None)
+    active = fields.Boolean(required=True)
+
+
+@event_schema("user.created", producer=PRODUCER,
+              summary="An admin (or the start-up bootstrap) created a user.")
+class UserCreatedData(UserProfileData):
+    """A user was created. Never carries a password or a hash."""
+
+
+@event_schema("user.updated", producer=PRODUCER,
+              summary="An admin changed a user's profile, role, team, region or active flag.")
+class UserUpdatedData(UserProfileData):
+    """A user's profile after the change, plus `changes: {field: [old, new]}`."""
+
+    changes = changes_field()
