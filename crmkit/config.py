@@ -51,7 +51,7 @@ class Settings:
     max_attempts: int = 5                # then it is parked
     relay_interval: float = 0.2          # outbox poll when no in-process signal arrives
     consumer_threads: int = 2
-    prefetch: int = 32
+    prefetch: int = 8   # what a stopping consumer still handles must fit Worker.stop
     admin_username: str = "admin"
     admin_password: str | None = None
     service_urls: dict = field(default_factory=dict)
@@ -80,7 +80,7 @@ class Settings:
             max_attempts=int(env.get("CRM_MAX_ATTEMPTS", 5)),
             relay_interval=float(env.get("CRM_RELAY_INTERVAL", 0.2)),
             consumer_threads=int(env.get("CRM_CONSUMER_THREADS", 2)),
-            prefetch=int(env.get("CRM_PREFETCH", 32)),
+            prefetch=int(env.get("CRM_PREFETCH", 8)),
             admin_username=env.get("CRM_ADMIN_USERNAME", "admin"),
             admin_password=env.get("CRM_ADMIN_PASSWORD") or None,
             service_urls={name: env[f"{name.upper()}_SERVICE_URL"]

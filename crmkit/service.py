@@ -151,12 +151,16 @@ class Worker:
                 return False
         return True
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every component and wait for them (one deadline for all, inside the
+        supervisor's 20 s): a consumer handles and acknowledges what the broker already
+        handed it before returning; a process leaving earlier cut handlers short."""
         self.stop_event.set()
         if self.relay:
             self.relay.wake()
+        deadline = time.monotonic() + timeout
         for thread in self.threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
 
 def expected_components(definition: ServiceDefinition) -> list[str]:

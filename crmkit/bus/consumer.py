@@ -78,7 +78,7 @@ class Subscriptions:
 
 class EventConsumer:
     def __init__(self, url: str, service: str, subscriptions: Subscriptions, *,
-                 max_attempts: int = 5, retry_delay_ms: int = 1000, prefetch: int = 32,
+                 max_attempts: int = 5, retry_delay_ms: int = 1000, prefetch: int = 8,
                  queue_type: str = "classic", publisher: Publisher | None = None,
                  on_handled: Callable[[dict], None] | None = None,
                  registry: EventRegistry = event_registry):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 import uuid
 from datetime import date, datetime, timedelta
@@ -16,6 +17,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Callable
 
 from crmkit.clock import as_utc, local_date, utcnow, zone
+from crmkit.context import current_correlation_id
 from crmkit.errors import (Conflict, DomainError, Forbidden, Invalid, NotFound,
                            PreconditionFailed, VersionConflict)
 from crmkit.events import to_envelopes
@@ -37,6 +39,10 @@ log = logging.getLogger(__name__)
 PRODUCER = "customer"
 MAX_ATTEMPTS = 30
 USER_WAIT_SECONDS = 3.0      # a user created a moment ago may not have reached our copy
+# Waiting for such a user holds a thread: one request at a time may wait, and for at most
+# USER_WAIT_SECONDS in all however many ids it names; the others fail fast (16 parallel
+# bulk requests naming unknown ids once starved every worker, 3 s per id).
+_user_waits = threading.BoundedSemaphore(1)
 EXPORT_LIMIT = 100_000
 IMPORT_CHUNK = 250           # customers whose events share one outbox document
 
@@ -49,6 +55,19 @@ def _sort(sort: str | None, sortable: dict = SORTABLE) -> list[tuple[str, int]]:
     spec = sort_spec(sort, sortable, "-created_at")
     field, direction = spec[0]
     return [(sortable[field], direction), ("_id", direction)]
+
+
+_wait_budget = threading.local()
+
+
+def _wait_deadline() -> float:
+    """Until when this request (its correlation id, on this thread) may still wait for
+    users: one budget per request, however many ids it names."""
+    request = current_correlation_id() or object()
+    if getattr(_wait_budget, "request", None) != request:
+        _wait_budget.request = request
+        _wait_budget.deadline = time.monotonic() + USER_WAIT_SECONDS
+    return _wait_budget.deadline
 
 
 class CustomerHandlers:
@@ -82,12 +101,15 @@ class CustomerHandlers:
 
     def user(self, user_id: str, field: str = "user_id") -> dict:
         """An active user's profile from our copy of the directory (422 if unknown)."""
-        deadline = time.monotonic() + USER_WAIT_SECONDS
-        while True:
-            profile = self.directory.get(user_id)
-            if profile is not None or time.monotonic() >= deadline:
-                break
-            time.sleep(0.05)
+        profile = self.directory.get(user_id)
+        if profile is None and _user_waits.acquire(blocking=False):
+            try:
+                deadline = _wait_deadline()
+                while profile is None and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                    profile = self.directory.get(user_id)
+            finally:
+                _user_waits.release()
         if profile is None:
             raise Invalid(field, "Unknown user. / 用户不存在。", code="unknown_user")
         if profile.get("active") is False:

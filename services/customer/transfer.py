@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -162,8 +163,9 @@ def _cell(value):
     return text or None
 
 
-def read_rows(content: bytes, filename: str | None) -> list[tuple[int, list]]:
-    """(row number, cells) of the first sheet; row 1 is the header."""
+def read_rows(content: bytes, filename: str | None) -> Iterator[tuple[int, list]]:
+    """(row number, cells) of the first sheet, read as they are asked for (an import
+    stops at its row limit); row 1 is the header."""
     name = (filename or "").lower()
     if name.endswith(".csv"):
         return _read_csv(content)
@@ -172,7 +174,7 @@ def read_rows(content: bytes, filename: str | None) -> list[tuple[int, list]]:
     return _read_csv(content)
 
 
-def _read_csv(content: bytes) -> list[tuple[int, list]]:
+def _read_csv(content: bytes) -> Iterator[tuple[int, list]]:
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             text = content.decode(encoding)
@@ -181,20 +183,21 @@ def _read_csv(content: bytes) -> list[tuple[int, list]]:
             continue
     else:
         raise Invalid("file", "The CSV file is neither UTF-8 nor GBK text. / 无法识别文件编码。")
-    return [(number, row) for number, row in enumerate(csv.reader(io.StringIO(text)), 1)]
+    return enumerate(csv.reader(io.StringIO(text)), 1)
 
 
-def _read_xlsx(content: bytes) -> list[tuple[int, list]]:
+def _read_xlsx(content: bytes) -> Iterator[tuple[int, list]]:
     from openpyxl import load_workbook
 
     try:
         workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
     except Exception:
         raise Invalid("file", "Not a readable xlsx file. / 无法读取该 xlsx 文件。") from None
-    sheet = workbook.worksheets[0]
-    rows = [(number, list(row)) for number, row in enumerate(sheet.iter_rows(values_only=True), 1)]
-    workbook.close()
-    return rows
+    try:
+        for number, row in enumerate(workbook.worksheets[0].iter_rows(values_only=True), 1):
+            yield number, list(row)
+    finally:
+        workbook.close()
 
 
 def header_fields(header: list) -> list[str | None]:
@@ -241,15 +244,17 @@ def row_command(fields: list[str | None], cells: list) -> dict | None:
 
 def parse_import(content: bytes, filename: str | None) -> list[tuple[int, dict]]:
     rows = read_rows(content, filename)
-    if not rows:
+    header = next(rows, None)
+    if header is None:
         raise Invalid("file", "The file is empty. / 文件为空。")
-    fields = header_fields(rows[0][1])
+    fields = header_fields(header[1])
     commands = []
-    for number, cells in rows[1:]:
+    for number, cells in rows:
         command = row_command(fields, cells)
-        if command is not None:
-            commands.append((number, command))
-    if len(commands) > MAX_IMPORT_ROWS:
-        raise Invalid("file", f"At most {MAX_IMPORT_ROWS} rows per file. "
-                              f"/ 每个文件最多 {MAX_IMPORT_ROWS} 行。")
+        if command is None:
+            continue
+        if len(commands) == MAX_IMPORT_ROWS:   # refused at once, not after reading it all
+            raise Invalid("file", f"At most {MAX_IMPORT_ROWS} rows per file. "
+                                  f"/ 每个文件最多 {MAX_IMPORT_ROWS} 行。")
+        commands.append((number, command))
     return commands

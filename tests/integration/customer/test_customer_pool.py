@@ -2,6 +2,7 @@
 logged and announced; races decided by versions; claim limit and cool-down."""
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from crm_testing import Session, eventually, flask_transport
@@ -200,3 +201,25 @@ def test_rules_are_admin_only_and_checked(corg):
                         "days_without_deal": None, "level_days": {}, "exempt_statuses": [],
                         "warn_days_before": 0, "claim_limit": None,
                         "reclaim_cooldown_days": 0}
+
+
+def test_unknown_user_ids_fail_fast_and_cannot_starve_the_service(corg):
+    # Waiting for a just-created user's event once cost 3 s per unknown id, so parallel
+    # bulk requests naming unknown ids held every thread: one request waits at a time,
+    # for at most USER_WAIT_SECONDS in all.
+    from services.customer.handlers import USER_WAIT_SECONDS
+
+    supervisor = corg.user("supervisor", "east/shanghai")
+    pooled = [create(supervisor, in_pool=True)["id"] for _ in range(20)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        replies = list(pool.map(
+            lambda n: supervisor.post("/api/v1/customers/bulk", json={
+                "action": "assign", "ids": pooled,
+                "user_ids": [f"nobody-{n}-{i}" for i in range(20)]}), range(8)))
+    elapsed = time.monotonic() - started
+    assert all(r.status_code == 200 for r in replies)
+    assert all(not item["ok"] and item["code"] == "unknown_user"
+               for reply in replies for item in reply.json["results"])
+    # 8 requests × 20 unknown ids waited 480 s before; now about one wait in all
+    assert elapsed < 4 * USER_WAIT_SECONDS + 20
