@@ -62,8 +62,16 @@ PUBLIC_SORTABLE = {name: stored for name, stored in SORTABLE.items() if name in 
 # Customers stored before `public_terms` existed get it once per database (start-up).
 PUBLIC_TERMS_FILLED = "migration:public_terms"
 
-# Declared indexes: every filter and sort of the service is served by one of these.
-RETIRED_INDEX = "deleted_1_owner_id_1"
+# Declared indexes: every filter and sort of the service is served by one of these. A
+# sort field's index ends with _id, the tie-breaker every list sorts by last
+# (`handlers._sort`): customers imported together share one created_at, and an index
+# without it left the database sorting each group of ties in full for every page.
+SORT_KEYS = ("status", "level", "industry", "source", "region", "created_at", "updated_at",
+             "last_followup_at", "last_deal_on", "deal_amount_cents", "name")
+DIRECTION = {"created_at": -1, "updated_at": -1, "deal_amount_cents": -1}
+# Indexes data folders made before may still have: dropped at start.
+RETIRED_INDEXES = ("deleted_1_owner_id_1",   # led by a flag nearly every customer shares
+                   *(f"{key}_{DIRECTION.get(key, 1)}" for key in SORT_KEYS))
 CUSTOMER_INDEXES = (
     [("owner_id", 1), ("created_at", -1)],
     [("shared_with", 1)],
@@ -73,19 +81,9 @@ CUSTOMER_INDEXES = (
     [("public_terms", 1)],
     [("name_normalized", 1)],
     [("name_pinyin", 1)],
-    [("status", 1)],
-    [("level", 1)],
-    [("industry", 1)],
     [("tags", 1)],
-    [("source", 1)],
-    [("region", 1)],
-    [("created_at", -1)],
-    [("updated_at", -1)],
-    [("last_followup_at", 1)],
-    [("last_deal_on", 1)],
-    [("deal_amount_cents", -1)],
-    [("name", 1)],
     [("import_chunk", 1)],
+    *([(key, DIRECTION.get(key, 1)), ("_id", DIRECTION.get(key, 1))] for key in SORT_KEYS),
 )
 
 
@@ -247,13 +245,13 @@ class CustomerRepository:
         for keys in CUSTOMER_INDEXES:
             self.customers.create_index(keys)
         self.fill_public_terms()
-        # Led by a flag that is false for nearly every customer, it narrowed nothing and
-        # drew the planner away from the owner's index; data folders made before still have it.
-        if RETIRED_INDEX in self.customers.index_information():
-            try:
-                self.customers.drop_index(RETIRED_INDEX)
-            except OperationFailure:   # the service's other process dropped it first
-                pass
+        present = self.customers.index_information()
+        for name in RETIRED_INDEXES:
+            if name in present:
+                try:
+                    self.customers.drop_index(name)
+                except OperationFailure:   # the service's other process dropped it first
+                    pass
         self.names.create_index("customer_id")
         self.imports.create_index([("state", 1), ("created_at", 1)])
 

@@ -53,18 +53,19 @@ func ValueOf(field string) string {
 	return fmt.Sprintf("coalesce(%s ->> '$.%s', '')", DefaultColumn, field)
 }
 
-// indexColumn is the SQL of one key of an index: rank and value of a top-level field.
-// The _id index leads with _id's JSON text, which lookups by _id (IDColumn) compare, and
-// holds its rank and value too, so that a sort by _id can check _id's types from the
-// index alone. Dotted paths keep FerretDB's form.
-func indexColumn(field string, descending bool) string {
+// indexColumn is the SQL of one key of an index: rank and value of a top-level field
+// (so is _id after another key: the tie-breaker of a sort). An index of _id alone leads
+// with _id's JSON text, which lookups by _id (IDColumn) compare, and holds its rank and
+// value too, so that a sort by _id can check _id's types from the index alone. Dotted
+// paths keep FerretDB's form.
+func indexColumn(field string, descending, alone bool) string {
 	direction := ""
 	if descending {
 		direction = " DESC"
 	}
 
 	switch {
-	case field == "_id":
+	case field == "_id" && alone:
 		return IDColumn + ", " + RankOf(field) + ", " + ValueOf(field)
 	case PlainField.MatchString(field):
 		return RankOf(field) + direction + ", " + ValueOf(field) + direction
