@@ -42,14 +42,13 @@ from services.customer.validation import refuse_sensitive
 PUBLIC_FIELDS = ("id", "number", "name", "industry", "status", "level", "source", "tags",
                  "size", "address", "region", "owner_id", "created_at", "updated_at")
 # The list filters of CONTRACT §4 and the customer field each one reads. The pool lists
-# every customer's public view, so it filters (and sorts, and matches `q`) on public
-# fields only: any private field would let a caller probe customers they may not see.
+# every customer's public view: a filter reading a private field (and `q` on contacts and
+# phones) finds only customers the caller sees in full (repository.customer_filter), or
+# it would let a caller probe customers they may not see.
 FILTER_FIELDS = {"status": "status", "level": "level", "industry": "industry", "tag": "tags",
                  "source": "source", "owner_id": "owner_id", "region": "region",
                  "created_from": "created_at", "created_to": "created_at",
                  "no_followup_since": "last_followup_at", "claimed": "owner_id"}
-PRIVATE_FILTER = ("The pool shows public information only and cannot filter by this; "
-                  "use the customer list. / 客户池只显示公开信息,不能按此条件筛选,请在客户列表中使用。")
 # Fields only a manager or admin sets by hand: won opportunities keep the deal fields
 # (CONTRACT §5, through events); the region follows the owner unless a manager decides.
 MANAGER_FIELDS = {
@@ -747,14 +746,6 @@ def require_may_set(actor: Identity, data: dict) -> None:
                         f"/ 只有经理或管理员可以设置:{'、'.join(refused)}。",
                         code="field_not_allowed",
                         errors={name: [MANAGER_FIELDS[name]] for name in refused})
-
-
-def refuse_private_filters(query: dict) -> None:
-    """422 naming each given filter that reads a field outside the public view."""
-    private = [name for name, field_name in FILTER_FIELDS.items()
-               if query.get(name) is not None and field_name not in PUBLIC_FIELDS]
-    if private:
-        raise Invalid({name: [PRIVATE_FILTER] for name in private})
 
 
 def view(customer: Customer, viewer: Identity) -> str:

@@ -29,7 +29,7 @@ from crmkit.visibility import Owner
 from services.customer import fields as F
 from services.customer import naming, numbering, reclaim, transfer
 from services.customer.domain import (HIDDEN, MANAGER_FIELDS, Customer,
-                                      fields_not_allowed, refuse_private_filters,
+                                      fields_not_allowed,
                                       require_may_set, view)
 from services.customer.repository import (PUBLIC_SORTABLE, SORTABLE, CustomerRepository,
                                           combine, customer_filter, scope_filter)
@@ -346,11 +346,11 @@ class CustomerHandlers:
                                     page=query["page"], per_page=query["per_page"])
 
     def pool(self, query: dict, viewer: Identity) -> tuple[list[dict], int]:
-        """Every customer's public view: matched, filtered and sorted on public fields
-        only, since it lists customers the caller may not see in full."""
-        refuse_private_filters(query)
+        """Every customer's public view. It lists customers the caller may not see in
+        full: they are sorted by public fields only, and a filter or search reading a
+        private field finds only those the caller does see in full."""
         sort = _sort(query.get("sort"), PUBLIC_SORTABLE)
-        clauses = customer_filter(tz=self.tz, public=True, **query)
+        clauses = customer_filter(tz=self.tz, visible=scope_filter(viewer, "all"), **query)
         return self.repository.find(combine(clauses), sort=sort,
                                     page=query["page"], per_page=query["per_page"])
 

@@ -175,17 +175,20 @@ def _local_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
 
-def customer_filter(*, tz: ZoneInfo, public: bool = False, q=None, status=None, level=None,
-                    industry=None, tag=None, source=None, owner_id=None, region=None,
-                    created_from=None, created_to=None, no_followup_since=None,
+def customer_filter(*, tz: ZoneInfo, visible: dict | None = None, q=None, status=None,
+                    level=None, industry=None, tag=None, source=None, owner_id=None,
+                    region=None, created_from=None, created_to=None, no_followup_since=None,
                     claimed=None, **_ignored) -> list[dict]:
     """The clauses of the list filters of CONTRACT §4 (dates are organisation-local).
-    `public` (the pool): `q` matches the terms of the public view only."""
+    `visible` (the pool, which lists customers the caller may not see in full): what
+    reads a private field (contacts and phones in `q`, the last follow-up) matches only
+    customers the caller sees in full; others match `q` on their public terms."""
     clauses: list[dict] = [{"deleted": False}]
     term = naming.query_term(q)
     if term:
-        terms_field = "public_terms" if public else "search_terms"
-        clauses.append({terms_field: {"$regex": "^" + re.escape(term)}})
+        private = {"search_terms": {"$regex": "^" + re.escape(term)}}
+        clauses.append(private if visible is None else {"$or": [
+            {"public_terms": {"$regex": "^" + re.escape(term)}}, all_of([visible, private])]})
     if claimed is True:
         clauses.append({"owner_id": {"$ne": None}})
     elif claimed is False:
@@ -201,8 +204,9 @@ def customer_filter(*, tz: ZoneInfo, public: bool = False, q=None, status=None, 
     if created_to:
         clauses.append({"created_at": {"$lt": _local_start(created_to + timedelta(days=1), tz)}})
     if no_followup_since:
-        clauses.append({"$or": [{"last_followup_at": None}, {"last_followup_at": {
-            "$lt": _local_start(no_followup_since, tz)}}]})
+        stale = {"$or": [{"last_followup_at": None}, {"last_followup_at": {
+            "$lt": _local_start(no_followup_since, tz)}}]}
+        clauses.append(stale if visible is None else all_of([visible, stale]))
     return clauses
 
 

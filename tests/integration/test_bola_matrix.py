@@ -720,9 +720,11 @@ def check_list(world: World, caller: str, kind: str, how: str, path: str, reply,
         return problems
     items = data["items"]
     if how == PUBLIC:
-        # the public view matches, filters and sorts on public fields only: a private
-        # value of a record must not find it
-        if probe is not None and name in ("q", "name") and value not in probe.public:
+        # the public view matches and sorts on public fields only for records the caller
+        # may not see in full (CONTRACT §4 keeps `q` on contacts and phones for the
+        # rest): a private value of such a record must not find it
+        if probe is not None and name in ("q", "name") and value not in probe.public \
+                and not world.sees(caller, probe):
             if any(i.get("id") == probe.id for i in items):
                 problems.append(f"found {probe.key} by a private value")
         return problems

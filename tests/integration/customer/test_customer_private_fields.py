@@ -102,11 +102,15 @@ def test_pool_sorts_by_public_fields(secret, sort):
     assert secret["claimed"]["id"] in {c["id"] for c in reply.json["items"]}
 
 
-def test_pool_refuses_filtering_by_a_private_field(secret):
-    reply = secret["outsider"].get(f"{POOL}?no_followup_since=2026-01-01")
-    assert reply.status_code == 422, reply
-    assert list(reply.json["errors"]) == ["no_followup_since"]
-    assert "/" in reply.json["errors"]["no_followup_since"][0]  # English / 中文
+def test_a_private_filter_in_the_pool_finds_only_what_the_caller_sees_in_full(secret):
+    # CONTRACT §4 keeps the filter in the pool; it must not tell a hidden customer's
+    # last follow-up apart, so it finds no customer the caller may not see in full
+    for when in ("2000-01-01", "2099-01-01"):
+        reply = secret["outsider"].get(f"{POOL}?no_followup_since={when}&per_page=100")
+        assert reply.status_code == 200, reply
+        assert secret["claimed"]["id"] not in {c["id"] for c in reply.json["items"]}
+    mine = secret["owner"].get(f"{POOL}?no_followup_since=2099-01-01&per_page=100")
+    assert secret["claimed"]["id"] in {c["id"] for c in mine.json["items"]}
 
 
 def test_the_customer_list_keeps_private_filters_and_sorts(secret):
@@ -226,3 +230,11 @@ def test_customers_stored_before_public_terms_are_filled_and_found_in_the_pool()
     assert "public_terms" not in docs[0]                      # internal, never listed
     # Filling the terms is storage upkeep, not a change of the customer: same version.
     assert handlers.get_customer(customer.id, rep)[0].version == customer.version
+
+
+def test_the_pool_still_finds_the_callers_own_customer_by_its_contacts_phone(secret):
+    # CONTRACT §4: the pool's q matches contact names and phones as the list's does,
+    # for the customers the caller sees in full
+    reply = secret["owner"].get(f"{POOL}?q={secret['phone']}&per_page=100")
+    assert reply.status_code == 200, reply
+    assert secret["claimed"]["id"] in {c["id"] for c in reply.json["items"]}

@@ -7,7 +7,7 @@ import pytest
 from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
 
 from services.customer.domain import (FULL, HIDDEN, PUBLIC, public_view,
-                                      refuse_private_filters, view)
+                                      view)
 from services.customer.reclaim import PoolRules, ReclaimDecision
 
 from customer_fixtures import (ADMIN, MANAGER, MANAGER_OTHER, NOW, REP, REP_OTHER_REGION,
@@ -130,14 +130,6 @@ def test_managers_and_admins_set_deal_and_region_fields(owned, actor):
         Decimal("10.00"), date(2026, 11, 1), "north")
     owned.update(actor, {"deal_amount": "20", "region": "south"}, now=NOW)
     assert (owned.deal_amount, owned.region) == (Decimal("20.00"), "south")
-
-
-def test_the_pool_refuses_filters_on_private_fields_only():
-    refuse_private_filters({"status": "deal", "tag": ["x"], "owner_id": "u", "claimed": True,
-                            "created_from": date(2026, 1, 1), "region": "east", "q": "x"})
-    with pytest.raises(Invalid) as err:
-        refuse_private_filters({"no_followup_since": date(2026, 1, 1), "status": "deal"})
-    assert list(err.value.errors) == ["no_followup_since"]
 
 
 # --- who sees what ----------------------------------------------------------------------

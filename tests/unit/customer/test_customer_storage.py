@@ -59,11 +59,15 @@ def test_public_terms_hold_the_public_view_only():
         assert not found(q), q
 
 
-def test_the_pool_matches_q_on_public_terms():
-    clauses = customer_filter(tz=ZoneInfo("UTC"), public=True, q="1381234", claimed=False)
-    assert {"public_terms": {"$regex": "^1381234"}} in clauses
+def test_the_pool_matches_private_fields_only_within_what_the_caller_sees():
+    visible = {"owner_id": "u-1"}
+    clauses = customer_filter(tz=ZoneInfo("UTC"), visible=visible, q="1381234", claimed=False,
+                              no_followup_since=date(2026, 11, 1))
+    assert {"$or": [{"public_terms": {"$regex": "^1381234"}},
+                    {"$and": [visible, {"search_terms": {"$regex": "^1381234"}}]}]} in clauses
     assert {"owner_id": None} in clauses
-    assert not any("search_terms" in clause for clause in clauses)
+    stale = [c for c in clauses if "$and" in c and "last_followup_at" in str(c)]
+    assert stale and stale[0]["$and"][0] == visible
 
 
 def test_the_pool_sorts_by_public_fields_only():
@@ -74,8 +78,8 @@ def test_the_pool_sorts_by_public_fields_only():
 
 
 def test_every_list_filter_is_known_public_or_private():
-    """A filter the domain does not know could not be refused in the pool."""
-    keywords = set(inspect.signature(customer_filter).parameters) - {"tz", "public", "q",
+    """A filter the domain does not know could not be kept to visible customers in the pool."""
+    keywords = set(inspect.signature(customer_filter).parameters) - {"tz", "visible", "q",
                                                                      "_ignored"}
     assert keywords == set(FILTER_FIELDS)
 
