@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from crmkit.bus.consumer import Subscriptions
 from crmkit.bus.idempotent import apply_once
+from crmkit.bus.ordering import order_key
 from crmkit.visibility import Owner
 
 USERS = "users"
@@ -15,9 +16,14 @@ PROFILE_FIELDS = ("username", "name", "role", "team", "region", "timezone", "act
 
 
 class UserDirectory:
-    def __init__(self, db, on_changed=None):
+    def __init__(self, db):
         self._users = db[USERS]
-        self._on_changed = on_changed  # (user_id, profile) -> None, e.g. re-denormalise
+        self._listeners: list = []  # (user_id, profile) -> None, e.g. re-denormalise
+
+    def when_changed(self, listener) -> None:
+        """Call `listener(user_id, profile)` after each change applied to a user's copy
+        (the composition root wires this once both sides exist)."""
+        self._listeners.append(listener)
 
     def ensure_indexes(self) -> None:
         self._users.create_index("team")
@@ -30,15 +36,15 @@ class UserDirectory:
     def apply(self, envelope: dict) -> None:
         data = envelope["data"]
         profile = {k: data[k] for k in PROFILE_FIELDS if k in data}
-        occurred = envelope["occurred_at"]
-        # Older news never overwrites newer: the filter only matches an older version.
+        key = order_key(envelope)
+        # Older news never overwrites newer: the filter only matches an older copy.
         applied = apply_once(
             self._users,
-            {"_id": data["id"], "$or": [{"occurred_at": {"$lt": occurred}},
-                                        {"occurred_at": None}]},
-            {"$set": {**profile, "occurred_at": occurred}}, envelope["id"], upsert=True)
-        if applied and self._on_changed:
-            self._on_changed(data["id"], profile)
+            {"_id": data["id"], "$or": [{"order_key": {"$lt": key}}, {"order_key": None}]},
+            {"$set": {**profile, "order_key": key}}, envelope["id"], upsert=True)
+        if applied:
+            for listener in self._listeners:
+                listener(data["id"], profile)
 
     def get(self, user_id: str) -> dict | None:
         doc = self._users.find_one({"_id": user_id})

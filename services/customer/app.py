@@ -18,13 +18,9 @@ IMPORT_RECOVERY_SECONDS = 120
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
     repository = CustomerRepository(runtime.db)
-    handlers: CustomerHandlers | None = None
-
-    def user_changed(user_id: str, profile: dict) -> None:
-        handlers.on_user_changed(user_id, profile)
-
-    directory = UserDirectory(runtime.db, on_changed=user_changed)
+    directory = UserDirectory(runtime.db)
     handlers = CustomerHandlers(repository, directory, timezone=settings.timezone)
+    directory.when_changed(handlers.on_user_changed)
 
     def ensure_indexes() -> None:
         repository.ensure_indexes()

@@ -15,10 +15,9 @@ NAME = "opportunity"
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
     repository = OpportunityRepository(runtime.db)
-    service = None
-    directory = UserDirectory(runtime.db, on_changed=lambda user_id, profile:
-                              service.on_user_changed(user_id, profile))
+    directory = UserDirectory(runtime.db)
     service = OpportunityService(repository, directory)
+    directory.when_changed(service.on_user_changed)
     definition = ServiceDefinition(
         name=NAME, title="Opportunity service",
         blueprints=[api.blueprint(service, runtime.idempotency)],

@@ -19,9 +19,9 @@ REMINDER_LEASE = 5.0        # a dead scheduler's replica takes over after this l
 
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
-    directory = UserDirectory(runtime.db, on_changed=lambda user_id, profile:
-                              service.on_user_changed(user_id, profile))
+    directory = UserDirectory(runtime.db)
     service = TasksService(runtime.db, directory)
+    directory.when_changed(service.on_user_changed)
     subscriptions = Subscriptions()
     directory.subscribe(subscriptions)
     TaskConsumers(service, runtime.db).subscribe(subscriptions)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from services.reporting import periods, reports
 from services.reporting.memstore import MemoryStore
-from services.reporting.projections import Projector, order_key
+from crmkit.bus.ordering import order_key
+from services.reporting.projections import Projector
 from reporting_world import SHANGHAI, TODAY
 
 
