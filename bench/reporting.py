@@ -41,6 +41,18 @@ METHODS = ["call", "visit", "email", "meeting", "wechat", "other"]
 REASONS = ["价格过高", "选择竞品", "预算取消", "需求变更", "决策延期"]
 
 
+def customer_snapshot(cid: str, name: str, owner: dict | None, region: str, at) -> dict:
+    """A customer as the customer service's events carry it (events.customer)."""
+    return {"customer_id": cid, "id": cid, "number": "CRM000001", "name": name,
+            "industry": "制造业", "status": "potential", "level": None, "source": None,
+            "tags": [], "region": region, "owner_id": owner and owner["id"],
+            "owner_team": owner and owner["team"], "owner_region": owner and owner["region"],
+            "owner_name": None, "shared_with": [], "deal_amount": "0.00", "currency": "CNY",
+            "last_deal_on": None, "last_followup_at": None,
+            "created_by": owner["id"] if owner else "admin", "created_at": isoformat(at),
+            "version": 1}
+
+
 class History:
     """Generates envelopes shaped like the producers' (snapshots with versions)."""
 
@@ -81,18 +93,17 @@ class History:
                 owner = rnd.choice(reps) if rnd.random() < 0.85 else None
                 cid = uuid.uuid4().hex
                 region = owner["region"] if owner else rnd.choice(list(regions))
-                self.envelope("customer.created", cid, {
-                    "customer_id": cid, "name": f"客户{len(customers)}", "status": "potential",
-                    "owner_id": owner and owner["id"], "region": region,
-                    "owner_team": owner and owner["team"],
-                    "owner_region": owner and owner["region"],
-                    "created_at": isoformat(at), "version": 1}, at, region)
+                snap = customer_snapshot(cid, f"客户{len(customers)}", owner, region, at)
+                self.envelope("customer.created", cid, {**snap, "in_pool": owner is None},
+                              at, region)
                 customers.append((cid, owner))
                 if owner is None and rnd.random() < 0.5:
                     claimer = rnd.choice(reps)
                     self.envelope("customer.claimed", cid, {
-                        "customer_id": cid, "owner_id": claimer["id"], "region": region,
-                        "version": 2}, at + timedelta(days=1), region, claimer["id"])
+                        **snap, "owner_id": claimer["id"], "owner_team": claimer["team"],
+                        "owner_region": claimer["region"], "version": 2,
+                        "previous_owner_id": None}, at + timedelta(days=1), region,
+                        claimer["id"])
             elif roll < 0.45:
                 self._opportunity(rnd.choice(customers), at, reps)
             elif roll < 0.85:
@@ -100,18 +111,25 @@ class History:
                 author = owner or rnd.choice(reps)
                 self.envelope("interaction.logged", cid, {
                     "interaction_id": uuid.uuid4().hex, "customer_id": cid,
-                    "occurred_at": isoformat(at), "method": rnd.choice(METHODS),
-                    "logged_by": author["id"]}, at, author["region"], author["id"])
+                    "owner_id": owner and owner["id"], "owner_team": owner and owner["team"],
+                    "owner_region": owner and owner["region"], "occurred_at": isoformat(at),
+                    "method": rnd.choice(METHODS), "subject": "跟进", "contact_ids": [],
+                    "created_by": author["id"]}, at, author["region"], author["id"])
             else:
                 tid, assignee = uuid.uuid4().hex, rnd.choice(reps)
-                base = {"task_id": tid, "status": "todo", "assignee_id": assignee["id"],
-                        "version": 1}
+                base = {"task_id": tid, "type": "call", "title": "回访", "status": "todo",
+                        "priority": "medium", "assignee_id": assignee["id"],
+                        "assignee_team": assignee["team"],
+                        "assignee_region": assignee["region"], "created_by": assignee["id"],
+                        "region": assignee["region"], "customer_ids": [],
+                        "due_at": isoformat(at + timedelta(days=3)), "version": 1}
                 self.envelope("task.created", tid, base, at, actor=assignee["id"])
                 if rnd.random() < 0.6:
                     done = at + timedelta(days=rnd.randint(0, 10))
                     self.envelope("task.completed", tid, {
                         **base, "status": "done", "completed_at": isoformat(done),
-                        "version": 2}, done, actor=assignee["id"])
+                        "version": 2, "result": "完成", "counts_as_followup": False},
+                        done, actor=assignee["id"])
         events = self.events[:target]
         # the bus's real behaviour: some events twice, some a little out of order
         for event in rnd.sample(events, len(events) // 50):
@@ -128,7 +146,7 @@ class History:
         self.envelope("user.created", uid, {
             "id": uid, "username": f"{role}{len(self.users)}", "name": f"{role}{len(self.users)}",
             "role": role, "team": team, "region": region, "timezone": "Asia/Shanghai",
-            "active": True}, self.start, region)
+            "active": True, "version": 0}, self.start, region)
 
     def _opportunity(self, customer, at, reps):
         rnd = self.rnd
@@ -137,12 +155,15 @@ class History:
         oid = uuid.uuid4().hex
         amount = f"{rnd.randint(1000, 500000)}.{rnd.randint(0, 99):02d}"
         close = (at + timedelta(days=rnd.randint(10, 120))).date().isoformat()
-        snap = {"opportunity_id": oid, "customer_id": cid, "owner_id": owner["id"],
-                "owner_team": owner["team"], "owner_region": owner["region"],
-                "region": owner["region"], "stage": "lead", "status": "open",
-                "amount": amount, "probability": 10, "expected_close_date": close,
-                "created_at": isoformat(at), "version": 1}
-        self.envelope("opportunity.created", oid, dict(snap), at, owner["region"], owner["id"])
+        snap = {"opportunity_id": oid, "name": f"商机{oid[:6]}", "customer_id": cid,
+                "owner_id": owner["id"], "owner_team": owner["team"],
+                "owner_region": owner["region"], "region": owner["region"], "stage": "lead",
+                "status": "open", "amount": amount, "currency": "CNY", "probability": 10,
+                "expected_close_date": close, "created_at": isoformat(at),
+                "stage_changed_at": isoformat(at), "closed_at": None, "won": None,
+                "lost": None, "version": 1}
+        self.envelope("opportunity.created", oid, {**snap, "created_by": owner["id"]}, at,
+                      owner["region"], owner["id"])
         moments = sorted(at + timedelta(days=rnd.randint(1, 60)) for _ in range(4))
         index = 0
         for moment in moments[:rnd.randint(0, 3)]:
@@ -150,20 +171,27 @@ class History:
             before, snap["stage"] = snap["stage"], STAGES[index]
             snap.update(probability=PROBABILITY[snap["stage"]], version=snap["version"] + 1)
             self.envelope("opportunity.stage_changed", oid, {
-                **snap, "from_stage": before, "to_stage": snap["stage"], "note": "推进"},
+                **snap, "from_stage": before, "to_stage": snap["stage"], "note": "推进",
+                "forward": True},
                 moment, owner["region"], owner["id"])
         fate = rnd.random()
         closed = moments[-1] + timedelta(days=1)
         if fate < 0.3:
+            before = snap["stage"]
             snap.update(stage="won", status="won", probability=100,
-                        version=snap["version"] + 1)
+                        version=snap["version"] + 1, closed_at=isoformat(closed),
+                        won={"amount": amount, "contract_number": "HT",
+                             "signed_on": closed.date().isoformat()})
             self.envelope("opportunity.won", oid, {
-                **snap, "won_amount": amount, "contract_number": "HT",
+                **snap, "from_stage": before, "won_amount": amount, "contract_number": "HT",
                 "signed_on": closed.date().isoformat()}, closed, owner["region"], owner["id"])
         elif fate < 0.5:
+            before, reason = snap["stage"], rnd.choice(REASONS)
             snap.update(stage="lost", status="lost", probability=0,
-                        version=snap["version"] + 1, closed_at=isoformat(closed))
-            self.envelope("opportunity.lost", oid, {**snap, "reason": rnd.choice(REASONS)},
+                        version=snap["version"] + 1, closed_at=isoformat(closed),
+                        lost={"reason": reason})
+            self.envelope("opportunity.lost", oid, {**snap, "from_stage": before,
+                                                    "reason": reason},
                           closed, owner["region"], owner["id"])
 
 
@@ -264,7 +292,7 @@ def run(args, mongo_url: str | None) -> int:
     else:
         from crmkit.config import Settings
         from crmkit.service import ServiceDefinition, ServiceRuntime, build_app
-        from services.reporting.api import reports_blueprint
+        from services.reporting.api import blueprint as reports_blueprint
 
         settings = Settings(mongo_url=mongo_url, jwt_secret="bench-" + "x" * 40)
         runtime = ServiceRuntime("reporting-bench", settings)

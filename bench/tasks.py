@@ -43,8 +43,8 @@ from crmkit.mongo import get_database  # noqa: E402
 from crmkit.scheduling import PeriodicJob, run_periodic  # noqa: E402
 from services.tasks import domain  # noqa: E402
 from services.tasks.app import REMINDER_INTERVAL  # noqa: E402
-from services.tasks.handlers import TasksService  # noqa: E402
-from services.tasks.repository import task_to_doc  # noqa: E402
+from services.tasks.handlers import TaskHandlers  # noqa: E402
+from services.tasks.repository import Repositories, task_to_doc  # noqa: E402
 
 REPS = [Identity(f"rep{i}", f"rep{i}", f"Rep {i}", "rep", "east/bench", "east")
         for i in range(50)]
@@ -81,9 +81,9 @@ def run(count: int, replicas: int, broker: bool, lead: float, mongo_url: str) ->
     prefix = f"bench_{uuid.uuid4().hex[:8]}_"
     db_name = prefix + "tasks"          # what Settings.database_name("tasks") gives
     db = get_database(mongo_url, db_name)
-    services = [TasksService(db, UserDirectory(db)) for _ in range(max(1, replicas))]
-    for service in services:
-        service.ensure_indexes()
+    services = [TaskHandlers(Repositories(db), UserDirectory(db))
+                for _ in range(max(1, replicas))]
+    Repositories(db).ensure_indexes()
 
     due_at = utcnow() + timedelta(seconds=lead + count / 2000)   # time to seed first
     t_seed = time.monotonic()

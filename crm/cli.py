@@ -153,7 +153,7 @@ def cmd_topology(args) -> int:
 
 def cmd_reporting(args) -> int:
     from crm.database import open_database
-    from services.reporting.rebuild import rebuild
+    from services.reporting.app import rebuild
 
     with open_database(share_running=True) as database:
         result = rebuild(Settings.from_env().with_(mongo_url=database.url))

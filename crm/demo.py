@@ -1,15 +1,15 @@
 """`crm up --demo`: a small realistic organisation, created through the public API.
 
 Regions, teams and users first; then each service's own demo module
-(`services/<svc>/demo.py: load(org, people)`) adds its data, also through the API, in the
+(`crm/demo_<svc>.py: load(org, people)`) adds its data, also through the API, in the
 order the events need (customers before their opportunities and tasks).
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 
+from crm import demo_customer, demo_opportunity, demo_reporting, demo_tasks
 from crm.client import USER_PASSWORD, Org, http_transport
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,8 @@ DEMO_USERS = [
     ("feng.rep", "冯涛 Feng Tao", "rep", "north/beijing/team-1", "north", "Asia/Shanghai"),
     ("chen.rep", "陈晨 Chen Chen", "rep", "north/beijing/team-1", "north", "Europe/Berlin"),
 ]
-SERVICE_DEMOS = ("customer", "opportunity", "tasks", "reporting")
+SERVICE_DEMOS = {"customer": demo_customer, "opportunity": demo_opportunity,
+                 "tasks": demo_tasks, "reporting": demo_reporting}
 
 
 def build_people(org: Org) -> dict:
@@ -55,11 +56,7 @@ def load_demo(base_url: str, settings) -> dict:
     loaded_before = org.login(first_username, DEMO_PASSWORD).token is not None
     people = build_people(org)
     # the data is kept: a restart with --demo finds the demo there and adds nothing
-    for service in () if loaded_before else SERVICE_DEMOS:
-        try:
-            module = importlib.import_module(f"services.{service}.demo")
-        except ModuleNotFoundError:
-            continue
+    for service, module in () if loaded_before else SERVICE_DEMOS.items():
         try:
             module.load(org, people)
         except Exception:

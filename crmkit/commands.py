@@ -82,6 +82,15 @@ class CommandRunner(Generic[A]):
         raise Conflict(f"The {self.noun.en} is being changed by others; try again. "
                        f"/ {self.noun.zh}正被他人修改,请重试。", code="version_conflict")
 
+    def create(self, aggregate: A, insert: Callable[[A, list[dict]], Any], *,
+               actor_id: str | None) -> Any:
+        """Write a new aggregate with the events its making recorded (`insert(aggregate,
+        envelopes)`, one write), then clear them. Returns what `insert` returned."""
+        envelopes = to_envelopes(aggregate.events, producer=self.producer, actor_id=actor_id)
+        result = insert(aggregate, envelopes)
+        aggregate.events.clear()
+        return result
+
     def _stale(self, current: int | None) -> PreconditionFailed:
         at = f" (now at version {current})" if current is not None else " meanwhile"
         return PreconditionFailed(f"The {self.noun.en} changed{at}; reload it. "

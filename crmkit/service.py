@@ -63,6 +63,10 @@ class ServiceDefinition:
     ensure_indexes: Callable[[], None] | None = None
     public_paths: tuple[str, ...] = ()   # under /api/ but authenticated otherwise
     load_demo: Callable[..., object] | None = None
+    # also admits these callers to /metrics besides the metrics token (the gateway: admins)
+    metrics_authorize: Callable[[str], None] | None = None
+    # installs /healthz and /readyz instead of the service's own (the gateway: the system's)
+    health_routes: Callable[[Flask, "Readiness"], None] | None = None
 
 
 class Worker:
@@ -216,12 +220,16 @@ def build_app(runtime: ServiceRuntime, definition: ServiceDefinition) -> Flask:
     app.json.ensure_ascii = False
     install_request_id(app)
     install_error_handlers(app)
-    install_metrics(app, definition.name, token=runtime.settings.metrics_token)
+    install_metrics(app, definition.name, token=runtime.settings.metrics_token,
+                    authorize=definition.metrics_authorize)
     install_authentication(app, runtime.tokens, public_paths=definition.public_paths)
     for blueprint in definition.blueprints:
         app.register_blueprint(blueprint)
-    admin = dead_letters_blueprint(runtime, definition.name)
-    app.register_blueprint(admin)
+    documented = list(definition.blueprints)
+    if definition.subscriptions is not None:   # what consumes nothing parks nothing
+        admin = dead_letters_blueprint(runtime, definition.name)
+        app.register_blueprint(admin)
+        documented.append(admin)
     readiness = Readiness(runtime, definition)
     openapi = {}
 
@@ -229,24 +237,12 @@ def build_app(runtime: ServiceRuntime, definition: ServiceDefinition) -> Flask:
     def livez():  # the process answers; dependencies are /readyz's business
         return json_response({"status": "alive", "service": definition.name})
 
-    @app.get("/healthz")
-    def healthz():
-        report = readiness.report()
-        if report["ready"]:
-            return json_response({"status": "ok", "service": definition.name})
-        return problem_response(503, "not_ready", f"{definition.name} is not ready",
-                                checks=report["checks"])
-
-    @app.get("/readyz")
-    def readyz():
-        report = readiness.report()
-        return json_response(report, 200 if report["ready"] else 503)
+    (definition.health_routes or service_health_routes)(app, readiness)
 
     @app.get("/openapi.json")
     def openapi_json():
         if not openapi:
-            openapi.update(openapi_document(definition.title,
-                                            [*definition.blueprints, admin]))
+            openapi.update(openapi_document(definition.title, documented))
         return json_response(openapi)
 
     @app.get("/events/catalog.json")
@@ -257,6 +253,23 @@ def build_app(runtime: ServiceRuntime, definition: ServiceDefinition) -> Flask:
     app.extensions["crm.readiness"] = readiness
     app.extensions["crm.definition"] = definition
     return app
+
+
+def service_health_routes(app: Flask, readiness: Readiness) -> None:
+    name = readiness.definition.name
+
+    @app.get("/healthz")
+    def healthz():
+        report = readiness.report()
+        if report["ready"]:
+            return json_response({"status": "ok", "service": name})
+        return problem_response(503, "not_ready", f"{name} is not ready",
+                                checks=report["checks"])
+
+    @app.get("/readyz")
+    def readyz():
+        report = readiness.report()
+        return json_response(report, 200 if report["ready"] else 503)
 
 
 class ReplayIn(Schema):

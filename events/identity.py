@@ -21,6 +21,9 @@ class UserProfileData(Schema):
     timezone = fields.String(required=True, metadata={"description": "IANA time zone"})
     email = fields.String(allow_none=True, load_default=None)
     active = fields.Boolean(required=True)
+    version = fields.Integer(metadata={
+        "description": "the user's version after the change: newer wins (the gateway "
+                       "always sends it; events from before it was added lack it)"})
 
 
 @event_schema("user.created", producer=PRODUCER,

@@ -10,8 +10,7 @@ import uuid
 import pytest
 
 from crm_testing import (LAST_OF_GROUP, RELEASE_AFTER, Org, flask_transport,
-                         integration_settings, release_after_group, reports_caught_up,
-                         running_system, test_group)
+                         integration_settings, reports_caught_up, running_system, test_group)
 
 BROKER = os.environ.get("CRM_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
 
@@ -80,23 +79,14 @@ def demo_crm():
     tests and the e2e tests of the demo (one group: crm_testing.test_group), and stopped
     after the last of them."""
     from console_build import ensure_built
-    from crm_process import RunningCrm
+    from crm_process import crm_up
 
     ensure_built()
-    running = RunningCrm(amqp_url=None, args=("--demo",), extra_env={"CRM_CONSOLE_BUILD": "0"})
-
-    def stop():
-        running.stop()
-        running.kill_leftovers()
-
-    release_after_group("demo", stop)
-    try:
-        running.wait_healthy(timeout=120)
-        running.wait_for_output("Demo logins", timeout=180)  # the demo data is all in
+    with crm_up(amqp_url=None, group="demo", args=("--demo",),
+                extra_env={"CRM_CONSOLE_BUILD": "0"}) as running:
+        running.wait_for_output("Demo logins")  # the demo data is all in
         reports_caught_up(running.base_url)
         yield running
-    finally:
-        stop()
 
 
 @pytest.fixture(scope="module")

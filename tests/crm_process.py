@@ -7,12 +7,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
-from crm_testing import ADMIN_PASSWORD
+from crm_testing import ADMIN_PASSWORD, GENEROUS_WAIT_S, eventually, release_after_group
 
 CRM = [sys.executable, "-m", "crm.cli"]
 
@@ -57,6 +58,7 @@ class RunningCrm:
             env["AMQP_URL"] = amqp_url
         self.args = args
         self.log_path = Path(f"/tmp/crm-e2e-{self.marker}.log")
+        self.process: subprocess.Popen | None = None
         if start:
             self.start()
 
@@ -69,31 +71,31 @@ class RunningCrm:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
-    def wait_healthy(self, timeout: float = 90) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"crm up exited early:\n{self.output()[-4000:]}")
+    def wait_healthy(self, timeout: float = GENEROUS_WAIT_S) -> None:
+        def healthy() -> bool:
             try:
                 with urllib.request.urlopen(f"{self.base_url}/healthz", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
+                    return reply.status == 200
             except OSError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"crm up not healthy in {timeout}s:\n{self.output()[-4000:]}")
+                return False
+        self._wait(healthy, timeout, "crm up healthy")
 
-    def wait_for_output(self, text: str, timeout: float = 120) -> None:
+    def wait_for_output(self, text: str, timeout: float = GENEROUS_WAIT_S) -> None:
         """Until `text` appears in the output (e.g. the demo's "Demo logins" line, printed
         once the demo data is loaded)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.output():
-                return
+        self._wait(lambda: text in self.output(), timeout, f"{text!r} from crm up")
+
+    def _wait(self, probe: Callable[[], bool], timeout: float, message: str) -> None:
+        """`eventually(probe)`, failing at once if `crm up` exits; a failure carries the
+        end of its output."""
+        def alive_and_probe():
             if self.process.poll() is not None:
-                raise AssertionError(f"crm up exited early:\n{self.output()[-4000:]}")
-            time.sleep(0.2)
-        raise AssertionError(f"no {text!r} from crm up in {timeout}s:\n{self.output()[-4000:]}")
+                raise AssertionError("crm up exited early")
+            return probe()
+        try:
+            eventually(alive_and_probe, timeout=timeout, interval=0.2, message=message)
+        except AssertionError as error:
+            raise AssertionError(f"{error}:\n{self.output()[-4000:]}") from None
 
     def stop(self, sig=signal.SIGTERM, timeout: float = 30) -> int:
         if self.process.poll() is None:
@@ -110,3 +112,30 @@ class RunningCrm:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+@contextmanager
+def crm_up(*, amqp_url: str | None, group: str | None = None,
+           prepare: Callable[[RunningCrm], object] | None = None, **options):
+    """`crm up` for a test or a fixture (the one way they start it): started (after `prepare(running)`, e.g. a restore
+    into its data folder), healthy, yielded; stopped and whatever it left killed
+    afterwards, or as soon as the last test of `group` is done (crm_testing.
+    release_after_group). Stopping twice is harmless, so a test may stop it itself to
+    check how it stops."""
+    running = RunningCrm(amqp_url=amqp_url, start=False, **options)
+
+    def stop():
+        if running.process is not None:
+            running.stop()
+        running.kill_leftovers()
+
+    if group is not None:
+        release_after_group(group, stop)
+    try:
+        if prepare is not None:
+            prepare(running)
+        running.start()
+        running.wait_healthy()
+        yield running
+    finally:
+        stop()

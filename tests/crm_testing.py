@@ -1,11 +1,12 @@
-"""Helpers shared by the integration and e2e tests: polling, sessions over Flask, the
-test session's database server."""
+"""Helpers shared by the integration and e2e tests: polling, waiting on consumers,
+sessions over Flask, the test session's database server, the system in this process."""
 from __future__ import annotations
 
 import atexit
 import os
 import shutil
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -38,6 +39,102 @@ def eventually(probe: Callable[[], Any], timeout: float = GENEROUS_WAIT_S,
             return last
         time.sleep(interval)
     raise AssertionError(f"{message} not met within {timeout}s (last: {last!r})")
+
+
+def consumers_of(system, service: str) -> list:
+    """The event consumers of one service of a system running in this process."""
+    return system.services[service].extensions["crm.worker"].consumers
+
+
+@contextmanager
+def handled(consumers, where: Callable[[dict], bool] = lambda envelope: True, *,
+            count: int = 1, outcome: str = "handled", timeout: float = GENEROUS_WAIT_S):
+    """Waits, when the block ends, until `consumers` have acknowledged `count` deliveries
+    of envelopes matching `where` with `outcome` (crmkit.bus.consumer.OUTCOMES), counting
+    from when the block began; yields the list of those envelopes as they come.
+
+    The waiter sits on the consumers' own hook (as nameko's entrypoint_waiter does), so
+    a test that must show something did NOT happen waits for the delivery that could
+    have made it happen, then looks: no fixed sleep."""
+    seen: list[dict] = []
+    enough = threading.Event()
+    lock = threading.Lock()
+
+    def watcher(envelope, result):
+        if envelope is None or result != outcome or not where(envelope):
+            return
+        with lock:
+            seen.append(envelope)
+            if len(seen) >= count:
+                enough.set()
+
+    stops = [consumer.watch(watcher) for consumer in consumers]
+    try:
+        yield seen
+        timeout = max(timeout, GENEROUS_WAIT_S)
+        if not enough.wait(timeout):
+            raise AssertionError(f"{count} deliveries {outcome} not seen within {timeout}s "
+                                 f"(saw {len(seen)})")
+    finally:
+        for stop in stops:
+            stop()
+
+
+CAUGHT_UP = "crmtest.caught_up"
+
+
+def caught_up(system, service: str) -> None:
+    """Waits until `service` has dealt with every message published to it before this
+    call (duplicates and redeliveries included), so that a test may then show that
+    something did NOT happen.
+
+    A service runs several consumers on one queue (Settings.consumer_threads), so one
+    marker handled says nothing of what the others still hold. Each consumer handles
+    what it receives in order, and the queue hands out in order: markers go straight
+    into the service's queue until every consumer has handled one; by then each has
+    handled what it took before. (The marker is a registered test event: handlers that
+    do not subscribe to it ack it; reporting, which keeps every event, keeps it.)"""
+    from crmkit.bus.publisher import Publisher, encode
+    from crmkit.bus.topology import QueueNames
+    from crmkit.events import DomainEvent, event_schema, make_envelope, registry
+    from marshmallow import Schema
+
+    if registry.latest(CAUGHT_UP) is None:
+        event_schema(CAUGHT_UP, producer="crmtest",
+                     summary="Test only: a barrier through a service's queue.")(
+            type("CaughtUpData", (Schema,), {}))
+    consumers = consumers_of(system, service)
+    markers: set[str] = set()    # sent
+    through: set[str] = set()    # handled (whatever the outcome)
+    reached: set[int] = set()    # the consumers that handled one
+
+    def watcher_of(number):
+        def watcher(envelope, outcome):
+            if envelope is not None and envelope.get("id") in markers:
+                through.add(envelope["id"])
+                reached.add(number)
+        return watcher
+
+    stops = [consumer.watch(watcher_of(n)) for n, consumer in enumerate(consumers)]
+    publisher = Publisher(system.settings.amqp_url)
+    try:
+        def every_consumer_reached() -> bool:
+            if len(reached) == len(consumers):
+                return True
+            if markers - through:   # one at a time: the queue hands them round
+                return False
+            marker = make_envelope(DomainEvent(CAUGHT_UP, uuid.uuid4().hex, {}),
+                                   producer="crmtest", actor_id=None)
+            markers.add(marker["id"])
+            publisher.send_to_queue(encode(marker), QueueNames(service).main,
+                                    message_id=marker["id"], type_=CAUGHT_UP, headers={})
+            return False
+        eventually(every_consumer_reached, interval=0.05,
+                   message=f"every consumer of {service} past a marker")
+    finally:
+        publisher.close()
+        for stop in stops:
+            stop()
 
 
 TESTS = Path(__file__).resolve().parent

@@ -1,15 +1,18 @@
-"""Event data as the producers send it, for tests that publish events themselves.
+"""Events as the producers send them, for tests that publish events themselves.
 
 A test states what matters to it; `event_data` completes the rest of the snapshot and
 the event's own required fields, then checks the whole against the event's schema (the
 `events` package) as strictly as the producers do: consumers park what it refuses.
+`envelope` wraps that in the producers' own envelope (`crmkit.events.make_envelope`):
+the one way tests build an envelope of a system event.
 """
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 
 from crmkit.clock import isoformat, utcnow
-from crmkit.events import registry
+from crmkit.events import DomainEvent, make_envelope, registry
 import events  # noqa: F401  (registers every event's schema)
 from services.tasks.domain import CUSTOMER_WORK_TYPES
 
@@ -75,3 +78,22 @@ def event_data(event_type: str, data: dict) -> dict:
     problems = registry.get(event_type, 1).validator.validate(full)
     assert not problems, f"{event_type}: {problems}"
     return full
+
+
+def envelope(event_type: str, data: dict, *, aggregate_id: str, actor_id: str | None = None,
+             producer: str | None = None, region: str | None = "east",
+             event_id: str | None = None, occurred_at: datetime | str | None = None,
+             correlation_id: str | None = None) -> dict:
+    """The envelope of `event_type` with `data` completed (`event_data`), built by the
+    producers' own `make_envelope` (the producer is the schema's unless given). A test
+    may fix the id (a redelivery: the same id again) or the time (an ordering)."""
+    built = make_envelope(DomainEvent(event_type, aggregate_id, event_data(event_type, data),
+                                      region=region),
+                          producer=producer or registry.latest(event_type).producer,
+                          actor_id=actor_id, correlation_id=correlation_id)
+    if event_id is not None:
+        built["id"] = event_id
+    if occurred_at is not None:
+        built["occurred_at"] = (occurred_at if isinstance(occurred_at, str)
+                                else isoformat(occurred_at))
+    return built

@@ -1,17 +1,10 @@
 """People, customers and a factory for the opportunity domain tests."""
-from datetime import date, datetime, timezone
+from datetime import date
 
-
-from crmkit.identity import Identity
-from crmkit.visibility import Owner
-from services.opportunity.domain import CustomerRef, Opportunity, Pipeline
-
-NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
-
-
-def person(user_id, role, team, region="east"):
-    return Identity(user_id=user_id, username=user_id, name=user_id.title(), role=role,
-                    team=team, region=region)
+from people import NOW, owner_of, person  # noqa: F401  (NOW and owner_of: the tests' names)
+from services.opportunity.customers import CustomerRef
+from services.opportunity.opportunity import Opportunity
+from services.opportunity.pipeline import Pipeline
 
 
 REP = person("rep1", "rep", "east/shanghai/team-1")
@@ -23,10 +16,6 @@ WEST_SUPERVISOR = person("sup3", "supervisor", "west/chengdu", region="west")
 MANAGER = person("mgr1", "manager", "east")
 WEST_MANAGER = person("mgr2", "manager", "west", region="west")
 ADMIN = person("adm", "admin", "hq", region="hq")
-
-
-def owner_of(identity):
-    return Owner(identity.user_id, identity.team, identity.region)
 
 
 def customer_of(identity=REP, *, customer_id="c1", shared_with=(), region="east"):

@@ -36,6 +36,10 @@ ERROR_HEADER = "x-last-error"
 FAILED_AT_HEADER = "x-failed-at"
 
 Handler = Callable[[dict], None]
+# Told after each delivery is acknowledged: the envelope (None if the body could not be
+# decoded) and what became of it, one of OUTCOMES.
+Watcher = Callable[[dict | None, str], None]
+OUTCOMES = ("handled", "retried", "parked")
 
 
 class InvalidEvent(ValueError):
@@ -95,6 +99,20 @@ class EventConsumer:
         self.registry = registry
         self.handled = 0
         self.ready = threading.Event()
+        self.watchers: list[Watcher] = []   # tests wait on these (crm_testing.handled)
+
+    def watch(self, watcher: Watcher) -> Callable[[], None]:
+        """Have `watcher` told of every delivery once it is acknowledged; returns what
+        stops it."""
+        self.watchers.append(watcher)
+        return lambda: self.watchers.remove(watcher)
+
+    def _tell(self, envelope: dict | None, outcome: str) -> None:
+        for watcher in list(self.watchers):
+            try:
+                watcher(envelope, outcome)
+            except Exception:  # an observer must not stop the consumer
+                log.exception("a watcher of %s failed", self.service)
 
     def declare(self, connection) -> None:
         declare_service(connection, self.service, self.subscriptions.routing_keys,
@@ -129,6 +147,7 @@ class EventConsumer:
 
     def _on_message(self, body, message) -> None:
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
+        envelope = None
         try:
             envelope = body if isinstance(body, dict) else json.loads(body)
             handler = self.subscriptions.handler_for(envelope.get("type", ""))
@@ -139,16 +158,18 @@ class EventConsumer:
         except InvalidEvent as error:
             log.error("%s parks %s: %s", self.service,
                       message.properties.get("message_id"), error)
-            self._retry_or_park(message, attempts + 1, error, park=True)
+            outcome = self._retry_or_park(message, attempts + 1, error, park=True)
         except Exception as error:  # the handler failed: retry later or park it
             log.warning("%s failed to handle %s (attempt %d): %r", self.service,
                         message.properties.get("message_id"), attempts + 1, error)
-            self._retry_or_park(message, attempts + 1, error)
+            outcome = self._retry_or_park(message, attempts + 1, error)
         else:
+            outcome = "handled"
             self.handled += 1
             if self.on_handled:
                 self.on_handled(envelope)
         message.ack()
+        self._tell(envelope if isinstance(envelope, dict) else None, outcome)
 
     def _on_undecodable(self, message, error: Exception) -> None:
         """A body that is not JSON (or not allowed) can never be handled: park it now
@@ -158,9 +179,10 @@ class EventConsumer:
                   message.properties.get("message_id"), error)
         self._retry_or_park(message, attempts, error, park=True)
         message.ack()
+        self._tell(None, "parked")
 
     def _retry_or_park(self, message, attempts: int, error: Exception, *,
-                       park: bool = False) -> None:
+                       park: bool = False) -> str:
         headers = dict(message.headers or {})
         headers.update({ATTEMPTS_HEADER: attempts, ERROR_HEADER: repr(error)[:500],
                         FAILED_AT_HEADER: isoformat(utcnow())})
@@ -169,7 +191,8 @@ class EventConsumer:
                     headers=headers)
         if park or attempts >= self.max_attempts:
             self.publisher.send_to_queue(message.body, self.names.parking, **args)
-        elif self._delayed_in_process:
+            return "parked"
+        if self._delayed_in_process:
             timer = threading.Timer(self.retry_delay_ms / 1000, self.publisher.send_to_queue,
                                     (message.body, self.names.main), args)
             timer.daemon = True
@@ -177,12 +200,5 @@ class EventConsumer:
         else:  # it expires in the retry queue, which dead-letters it back to the main one
             self.publisher.send_to_queue(message.body, self.names.retry,
                                          expiration_ms=self.retry_delay_ms, **args)
+        return "retried"
 
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

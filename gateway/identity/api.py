@@ -1,7 +1,7 @@
 """The identity HTTP API (CONTRACT §3), served by the gateway itself.
 
-Thin: parse with marshmallow, call the IdentityService, dump. Every route except login
-authenticates through the same `IdentityService.authenticate` the gateway uses for the
+Thin: parse with marshmallow, call the IdentityHandlers, dump. Every route except login
+authenticates through the same `IdentityHandlers.authenticate` the gateway uses for the
 requests it forwards, so the rules (inactive, revoked session, password change first)
 are one piece of code.
 """
@@ -13,16 +13,16 @@ from crmkit.idempotency import idempotent
 from crmkit.pagination import page_body
 from crmkit.web import (ApiBlueprint, current_identity, if_match_version, json_response,
                         no_content, parse_body, parse_query)
-from gateway.identity.handlers import IdentityService
-from gateway.identity.schemas import (DirectoryOut, DirectoryQuery, LoginIn, LoginOut, PasswordChangeIn, PasswordResetIn,
-                                      UserCreateIn, UserListQuery, UserOut, UserPatchIn,
-                                      dump_user)
+from gateway.identity.handlers import IdentityHandlers
+from gateway.identity.schemas import (DirectoryOut, DirectoryQuery, LoginIn, LoginOut,
+                                      PasswordChangeIn, PasswordResetIn, UserCreateIn,
+                                      UserListQuery, UserOut, UserPatchIn, dump_user)
 
 PUBLIC_ENDPOINTS = frozenset({"login"})
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiBlueprint:
+def blueprint(handlers: IdentityHandlers, idempotency_store=None) -> ApiBlueprint:
     """The blueprint for /api/v1/auth/*, /api/v1/me and /api/v1/users*.
 
     `idempotency_store` (a crmkit.idempotency.IdempotencyStore) makes POST /users honour
@@ -35,7 +35,7 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
         endpoint = (request.endpoint or "").rpartition(".")[2]
         if endpoint in PUBLIC_ENDPOINTS:
             return None
-        caller = service.authenticate(request.headers.get("Authorization"),
+        caller = handlers.authenticate(request.headers.get("Authorization"),
                                       method=request.method, path=request.path)
         g.caller = caller
         g.identity = caller.identity
@@ -45,14 +45,14 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
                   body=LoginIn, response=LoginOut, public=True)
     def login():
         data = parse_body(LoginIn)
-        result = service.login(data["username"], data["password"], request.remote_addr)
-        return json_response(result, headers=NO_STORE)
+        result = handlers.login(data["username"], data["password"], request.remote_addr)
+        return json_response(LoginOut().dump(result), headers=NO_STORE)
 
     @bp.operation("/auth/password", "POST", summary="Change your own password",
                   body=PasswordChangeIn, status=204)
     def change_password():
         data = parse_body(PasswordChangeIn)
-        service.change_password(g.caller, data["old_password"], data["new_password"],
+        handlers.change_password(g.caller, data["old_password"], data["new_password"],
                                 request.remote_addr)
         return no_content()
 
@@ -66,7 +66,7 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
 
     def _create_user():
         data = parse_body(UserCreateIn)
-        user = service.create_user(current_identity(), data)
+        user = handlers.create_user(current_identity(), data)
         return json_response(dump_user(user), 201, version=user.version, headers={
             "Location": url_for(".get_user", user_id=user.id)})
 
@@ -80,7 +80,7 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
                   paginated=True)
     def list_users():
         query = parse_query(UserListQuery)
-        users, total = service.list_users(current_identity(), **query)
+        users, total = handlers.list_users(current_identity(), **query)
         return json_response(page_body([dump_user(u) for u in users], total, query["page"],
                                        query["per_page"]))
 
@@ -89,27 +89,27 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
                   "regions in use", query=DirectoryQuery, response=DirectoryOut)
     def user_directory():
         query = parse_query(DirectoryQuery)
-        users = service.directory(current_identity(), **query)
+        users = handlers.directory(current_identity(), **query)
         teams: set[str] = set()
         for user in users:
             parts = user.team.split("/")
             teams.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
-        return json_response({
-            "items": [{"id": u.id, "username": u.username, "name": u.name, "role": u.role,
-                       "team": u.team, "region": u.region} for u in users],
-            "teams": sorted(teams), "regions": sorted({u.region for u in users})})
+        return json_response(DirectoryOut().dump({
+            "items": users, "teams": sorted(teams),
+            "regions": sorted({u.region for u in users})}))
 
     @bp.operation("/users/<user_id>", "GET", summary="One user", response=UserOut)
     def get_user(user_id: str):
-        user = service.get_user(current_identity(), user_id)
+        user = handlers.get_user(current_identity(), user_id)
         return json_response(dump_user(user), version=user.version)
 
     @bp.operation("/users/<user_id>", "PATCH", summary="Change a user (admin); "
                   "active: false stops them logging in", body=UserPatchIn, response=UserOut)
     def patch_user(user_id: str):
-        expected = if_match_version()
+        expected_version = if_match_version()
         changes = parse_body(UserPatchIn)
-        user = service.update_user(current_identity(), user_id, changes, if_match=expected)
+        user = handlers.update_user(current_identity(), user_id, changes,
+                                    expected_version=expected_version)
         return json_response(dump_user(user), version=user.version)
 
     @bp.operation("/users/<user_id>/password", "POST", summary="Set a temporary password "
@@ -118,7 +118,7 @@ def identity_blueprint(service: IdentityService, idempotency_store=None) -> ApiB
                   body=PasswordResetIn, status=204)
     def reset_password(user_id: str):
         data = parse_body(PasswordResetIn)
-        service.reset_password(current_identity(), user_id, data["password"])
+        handlers.reset_password(current_identity(), user_id, data["password"])
         return no_content()
 
     return bp

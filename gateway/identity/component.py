@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from crmkit.auth import TokenService
 from crmkit.identity import Identity
 from crmkit.scheduling import PeriodicJob
-from gateway.identity.api import identity_blueprint
-from gateway.identity.handlers import IdentityService
+from gateway.identity import api
+from gateway.identity.handlers import IdentityHandlers
 from gateway.identity.passwords import Argon2Hasher
 from gateway.identity.repository import USERS, UserRepository
 from gateway.identity.throttle import LoginThrottle
@@ -33,12 +33,12 @@ class ForwardedCaller:
 class IdentityComponent:
     outbox_collections = (USERS,)
 
-    def __init__(self, service: IdentityService, *, idempotency_store=None,
+    def __init__(self, handlers: IdentityHandlers, *, idempotency_store=None,
                  admin_username: str = "admin", admin_password: str | None = None,
                  admin_team: str = "hq", admin_region: str = "hq"):
-        self.service = service
-        self.repository = service.repository
-        self.blueprint = identity_blueprint(service, idempotency_store)
+        self.handlers = handlers
+        self.repository = handlers.repository
+        self.blueprint = api.blueprint(handlers, idempotency_store)
         self._admin = (admin_username, admin_password, admin_team, admin_region)
 
     @classmethod
@@ -53,10 +53,10 @@ class IdentityComponent:
         password hashing (gateway.identity.passwords).
         """
         env = os.environ if env is None else env
-        service = IdentityService(UserRepository(database), hasher or Argon2Hasher.from_env(env),
-                                  tokens,
-                                  throttle=throttle or LoginThrottle.from_env(env))
-        return cls(service, idempotency_store=idempotency_store,
+        handlers = IdentityHandlers(UserRepository(database),
+                                    hasher or Argon2Hasher.from_env(env), tokens,
+                                    throttle=throttle or LoginThrottle.from_env(env))
+        return cls(handlers, idempotency_store=idempotency_store,
                    admin_username=getattr(settings, "admin_username", None)
                    or env.get("CRM_ADMIN_USERNAME") or "admin",
                    admin_password=getattr(settings, "admin_password", None)
@@ -75,11 +75,11 @@ class IdentityComponent:
         """Indexes, then the first admin if CRM_ADMIN_PASSWORD is set and none exists."""
         self.ensure_indexes()
         username, password, team, region = self._admin
-        self.service.bootstrap_admin(username, password, team=team, region=region)
+        self.handlers.bootstrap_admin(username, password, team=team, region=region)
 
     def authenticate_forwarded(self, authorization: str | None, method: str,
                                path: str) -> ForwardedCaller:
         """For every request the gateway forwards: raises crmkit.errors (401/403) or
         returns the caller's identity and the internal token to send to the service."""
-        caller = self.service.authenticate(authorization, method=method, path=path)
-        return ForwardedCaller(caller.identity, self.service.internal_token(caller))
+        caller = self.handlers.authenticate(authorization, method=method, path=path)
+        return ForwardedCaller(caller.identity, self.handlers.internal_token(caller))

@@ -10,31 +10,24 @@ Sessions: an access token carries the user's `session_version` ("sv") and its ow
 version, so every older token is refused. The one session that changed the password is
 kept (`kept_session`), so a user is not thrown out by their own password change while
 every other device is.
+
+The aggregate owns `version` (crmkit.commands): each changing command raises it once,
+and the user.* events carry the version they leave the user at, so that every copy of
+a user orders them by it (crmkit.bus.ordering).
 """
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Mapping, Protocol
 
-from crmkit.clock import org_timezone, utcnow, zone
+from crmkit.clock import org_timezone, utcnow
 from crmkit.errors import Conflict, Forbidden, Invalid, Unauthorized
 from crmkit.events import DomainEvent
-from crmkit.identity import ROLES, Identity
-
-PASSWORD_MIN_LENGTH = 8
-# argon2 is happy with long inputs, but hashing megabytes per login is a cheap DoS.
-PASSWORD_MAX_LENGTH = 128
-
-USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
-REGION_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-# Team path segments: letters (any script), digits, '_', '-', '.'; no spaces.
-TEAM_SEGMENT_PATTERN = re.compile(r"^[\w][\w.-]*$")
-TEAM_MAX_LENGTH = 200
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-NAME_MAX_LENGTH = 100
+from crmkit.identity import Identity
+from gateway.identity.fields import (PASSWORD_MAX_LENGTH, check_password_policy, clean_all,
+                                     password_problems, username_key)
 
 # Fields an admin may change with PATCH /users/{id}.
 PATCHABLE_FIELDS = ("name", "role", "team", "region", "timezone", "email", "active")
@@ -69,146 +62,6 @@ class PasswordHasher(Protocol):
 
     def verify_dummy(self, password: str) -> None:
         """Spend the time of one verification (unknown users must not answer faster)."""
-
-
-# ---------------------------------------------------------------- field rules
-
-def password_problems(password: Any, username: str | None) -> list[str]:
-    """The password policy, as messages (zh / en); empty when the password is fine."""
-    if not isinstance(password, str):
-        return ["密码必须是文本 / The password must be a string."]
-    problems = []
-    if len(password) < PASSWORD_MIN_LENGTH:
-        problems.append(f"密码至少需要 {PASSWORD_MIN_LENGTH} 个字符 / "
-                        f"The password needs at least {PASSWORD_MIN_LENGTH} characters.")
-    if len(password) > PASSWORD_MAX_LENGTH:
-        problems.append(f"密码最多 {PASSWORD_MAX_LENGTH} 个字符 / "
-                        f"The password may have at most {PASSWORD_MAX_LENGTH} characters.")
-    if username and password.strip().casefold() == username.strip().casefold():
-        problems.append("密码不能与用户名相同 / The password must not be the username.")
-    return problems
-
-
-def check_password_policy(password: Any, username: str | None, *, field: str = "password"):
-    problems = password_problems(password, username)
-    if problems:
-        raise Invalid({field: problems}, code="weak_password")
-
-
-def _text(value: Any, label_zh: str, label_en: str, *, max_length: int) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{label_zh}不能为空 / {label_en} is required.")
-    value = value.strip()
-    if len(value) > max_length:
-        raise ValueError(f"{label_zh}最多 {max_length} 个字符 / "
-                         f"{label_en} may have at most {max_length} characters.")
-    if any(ord(ch) < 32 for ch in value):
-        raise ValueError(f"{label_zh}含有控制字符 / {label_en} contains control characters.")
-    return value
-
-
-def clean_username(value: Any) -> str:
-    if not isinstance(value, str) or not USERNAME_PATTERN.match(value.strip()):
-        raise ValueError("用户名为 2–64 个字母、数字或 . _ @ -，以字母或数字开头 / "
-                         "A username is 2–64 letters, digits or . _ @ -, "
-                         "starting with a letter or digit.")
-    return value.strip()
-
-
-def username_key(username: str) -> str:
-    """Usernames are unique and matched case-insensitively (Zhang.San = zhang.san)."""
-    return username.strip().casefold()
-
-
-def clean_name(value: Any) -> str:
-    return _text(value, "姓名", "The name", max_length=NAME_MAX_LENGTH)
-
-
-def clean_role(value: Any) -> str:
-    if value not in ROLES:
-        raise ValueError("角色必须是 " + " | ".join(ROLES) + " 之一 / The role must be one of "
-                         + ", ".join(ROLES) + ".")
-    return value
-
-
-def clean_team(value: Any) -> str:
-    """A slash path such as east/shanghai/team-1; stored lower-case, no outer slashes.
-
-    Lower-case because visibility compares team prefixes exactly: "East/x" typed by one
-    admin and "east/x" by another must be the same team.
-    """
-    message = ("团队是以 / 分隔的路径，如 east/shanghai/team-1 / "
-               "The team is a slash path such as east/shanghai/team-1.")
-    if not isinstance(value, str):
-        raise ValueError(message)
-    path = value.strip().strip("/").lower()
-    if not path or len(path) > TEAM_MAX_LENGTH:
-        raise ValueError(message)
-    if not all(TEAM_SEGMENT_PATTERN.match(segment) for segment in path.split("/")):
-        raise ValueError(message)
-    return path
-
-
-def clean_region(value: Any) -> str:
-    message = ("区域是代码，如 east（字母、数字、_ 或 -，最多 32 个）/ "
-               "The region is a code such as east (letters, digits, _ or -, up to 32).")
-    if not isinstance(value, str):
-        raise ValueError(message)
-    code = value.strip().lower()
-    if not REGION_PATTERN.match(code):
-        raise ValueError(message)
-    return code
-
-
-def clean_timezone(value: Any) -> str:
-    message = ("时区必须是 IANA 时区名，如 Asia/Shanghai / "
-               "The time zone must be an IANA name such as Asia/Shanghai.")
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(message)
-    try:
-        return zone(value.strip()).key
-    except (ValueError, TypeError):
-        raise ValueError(message) from None
-
-
-def clean_email(value: Any) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        return None
-    if (not isinstance(value, str) or len(value.strip()) > 254
-            or not EMAIL_PATTERN.match(value.strip())):
-        raise ValueError("邮箱格式不正确 / The email address is not valid.")
-    return value.strip()
-
-
-def clean_active(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError("active 必须是 true 或 false / active must be true or false.")
-    return value
-
-
-_CLEANERS = {
-    "username": clean_username,
-    "name": clean_name,
-    "role": clean_role,
-    "team": clean_team,
-    "region": clean_region,
-    "timezone": clean_timezone,
-    "email": clean_email,
-    "active": clean_active,
-}
-
-
-def _clean_all(values: Mapping[str, Any]) -> dict[str, Any]:
-    """Clean every given field, reporting every bad one at once (one 422, all fields)."""
-    cleaned, errors = {}, {}
-    for name, value in values.items():
-        try:
-            cleaned[name] = _CLEANERS[name](value)
-        except ValueError as problem:
-            errors[name] = [str(problem)]
-    if errors:
-        raise Invalid(errors)
-    return cleaned
 
 
 # ---------------------------------------------------------------- the aggregate
@@ -247,7 +100,7 @@ class User:
                   "timezone": timezone if timezone is not None else org_timezone().key}
         errors: dict[str, list[str]] = {}
         try:
-            cleaned = _clean_all(values)
+            cleaned = clean_all(values)
         except Invalid as invalid:
             errors.update(invalid.errors)
             cleaned = {}
@@ -275,7 +128,7 @@ class User:
         """
         if not isinstance(password, str) or not password:
             raise Invalid("password", "CRM_ADMIN_PASSWORD is empty.")
-        cleaned = _clean_all({"username": username, "team": team, "region": region,
+        cleaned = clean_all({"username": username, "team": team, "region": region,
                               "name": name or "Administrator", "role": "admin",
                               "timezone": org_timezone().key, "email": None})
         now = now or utcnow()
@@ -294,7 +147,8 @@ class User:
         """What other systems may know about a user (the data of user.* events)."""
         return {"id": self.id, "username": self.username, "name": self.name,
                 "role": self.role, "team": self.team, "region": self.region,
-                "timezone": self.timezone, "email": self.email, "active": self.active}
+                "timezone": self.timezone, "email": self.email, "active": self.active,
+                "version": self.version}
 
     def to_identity(self) -> Identity:
         return Identity(user_id=self.id, username=self.username, name=self.name,
@@ -304,15 +158,20 @@ class User:
     # -- logging in and sessions --------------------------------------------------
 
     def check_password(self, password: Any, hasher: PasswordHasher) -> bool:
-        """True if `password` is this user's; upgrades an outdated hash on the way."""
-        if not isinstance(password, str) or len(password) > PASSWORD_MAX_LENGTH:
-            hasher.verify_dummy("")
-            return False
-        if not hasher.verify(self.password_hash, password):
+        """True if `password` is this user's; upgrades an outdated hash on the way (a
+        change: the version moves)."""
+        if not self._verify(password, hasher):
             return False
         if hasher.needs_rehash(self.password_hash):
             self.password_hash = hasher.hash(password)
+            self.version += 1
         return True
+
+    def _verify(self, password: Any, hasher: PasswordHasher) -> bool:
+        if not isinstance(password, str) or len(password) > PASSWORD_MAX_LENGTH:
+            hasher.verify_dummy("")
+            return False
+        return hasher.verify(self.password_hash, password)
 
     def accepts_session(self, session_version: Any, session_id: str | None = None) -> bool:
         if session_version == self.session_version:
@@ -341,7 +200,7 @@ class User:
                         *, keep_session: str | None = None,
                         now: datetime | None = None) -> None:
         """The user changes their own password; every other session is logged out."""
-        if not self.check_password(old_password, hasher):
+        if not self._verify(old_password, hasher):
             raise WrongPassword()
         check_password_policy(new_password, self.username, field="new_password")
         if new_password == old_password:
@@ -352,6 +211,7 @@ class User:
         self.must_change_password = False
         self._revoke_sessions(keep=keep_session)
         self.updated_at = now or utcnow()
+        self.version += 1
 
     def reset_password(self, new_password: Any, hasher: PasswordHasher,
                        *, actor_id: str | None = None, now: datetime | None = None) -> None:
@@ -367,6 +227,7 @@ class User:
         self.must_change_password = True
         self._revoke_sessions()
         self.updated_at = now or utcnow()
+        self.version += 1
 
     # -- admin changes ---------------------------------------------------------------
 
@@ -381,7 +242,7 @@ class User:
         if unknown:
             raise Invalid({name: ["不能修改此字段 / This field cannot be changed."]
                            for name in unknown}, code="unknown_field")
-        cleaned = _clean_all(changes)
+        cleaned = clean_all(changes)
         if actor_id == self.id and cleaned.get("active") is False:
             raise Conflict("不能停用自己的账号 / You cannot deactivate your own account.",
                            code="cannot_deactivate_self")
@@ -394,6 +255,7 @@ class User:
         if "active" in diff and not self.active:
             self._revoke_sessions()
         self.updated_at = now or utcnow()
+        self.version += 1
         self._record("user.updated", {**self.profile(), "changes": diff})
         return diff
 

@@ -1,28 +1,25 @@
-"""Identity use cases: load, apply the domain rule, save with the events, in one write.
+"""Identity use cases: each change goes through the kernel's command runner (load, If-Match,
+the domain rule, save with the events in one write); Mongo filters are the repository's.
 
 No Flask here: the blueprint (api.py) parses and dumps, and the gateway calls
-`IdentityService.authenticate` for every request it forwards.
+`IdentityHandlers.authenticate` for every request it forwards.
 """
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Mapping
 
 from crmkit.auth import TokenService, bearer_token
-from crmkit.bus.outbox import notify_outbox
 from crmkit.clock import utcnow
-from crmkit.errors import (Conflict, Forbidden, Invalid, NotFound, PreconditionFailed,
-                           Unauthorized)
-from crmkit.events import to_envelopes
+from crmkit.commands import CommandRunner, Noun
+from crmkit.errors import Conflict, Forbidden, NotFound, Unauthorized, VersionConflict
 from crmkit.identity import Identity
-from crmkit.queries import count_matching
-from crmkit.visibility import Owner, can_see, visibility_filter
-from gateway.identity.domain import (User, WrongPassword, authenticate, password_problems,
-                                     username_key, would_leave_no_admin)
-from gateway.identity.repository import USERS, UserRepository
+from crmkit.visibility import Owner, can_see
+from gateway.identity.domain import User, WrongPassword, authenticate, would_leave_no_admin
+from gateway.identity.fields import password_problems, username_key
+from gateway.identity.repository import UserRepository
 from gateway.identity.throttle import LoginThrottle
 
 log = logging.getLogger(__name__)
@@ -41,9 +38,6 @@ USER_NOT_FOUND = "用户不存在 / No such user."
 LAST_ADMIN = ("不能停用或降级最后一位管理员 / The last active administrator cannot be "
               "deactivated or demoted.")
 
-SORTABLE = {"username": "username_key", "name": "name", "role": "role", "team": "team",
-            "region": "region", "created_at": "created_at", "updated_at": "updated_at"}
-
 
 @dataclass(frozen=True)
 class Authenticated:
@@ -57,18 +51,17 @@ class Authenticated:
         return self.user.to_identity()
 
 
-class IdentityService:
+class IdentityHandlers:
     def __init__(self, repository: UserRepository, hasher, tokens: TokenService, *,
                  throttle: LoginThrottle | None = None, producer: str = "gateway",
-                 clock: Callable[[], datetime] = utcnow,
-                 on_events: Callable[[str, list], None] = notify_outbox):
+                 clock: Callable[[], datetime] = utcnow):
         self.repository = repository
         self.hasher = hasher
         self.tokens = tokens
         self.throttle = throttle or LoginThrottle()
-        self.producer = producer
         self.clock = clock
-        self._on_events = on_events
+        self.runner = CommandRunner(load=self._load, save=repository.save, producer=producer,
+                                   noun=Noun("user", "用户"))
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -77,14 +70,14 @@ class IdentityService:
         """Create the first admin if there is no admin at all; safe in every replica."""
         if not password:
             return None
-        if count_matching(self.repository.users, {"role": "admin"}) > 0:
+        if self.repository.has_admin():
             return None
         for problem in password_problems(password, username):
             log.warning("CRM_ADMIN_PASSWORD: %s", problem)
         admin = User.bootstrap_admin(username=username, password=password, hasher=self.hasher,
                                      team=team, region=region, now=self.clock())
         try:
-            self._add(admin, actor_id=None)
+            self.runner.create(admin, self.repository.add, actor_id=None)
         except Conflict:  # another replica won the race, or the name is already used
             log.warning("bootstrap admin %r not created: the username exists", username)
             return None
@@ -95,11 +88,14 @@ class IdentityService:
 
     def login(self, username: str, password: str, client_ip: str | None) -> dict[str, Any]:
         user = self.repository.by_username(username)
-        stored_hash = user.password_hash if user else None
+        loaded_version = user.version if user else None
         self._password_attempt(username_key(username), client_ip,
                                lambda: authenticate(user, password, self.hasher))
-        if user.password_hash != stored_hash:  # upgraded to the current argon2 costs
-            self._save_quietly(user)
+        if user.version != loaded_version:  # the hash upgraded to the current argon2 costs
+            try:
+                self.repository.save(user, loaded_version, [])
+            except VersionConflict:
+                pass  # best effort: losing a race to a real change is fine
         token, expires_in = self.tokens.issue_access(user.id,
                                                      session_version=user.session_version)
         return {"access_token": token, "token_type": "Bearer", "expires_in": expires_in,
@@ -139,11 +135,10 @@ class IdentityService:
                         client_ip: str | None = None) -> None:
         """A wrong `old_password` is a password guess like a failed login: it counts
         against the same throttle, or a stolen session could guess the password."""
-        user = self._load(caller.user.id)
-        self._password_attempt(user.username_key, client_ip, lambda: user.change_password(
-            old_password, new_password, self.hasher, keep_session=caller.session_id,
-            now=self.clock()))
-        self._save(user, actor_id=user.id)
+        self.runner.run(caller.user.id, lambda user: self._password_attempt(
+            user.username_key, client_ip, lambda: user.change_password(
+                old_password, new_password, self.hasher, keep_session=caller.session_id,
+                now=self.clock())), actor_id=caller.user.id)
 
     def _password_attempt(self, key: str, client_ip: str | None,
                           attempt: Callable[[], Any]) -> None:
@@ -168,7 +163,7 @@ class IdentityService:
     def create_user(self, actor: Identity, data: Mapping[str, Any]) -> User:
         _require_admin(actor)
         user = User.create(hasher=self.hasher, now=self.clock(), **data)
-        self._add(user, actor_id=actor.user_id)
+        self.runner.create(user, self.repository.add, actor_id=actor.user_id)
         return user
 
     def list_users(self, actor: Identity, *, page: int = 1, per_page: int = 20,
@@ -176,26 +171,17 @@ class IdentityService:
                    team: str | None = None, region: str | None = None,
                    active: bool | None = None) -> tuple[list[User], int]:
         _require_reader(actor)
-        clauses: list[dict] = []
-        scope = visibility_filter(actor, owner_field="_id", team_field="team",
-                                  region_field="region", shared_field=None)
-        if scope:
-            clauses.append(scope)
-        clauses += _user_clauses(q=q, role=role, team=team, region=region)
-        if active is not None:
-            clauses.append({"active": active})
-        filter_ = {"$and": clauses} if clauses else {}
-        return self.repository.list(filter_, sort=_sort(sort), page=page, per_page=per_page)
+        return self.repository.list_visible(actor, page=page, per_page=per_page, sort=sort,
+                                            q=q, role=role, team=team, region=region,
+                                            active=active)
 
     def directory(self, actor: Identity, *, q: str | None = None, role: str | None = None,
                   team: str | None = None, region: str | None = None,
                   limit: int = 500) -> list[User]:
         """Active colleagues (names, roles, teams) for pickers and owner names: any signed-in
         user may read it; it carries no contact data and grants nothing."""
-        clauses = [{"active": True}, *_user_clauses(q=q, role=role, team=team, region=region)]
-        users, _ = self.repository.list({"$and": clauses}, sort=[("username", 1)], page=1,
-                                        per_page=limit)
-        return users
+        return self.repository.active_directory(q=q, role=role, team=team, region=region,
+                                                limit=limit)
 
     def get_user(self, actor: Identity, user_id: str) -> User:
         _require_reader(actor)
@@ -205,23 +191,25 @@ class IdentityService:
         return user
 
     def update_user(self, actor: Identity, user_id: str, changes: Mapping[str, Any], *,
-                    if_match: int | None = None) -> User:
+                    expected_version: int | None = None) -> User:
         _require_admin(actor)
-        user = self._load(user_id)
-        _check_version(user, if_match)
-        others = self.repository.count_active_admins(excluding=user.id)
-        if would_leave_no_admin(user, changes, others):
-            raise Conflict(LAST_ADMIN, code="last_admin")
-        if user.update(changes, actor_id=actor.user_id, now=self.clock()):
-            self._save(user, actor_id=actor.user_id)
+
+        def update(user: User) -> None:
+            others = self.repository.count_active_admins(excluding=user.id)
+            if would_leave_no_admin(user, changes, others):
+                raise Conflict(LAST_ADMIN, code="last_admin")
+            user.update(changes, actor_id=actor.user_id, now=self.clock())
+
+        user, _ = self.runner.run(user_id, update, actor_id=actor.user_id,
+                                 expected_version=expected_version)
         return user
 
     def reset_password(self, actor: Identity, user_id: str, password: str) -> User:
         """An admin gives a user a temporary password (it must be changed at login)."""
         _require_admin(actor)
-        user = self._load(user_id)
-        user.reset_password(password, self.hasher, actor_id=actor.user_id, now=self.clock())
-        self._save(user, actor_id=actor.user_id)
+        user, _ = self.runner.run(user_id, lambda user: user.reset_password(
+            password, self.hasher, actor_id=actor.user_id, now=self.clock()),
+            actor_id=actor.user_id)
         return user
 
     # -- plumbing --------------------------------------------------------------------------------
@@ -231,28 +219,6 @@ class IdentityService:
         if user is None:
             raise NotFound(USER_NOT_FOUND, code="user_not_found")
         return user
-
-    def _envelopes(self, user: User, actor_id: str | None) -> list[dict]:
-        return to_envelopes(user.events, producer=self.producer, actor_id=actor_id)
-
-    def _add(self, user: User, *, actor_id: str | None) -> None:
-        envelopes = self._envelopes(user, actor_id)
-        self.repository.add(user, envelopes)
-        if envelopes:
-            self._on_events(USERS, [user.id])
-
-    def _save(self, user: User, *, actor_id: str | None) -> None:
-        envelopes = self._envelopes(user, actor_id)
-        self.repository.save(user, envelopes)
-        if envelopes:
-            self._on_events(USERS, [user.id])
-
-    def _save_quietly(self, user: User) -> None:
-        """Best effort (a rehash): losing a race to a real change is fine."""
-        try:
-            self._save(user, actor_id=user.id)
-        except Conflict:
-            pass
 
 
 def _require_admin(actor: Identity) -> None:
@@ -265,41 +231,7 @@ def _require_reader(actor: Identity) -> None:
         raise Forbidden(SUPERVISOR_ONLY, code="forbidden")
 
 
-def _check_version(user: User, if_match: int | None) -> None:
-    if if_match is not None and if_match != user.version:
-        raise PreconditionFailed(
-            f"用户已被修改（当前版本 {user.version}）/ The user has changed "
-            f"(current version {user.version}).", code="stale_version")
-
-
-def _sort(sort: str | None) -> list[tuple[str, int]]:
-    text = sort or "username"
-    direction = -1 if text.startswith("-") else 1
-    name = text.lstrip("+-")
-    if name not in SORTABLE:
-        raise Invalid("sort", "可排序字段 / Sort by one of: " + ", ".join(sorted(SORTABLE)) + ".")
-    return [(SORTABLE[name], direction), ("_id", direction)]
-
-
 def _normalise_path(path: str) -> str:
     # A decoded path: a "?" in it arrived as %3F and is part of the path, not a query.
     return (path or "").rstrip("/") or "/"
 
-
-def _user_clauses(*, q: str | None, role: str | None, team: str | None,
-                  region: str | None) -> list[dict]:
-    """The user list's and the directory's filters: name contains, role, team and below,
-    region."""
-    clauses: list[dict] = []
-    if q:
-        pattern = {"$regex": re.escape(q.strip()), "$options": "i"}
-        clauses.append({"$or": [{"username": pattern}, {"name": pattern}]})
-    if role:
-        clauses.append({"role": role})
-    if team:
-        path = team.strip().strip("/").lower()
-        clauses.append({"$or": [{"team": path},
-                                {"team": {"$regex": "^" + re.escape(path + "/")}}]})
-    if region:
-        clauses.append({"region": region.strip().lower()})
-    return clauses

@@ -1,9 +1,11 @@
 """The only module of identity that talks to MongoDB: users and login attempts.
 
 `users` documents carry their pending `user.*` event envelopes in the single-document
-outbox (crmkit.bus.outbox), written by the same insert/update as the change, and an
-integer `version` that every save checks (optimistic concurrency). Usernames are unique
-case-insensitively through the `username_key` unique index.
+outbox (crmkit.bus.outbox), written by the same insert/update as the change, and the
+user's integer `version` (the aggregate raises it) that every save checks against the
+version it loaded (optimistic concurrency). Usernames are unique case-insensitively
+through the `username_key` unique index. The user list's and the directory's filters
+are built here, from the caller's visibility (crmkit.visibility) and the query.
 
 `login_attempts` holds one small record per failed (and per resetting successful) login,
 shared by every gateway replica; a TTL index lets a real MongoDB drop them once they
@@ -11,17 +13,21 @@ can no longer matter.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
 from pymongo import ASCENDING, DESCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crmkit.bus.outbox import outbox_fields, with_outbox
+from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
 from crmkit.clock import as_utc
-from crmkit.errors import Conflict, VersionConflict
+from crmkit.errors import Conflict, Invalid, VersionConflict
+from crmkit.identity import Identity
 from crmkit.queries import count_matching
-from gateway.identity.domain import User, username_key
+from crmkit.visibility import team_subtree_filter, visibility_filter
+from gateway.identity.domain import User
+from gateway.identity.fields import username_key
 from gateway.identity.throttle import Attempt
 
 USERS = "users"
@@ -33,6 +39,10 @@ _USER_FIELDS = ("username", "name", "role", "team", "region", "timezone", "email
                 "created_at", "updated_at", "version")
 
 USERNAME_TAKEN = "该用户名已被使用 / This username is already taken."
+
+# the user list's sort keys -> their fields
+SORTABLE = {"username": "username_key", "name": "name", "role": "role", "team": "team",
+            "region": "region", "created_at": "created_at", "updated_at": "updated_at"}
 
 
 class UserRepository:
@@ -62,19 +72,23 @@ class UserRepository:
         except DuplicateKeyError:
             raise Conflict(USERNAME_TAKEN, code="username_taken") from None
         user.events.clear()
+        self._published(user, envelopes)
 
-    def save(self, user: User, envelopes: list[dict]) -> None:
-        """Write the user's state and new events iff nobody saved it since it was read."""
+    def save(self, user: User, loaded_version: int, envelopes: list[dict]) -> None:
+        """Write the user's state and new events iff it is still at `loaded_version`."""
         state = to_document(user)
         state.pop("_id")
-        state["version"] = user.version + 1
-        result = self.users.update_one({"_id": user.id, "version": user.version},
+        result = self.users.update_one({"_id": user.id, "version": loaded_version},
                                        with_outbox({"$set": state}, envelopes))
         if result.matched_count != 1:
             raise VersionConflict("用户已被他人修改，请刷新后重试 / The user changed meanwhile; "
                                   "reload and try again.")
-        user.version += 1
-        user.events.clear()
+        self._published(user, envelopes)
+
+    @staticmethod
+    def _published(user: User, envelopes: list[dict]) -> None:
+        if envelopes:  # the relay in this process sends them now, not at its next poll
+            notify_outbox(USERS, [user.id])
 
     def get(self, user_id: str) -> User | None:
         if not isinstance(user_id, str):
@@ -91,6 +105,34 @@ class UserRepository:
         total = count_matching(self.users, filter_)
         cursor = self.users.find(filter_).sort(sort).skip((page - 1) * per_page).limit(per_page)
         return [from_document(doc) for doc in cursor], total
+
+    def list_visible(self, viewer: Identity, *, page: int, per_page: int,
+                     sort: str | None = None, q: str | None = None, role: str | None = None,
+                     team: str | None = None, region: str | None = None,
+                     active: bool | None = None) -> tuple[list[User], int]:
+        """The users `viewer` sees (crmkit.visibility, a user owning themself), filtered."""
+        clauses: list[dict] = []
+        scope = visibility_filter(viewer, owner_field="_id", team_field="team",
+                                  region_field="region", shared_field=None)
+        if scope:
+            clauses.append(scope)
+        clauses += _user_clauses(q=q, role=role, team=team, region=region)
+        if active is not None:
+            clauses.append({"active": active})
+        return self.list({"$and": clauses} if clauses else {}, sort=_sort(sort), page=page,
+                         per_page=per_page)
+
+    def active_directory(self, *, q: str | None = None, role: str | None = None,
+                         team: str | None = None, region: str | None = None,
+                         limit: int = 500) -> list[User]:
+        """Active users matching the filters, by username."""
+        clauses = [{"active": True}, *_user_clauses(q=q, role=role, team=team, region=region)]
+        users, _ = self.list({"$and": clauses}, sort=[("username", 1)], page=1,
+                             per_page=limit)
+        return users
+
+    def has_admin(self) -> bool:
+        return count_matching(self.users, {"role": "admin"}) > 0
 
     def count_active_admins(self, *, excluding: str | None = None) -> int:
         filter_: dict[str, Any] = {"role": "admin", "active": True}
@@ -113,6 +155,32 @@ class UserRepository:
                       "expire_at": a.at + keep_for} for a in attempts]
         if documents:
             self.attempts.insert_many(documents)
+
+
+def _sort(sort: str | None) -> list[tuple[str, int]]:
+    text = sort or "username"
+    direction = -1 if text.startswith("-") else 1
+    name = text.lstrip("+-")
+    if name not in SORTABLE:
+        raise Invalid("sort", "可排序字段 / Sort by one of: " + ", ".join(sorted(SORTABLE)) + ".")
+    return [(SORTABLE[name], direction), ("_id", direction)]
+
+
+def _user_clauses(*, q: str | None, role: str | None, team: str | None,
+                  region: str | None) -> list[dict]:
+    """The user list's and the directory's filters: name contains, role, team and below,
+    region."""
+    clauses: list[dict] = []
+    if q:
+        pattern = {"$regex": re.escape(q.strip()), "$options": "i"}
+        clauses.append({"$or": [{"username": pattern}, {"name": pattern}]})
+    if role:
+        clauses.append({"role": role})
+    if team:
+        clauses.append(team_subtree_filter(team.strip().strip("/").lower(), "team"))
+    if region:
+        clauses.append({"region": region.strip().lower()})
+    return clauses
 
 
 def to_document(user: User) -> dict[str, Any]:

@@ -12,7 +12,7 @@ may go ahead. Two counters:
 
 While blocked, attempts are answered 429 without checking the password and are not
 recorded, so waiting out `Retry-After` always works. A wrong current password on the
-password change counts as a failed login of that user (IdentityService.change_password).
+password change counts as a failed login of that user (IdentityHandlers.change_password).
 """
 from __future__ import annotations
 

@@ -1,80 +1,40 @@
-"""HTTP entry points of the customer service: parse, call a handler, present."""
+"""HTTP entry points of the customer service: parse, call a handler, dump through the
+`Out` schemas (so what OpenAPI documents is what is sent)."""
 from __future__ import annotations
 
 from flask import Response, request
 
-from crmkit.clock import isoformat
 from crmkit.errors import Invalid
 from crmkit.idempotency import idempotent
-from crmkit.money import format_money
 from crmkit.pagination import page_body
 from crmkit.web import (ApiBlueprint, current_identity, if_match_version, json_response,
                         load, no_content, parse_body, parse_query, require_role)
 
 from services.customer import schemas as S
 from services.customer import transfer
-from services.customer.domain import FULL, PUBLIC_FIELDS, Customer, view
-from services.customer.repository import customer_from
+from services.customer.access import FULL, view
+from services.customer.documents import customer_from
+from services.customer.domain import Customer
 
-# --------------------------------------------------------------------------- presenters
-
-
-def present_contact(contact) -> dict:
-    data = contact.as_dict()
-    data["birthday"] = contact.birthday.isoformat() if contact.birthday else None
-    data["created_at"] = isoformat(contact.created_at)
-    data["updated_at"] = isoformat(contact.updated_at)
-    return data
+FULL_OUT, PUBLIC_OUT = S.CustomerOutSchema(), S.CustomerPublicOut()
+CONTACT_OUT, INTERACTION_OUT = S.ContactOut(), S.InteractionOut()
 
 
-def present_customer(customer: Customer, seen: str) -> dict:
+def dump_customer(customer: Customer, seen: str) -> dict:
     """The full record, or the public view (公开信息) for everyone else."""
-    out = {name: getattr(customer, name) for name in PUBLIC_FIELDS}
-    out.update(tags=list(customer.tags), claimed=customer.claimed,
-               owner_name=customer.owner_name, version=customer.version,
-               created_at=isoformat(customer.created_at),
-               updated_at=isoformat(customer.updated_at))
-    if seen != FULL:
-        out["view"] = "public"
-        return out
-    out.update(
-        view="full", source_detail=customer.source_detail, needs=customer.needs,
-        shared_with=list(customer.shared_with), primary_contact=customer.primary_contact,
-        contacts=[present_contact(c) for c in customer.contacts],
-        deal_amount=format_money(customer.deal_amount), currency=customer.currency,
-        last_deal_on=customer.last_deal_on.isoformat() if customer.last_deal_on else None,
-        last_followup_at=isoformat(customer.last_followup_at),
-        created_by=customer.created_by)
-    return out
+    return (FULL_OUT if seen == FULL else PUBLIC_OUT).dump(customer)
 
 
-def present_for(customer: Customer, viewer) -> dict:
-    """After an action: what the caller may see now (public if no longer theirs)."""
-    return present_customer(customer, view(customer, viewer))
+def dump_for(customer: Customer, viewer) -> dict:
+    """What the caller may see of it now (public if no longer theirs after an action)."""
+    return dump_customer(customer, view(customer, viewer))
 
 
-def present_interaction(item) -> dict:
-    data = item.as_dict() if hasattr(item, "as_dict") else dict(item)
-    due = data.get("next_action_due")
-    data["next_action_due"] = due.isoformat() if hasattr(due, "isoformat") else due
-    data["occurred_at"] = isoformat(data.get("occurred_at"))
-    data["created_at"] = isoformat(data.get("created_at"))
-    return data
+def customer_response(customer: Customer, body: dict, status: int = 200, **headers):
+    return json_response(body, status, version=customer.version, headers=headers or None)
 
 
-def present_history(entry: dict) -> dict:
-    return {**entry, "at": isoformat(entry["at"])}
-
-
-def customer_response(customer: Customer, seen: str, status: int = 200, **headers):
-    return json_response(present_customer(customer, seen), status, version=customer.version,
-                         headers=headers or None)
-
-
-# --------------------------------------------------------------------------- routes
-
-
-def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
+def blueprint(handlers, idempotency) -> ApiBlueprint:
     api = ApiBlueprint("customers", __name__, tag="customers", url_prefix="/api/v1")
     api.handlers = handlers  # reachable from tests: app.blueprints["customers"].handlers
 
@@ -86,7 +46,7 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
     def create_customer():
         viewer = current_identity()
         customer = handlers.create_customer(parse_body(S.CustomerCreateSchema), viewer)
-        return customer_response(customer, view(customer, viewer), 201,
+        return customer_response(customer, dump_for(customer, viewer), 201,
                                  Location=f"/api/v1/customers/{customer.id}")
 
     @api.operation("/customers", "GET", summary="Customers the caller sees (我的/共享/团队)",
@@ -95,17 +55,16 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
         viewer = current_identity()
         query = parse_query(S.CustomerListQuery, many=("tag",))
         docs, total = handlers.list_customers(query, viewer)
-        items = [present_for(customer_from(d), viewer) for d in docs]
+        items = [dump_for(customer_from(d), viewer) for d in docs]
         return json_response(page_body(items, total, query["page"], query["per_page"]))
 
     @api.operation("/customers/duplicates", "GET", summary="Likely duplicates of a name (同名检查)",
-                   query=S.DuplicatesQuery)
+                   query=S.DuplicatesQuery, response=S.DuplicateOut, paginated=True)
     def duplicates():
         current_identity()
         query = parse_query(S.DuplicatesQuery)
-        items = handlers.duplicates(query["name"])
-        return json_response({"items": items, "total": len(items), "page": 1,
-                              "per_page": max(len(items), 1)})
+        items = S.DuplicateOut(many=True).dump(handlers.duplicates(query["name"]))
+        return json_response(page_body(items, len(items), 1, max(len(items), 1)))
 
     @api.operation("/customers/reclaim-due", "GET", summary="My customers close to "
                    "auto-reclaim (即将被回收的客户)", query=S.ReclaimOutlookQuery,
@@ -113,7 +72,8 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
     def reclaim_due():
         viewer = current_identity()
         query = parse_query(S.ReclaimOutlookQuery)
-        return json_response(handlers.reclaim_outlook(viewer, query["within_days"]))
+        outlook = handlers.reclaim_outlook(viewer, query["within_days"])
+        return json_response(S.ReclaimOutlookOut().dump(outlook))
 
     @api.operation("/customers/export", "GET", summary="Export visible customers (xlsx/csv)",
                    query=S.ExportQuery)
@@ -145,7 +105,7 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
         form = load(S.ImportForm, {k: v for k, v in request.form.items() if k == "in_pool"})
         result = handlers.import_customers(upload.read(), upload.filename, viewer,
                                            in_pool=form["in_pool"])
-        return json_response(result, 200)
+        return json_response(S.ImportResultOut().dump(result), 200)
 
     @api.operation("/customers/bulk", "POST", summary="One pool action over many customers",
                    body=S.BulkSchema, response=S.BulkResultOut)
@@ -154,39 +114,37 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
         body = parse_body(S.BulkSchema)
         results = handlers.bulk(body["action"], body["ids"], viewer,
                                 user_ids=body.get("user_ids"), reason=body.get("reason"))
-        return json_response({"results": results})
+        return json_response(S.BulkResultOut().dump({"results": results}))
 
     @api.operation("/customers/<customer_id>", "GET", summary="A customer (full or public view)",
                    response=S.CustomerOutSchema)
     def get_customer(customer_id):
         customer, seen = handlers.get_customer(customer_id, current_identity())
-        return customer_response(customer, seen)
+        return customer_response(customer, dump_customer(customer, seen))
 
     @api.operation("/customers/<customer_id>", "PATCH", summary="Edit a customer",
                    body=S.CustomerPatchSchema, response=S.CustomerOutSchema)
     def patch_customer(customer_id):
         viewer = current_identity()
-        expected = if_match_version()
+        expected_version = if_match_version()
         data = parse_body(S.CustomerPatchSchema, partial=True)
         customer = handlers.update_customer(customer_id, data, viewer,
-                                            expected_version=expected)
-        return customer_response(customer, view(customer, viewer))
+                                            expected_version=expected_version)
+        return customer_response(customer, dump_for(customer, viewer))
 
     @api.operation("/customers/<customer_id>", "DELETE",
                    summary="Delete an unclaimed customer (supervisor+)",
-                   response=S.CustomerPublicOut)
+                   response=S.DeletedCustomerOut)
     def delete_customer(customer_id):
         customer = handlers.delete(customer_id, current_identity())
-        body = present_customer(customer, "public")
-        body["deleted"] = True
-        return json_response(body)
+        return json_response(S.DeletedCustomerOut().dump(customer))
 
     @api.operation("/customers/<customer_id>/history", "GET",
                    summary="Change log, pool actions included", response=S.HistoryEntryOut,
                    many=True)
     def history(customer_id):
         entries = handlers.history(customer_id, current_identity())
-        return json_response([present_history(e) for e in entries])
+        return json_response(S.HistoryEntryOut(many=True).dump(entries))
 
     # ---- pool actions
 
@@ -239,7 +197,7 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
                    response=S.ContactOut, paginated=True)
     def list_contacts(customer_id):
         contacts = handlers.contacts(customer_id, current_identity())
-        items = [present_contact(c) for c in contacts]
+        items = CONTACT_OUT.dump(contacts, many=True)
         return json_response(page_body(items, len(items), 1, max(len(items), 1)))
 
     @api.operation("/customers/<customer_id>/contacts", "POST", summary="Add a contact",
@@ -249,13 +207,13 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
         viewer = current_identity()
         data = parse_body(S.ContactSchema)
         contact = handlers.add_contact(customer_id, data, viewer)
-        return json_response(present_contact(contact), 201)
+        return json_response(CONTACT_OUT.dump(contact), 201)
 
     @api.operation("/customers/<customer_id>/contacts/<contact_id>", "GET", summary="A contact",
                    response=S.ContactOut)
     def get_contact(customer_id, contact_id):
         contact = handlers.contact(customer_id, contact_id, current_identity())
-        return json_response(present_contact(contact))
+        return json_response(CONTACT_OUT.dump(contact))
 
     @api.operation("/customers/<customer_id>/contacts/<contact_id>", "PATCH",
                    summary="Edit a contact", body=S.ContactSchema, response=S.ContactOut)
@@ -263,7 +221,7 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
         viewer = current_identity()
         data = parse_body(S.ContactSchema, partial=True)
         contact = handlers.update_contact(customer_id, contact_id, data, viewer)
-        return json_response(present_contact(contact))
+        return json_response(CONTACT_OUT.dump(contact))
 
     @api.operation("/customers/<customer_id>/contacts/<contact_id>", "DELETE",
                    summary="Remove a contact", status=204)
@@ -281,17 +239,17 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
         viewer = current_identity()
         data = parse_body(S.InteractionSchema)
         interaction = handlers.log_interaction(customer_id, data, viewer)
-        return json_response(present_interaction(interaction), 201)
+        return json_response(INTERACTION_OUT.dump(interaction), 201)
 
     @api.operation("/customers/<customer_id>/interactions", "GET",
                    summary="Follow-ups, newest first", query=S.PageQueryOnly,
                    response=S.InteractionOut, paginated=True)
     def list_interactions(customer_id):
         query = parse_query(S.PageQueryOnly)
-        items = handlers.interactions(customer_id, current_identity())
-        start = (query["page"] - 1) * query["per_page"]
-        page = [present_interaction(i) for i in items[start:start + query["per_page"]]]
-        return json_response(page_body(page, len(items), query["page"], query["per_page"]))
+        items, total = handlers.interactions(customer_id, current_identity(),
+                                             page=query["page"], per_page=query["per_page"])
+        return json_response(page_body(INTERACTION_OUT.dump(items, many=True), total,
+                                       query["page"], query["per_page"]))
 
     # ---- the pool
 
@@ -301,32 +259,31 @@ def customer_blueprint(handlers, idempotency) -> ApiBlueprint:
         viewer = current_identity()
         query = parse_query(S.PoolQuery, many=("tag",))
         docs, total = handlers.pool(query, viewer)
-        items = [present_customer(customer_from(d), "public") for d in docs]
+        items = PUBLIC_OUT.dump([customer_from(d) for d in docs], many=True)
         return json_response(page_body(items, total, query["page"], query["per_page"]))
 
     @api.operation("/pool/rules", "GET", summary="Auto-reclaim and claim rules",
                    response=S.PoolRulesSchema)
     def get_rules():
         current_identity()
-        return json_response(handlers.rules())
+        return json_response(S.PoolRulesSchema().dump(handlers.rules()))
 
     @api.operation("/pool/rules", "PUT", summary="Set the pool rules (admin)",
                    body=S.PoolRulesSchema, response=S.PoolRulesSchema)
     def put_rules():
         admin = require_role("admin")
         body = parse_body(S.PoolRulesSchema)
-        return json_response(handlers.put_rules(body, admin))
+        return json_response(S.PoolRulesSchema().dump(handlers.put_rules(body, admin)))
 
     @api.operation("/pool/reclaim", "POST", summary="Run auto-reclaim now as of a date (admin)",
-                   query=S.ReclaimQuery)
+                   query=S.ReclaimQuery, response=S.ReclaimReportOut)
     def run_reclaim():
         require_role("admin")
         query = parse_query(S.ReclaimQuery)
-        return json_response(handlers.run_reclaim(query.get("as_of")))
+        return json_response(S.ReclaimReportOut().dump(handlers.run_reclaim(query.get("as_of"))))
 
     return api
 
 
 def _action_response(customer: Customer, viewer):
-    return json_response(present_for(customer, viewer), version=customer.version)
-
+    return customer_response(customer, dump_for(customer, viewer))

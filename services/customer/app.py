@@ -29,7 +29,7 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
 
     definition = ServiceDefinition(
         name=NAME, title="Customer pool service",
-        blueprints=[api.customer_blueprint(handlers, runtime.idempotency)],
+        blueprints=[api.blueprint(handlers, runtime.idempotency)],
         subscriptions=consumers.subscriptions(handlers, directory),
         outbox_collections=repository.outbox_collections,
         jobs=[PeriodicJob("customer-reclaim", RECLAIM_CHECK_SECONDS, handlers.scheduled_reclaim),

@@ -1,7 +1,7 @@
 """Events the customer service reacts to.
 
 - opportunity.won: the customer becomes `deal`, `deal_amount` grows, `last_deal_on` is
-  set (once per event id: the id is kept on the customer in the same write);
+  set (once per event id: `crmkit.bus.idempotent`, the id kept in the same write);
 - task.completed with customer ids: a follow-up for each of those customers;
 - user.created / user.updated: our copy of the directory (owners' team, region, name),
   and the denormalised owner fields of their customers follow a move or rename.

@@ -1,4 +1,4 @@
-"""The pool policy: when an owned customer goes back to the pool, and who may claim.
+"""The pool rules: when an owned customer goes back to the pool by itself (auto-reclaim).
 
 `PoolRules` is what an admin sets with `PUT /pool/rules` (CONTRACT §4). Its defaults
 reclaim nothing and limit nothing, so an organisation that never touches the rules sees
@@ -16,6 +16,7 @@ Counting from the day the current owner got the customer keeps a freshly assigne
 customer from being taken away for its previous owner's neglect.
 
 Dates are the organisation's local dates (`as_of` of `POST /pool/reclaim` is one).
+The rules of claiming (limit, cool-down) are with the claim itself, in `ownership.py`.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from crmkit.clock import as_utc, local_date, org_timezone
-from crmkit.errors import Conflict, Invalid
+from crmkit.errors import Invalid
 
 STATUSES = ("potential", "intent", "deal", "lost")
 LEVELS = ("A", "B", "C", "D")
@@ -166,38 +167,3 @@ def decide(rules: PoolRules, customer, as_of: date, tz: ZoneInfo | None = None
             return NOTHING  # this deadline was already announced
         return ReclaimDecision("warn", reason, due_on, days_left)
     return NOTHING
-
-
-# --- claiming ---------------------------------------------------------------------------
-
-def check_claim_limit(rules: PoolRules, owned_count: int) -> None:
-    """409 claim_limit_reached when the caller already owns `claim_limit` customers."""
-    if rules.claim_limit is not None and owned_count >= rules.claim_limit:
-        raise Conflict(
-            f"You already own {owned_count} customers; the limit is {rules.claim_limit}. "
-            f"/ 已领用客户数已达上限 {rules.claim_limit}。",
-            code="claim_limit_reached", limit=rules.claim_limit)
-
-
-def cooldown_ends(rules: PoolRules, releases, user_id: str) -> datetime | None:
-    """When `user_id` may claim again a customer they gave up, or None if free now."""
-    if not rules.reclaim_cooldown_days:
-        return None
-    latest = None
-    for release in releases or ():
-        if release.get("user_id") == user_id:
-            at = as_utc(release["at"])
-            latest = at if latest is None or at > latest else latest
-    if latest is None:
-        return None
-    return latest + timedelta(days=rules.reclaim_cooldown_days)
-
-
-def check_cooldown(rules: PoolRules, releases, user_id: str, now: datetime) -> None:
-    """409 claim_cooldown while the previous owner's cool-down runs."""
-    ends = cooldown_ends(rules, releases, user_id)
-    if ends is not None and as_utc(now) < ends:
-        raise Conflict(
-            "You gave this customer up recently; you may claim it again after "
-            f"{ends.isoformat(timespec='minutes')}. / 冷却期内不能再次领用该客户。",
-            code="claim_cooldown", until=ends.isoformat(timespec="seconds"))

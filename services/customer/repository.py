@@ -1,15 +1,15 @@
-"""The only module of the customer service that talks to MongoDB.
+"""The customers' repository: the customer documents, their lists, the pool rules.
 
 One document per customer holds the aggregate (contacts included), its change log
 (`history`), its follow-up records (`interactions`) and its outbox, so a change, its
 log entry and its events are ONE write; `version` decides races (conditional update).
-Loads leave the log, the follow-ups and the outbox out.
+Loads leave the log, the follow-ups and the outbox out. The domain raises `version`; a
+save writes it as given, on condition that the stored one is still the version loaded.
+A consumed event is applied once: its id goes into `_seen_events` by the same write
+(`crmkit.bus.idempotent.apply_once`).
 
-Uniqueness without unique secondary indexes:
-- the customer number is the document `_id` (ids are strings; the number is
-  unique by construction from the atomic per-day counter and the `_id` proves it);
-- a normalised company name is reserved in `customer_names` (`_id` = the name), the
-  duplicate check that holds under concurrent creates.
+The customer number is the document `_id`; numbers and company names are handed out by
+`names_repository.NamesRepository` (`repository.names`).
 Every query the service runs is served by an index declared in `ensure_indexes`
 (tests/integration/customer check each filter against them).
 """
@@ -23,32 +23,37 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from crmkit import nesting
+from crmkit.bus.idempotent import SEEN, apply_once
 from crmkit.bus.outbox import PENDING, notify_outbox, outbox_fields, with_outbox
-from crmkit.clock import day_text, parse_day, as_utc, utcnow
+from crmkit.clock import utcnow
 from crmkit.errors import VersionConflict
-from crmkit.money import from_cents, to_cents
+from crmkit.pagination import sort_spec
 from crmkit.queries import all_of, count_matching
 from crmkit.visibility import team_subtree_filter, visibility_filter
 
 from services.customer import naming
-from services.customer.domain import PUBLIC_FIELDS, Contact, Customer, Interaction
+from services.customer.access import PUBLIC_FIELDS
+from services.customer.documents import (customer_doc, customer_from, interaction_doc,
+                                         interaction_from)
+from services.customer.domain import Customer
+from services.customer.entities import Interaction
+from services.customer.names_repository import CUSTOMERS, NamesRepository
 from services.customer.reclaim import PoolRules
 
-CUSTOMERS = "customers"
-NAMES = "customer_names"
-COUNTERS = "counters"
 IMPORTS = "customer_imports"
 SETTINGS = "pool_settings"
 RUNS = "scheduled_runs"
 LOCKS = "locks"
 
-INTERNAL = ("_outbox", "_outbox_pending", "_outbox_lease", "_seen_events")
+INTERNAL = ("_outbox", "_outbox_pending", "_outbox_lease", SEEN)
 # What a command needs of a customer: everything but the log, follow-ups and outbox.
 LOAD = {"history": 0, "interactions": 0, "search_terms": 0, "public_terms": 0,
         **{f: 0 for f in INTERNAL}}
-# What a list shows: no cool-down memory or consumed-event ids either.
+# What a consumer needs: that, and the ids of the events applied already.
+LOAD_FOR_EVENTS = {k: v for k, v in LOAD.items() if k != SEEN}
+# What a list shows: no cool-down memory either (nor the consumed-event ids that
+# versions before `_seen_events` kept on the customer).
 LIST = {**LOAD, "releases": 0, "applied_events": 0}
-NAME_RESERVATION_GRACE = timedelta(seconds=30)
 
 # Sortable list fields -> stored field.
 SORTABLE = {"created_at": "created_at", "updated_at": "updated_at", "number": "_id",
@@ -64,16 +69,20 @@ PUBLIC_TERMS_FILLED = "migration:public_terms"
 
 # Declared indexes: every filter and sort of the service is served by one of these. A
 # sort field's index ends with _id, the tie-breaker every list sorts by last
-# (`handlers._sort`): customers imported together share one created_at, and an index
+# (`sort_for`): customers imported together share one created_at, and an index
 # without it left the database sorting each group of ties in full for every page.
 SORT_KEYS = ("status", "level", "industry", "source", "region", "created_at", "updated_at",
              "last_followup_at", "last_deal_on", "deal_amount_cents", "name")
 DIRECTION = {"created_at": -1, "updated_at": -1, "deal_amount_cents": -1}
 # Indexes data folders made before may still have: dropped at start.
-RETIRED_INDEXES = ("deleted_1_owner_id_1",   # led by a flag nearly every customer shares
+RETIRED_INDEXES = ("deleted_1_owner_id_1", "owner_id_1_created_at_-1",
                    *(f"{key}_{DIRECTION.get(key, 1)}" for key in SORT_KEYS))
 CUSTOMER_INDEXES = (
-    [("owner_id", 1), ("created_at", -1)],
+    # One owner's list, counted from the index alone and read in the default order.
+    [("owner_id", 1), ("deleted", 1), ("created_at", -1), ("_id", -1)],
+    # Counts of every customer not deleted (an admin's list) read this index alone. The
+    # database's planner statistics keep it from standing in for a selective index.
+    [("deleted", 1)],
     [("shared_with", 1)],
     [("owner_team", 1)],
     [("owner_region", 1)],
@@ -85,88 +94,6 @@ CUSTOMER_INDEXES = (
     [("import_chunk", 1)],
     *([(key, DIRECTION.get(key, 1)), ("_id", DIRECTION.get(key, 1))] for key in SORT_KEYS),
 )
-
-
-# --------------------------------------------------------------------------- mapping
-
-def _moment(value):
-    return as_utc(value) if isinstance(value, datetime) else value
-
-
-def contact_doc(contact: Contact) -> dict:
-    doc = contact.as_dict()
-    doc["birthday"] = day_text(contact.birthday)
-    return doc
-
-
-def contact_from(doc: dict) -> Contact:
-    values = dict(doc)
-    values["birthday"] = parse_day(values.get("birthday"))
-    for key in ("created_at", "updated_at"):
-        values[key] = _moment(values.get(key))
-    values["relations"] = values.get("relations") or []
-    return Contact(**values)
-
-
-def interaction_doc(interaction: Interaction) -> dict:
-    doc = interaction.as_dict()
-    doc["next_action_due"] = day_text(interaction.next_action_due)
-    return doc
-
-
-def customer_doc(customer: Customer) -> dict:
-    """Every stored field of the aggregate (not the log, follow-ups or outbox)."""
-    phones = [p for c in customer.contacts for p in (c.phone, c.mobile) if p]
-    return {
-        "_id": customer.id, "number": customer.number, "name": customer.name,
-        **naming.search_keys(customer.name),
-        "search_terms": naming.search_terms(customer.name, customer.number,
-                                            [c.name for c in customer.contacts], phones),
-        "public_terms": naming.public_search_terms(customer.name, customer.number),
-        "industry": customer.industry, "status": customer.status, "level": customer.level,
-        "source": customer.source, "source_detail": customer.source_detail,
-        "tags": list(customer.tags), "size": customer.size, "address": customer.address,
-        "needs": customer.needs, "region": customer.region,
-        "owner_id": customer.owner_id, "owner_team": customer.owner_team,
-        "owner_region": customer.owner_region, "owner_name": customer.owner_name,
-        "owned_since": customer.owned_since, "shared_with": list(customer.shared_with),
-        "contacts": [contact_doc(c) for c in customer.contacts],
-        "primary_contact": customer.primary_contact,
-        "deal_amount_cents": to_cents(customer.deal_amount), "currency": customer.currency,
-        "last_deal_on": day_text(customer.last_deal_on),
-        "last_followup_at": customer.last_followup_at,
-        "created_by": customer.created_by, "created_at": customer.created_at,
-        "updated_at": customer.updated_at, "version": customer.version,
-        "deleted": customer.deleted, "deleted_at": customer.deleted_at,
-        "releases": list(customer.releases),
-        "reclaim_warned_for": day_text(customer.reclaim_warned_for),
-        "applied_events": list(customer.applied_events),
-    }
-
-
-def customer_from(doc: dict) -> Customer:
-    return Customer(
-        id=doc["_id"], number=doc["number"], name=doc["name"], industry=doc["industry"],
-        status=doc["status"], created_by=doc["created_by"],
-        created_at=as_utc(doc["created_at"]), updated_at=as_utc(doc["updated_at"]),
-        level=doc.get("level"), source=doc.get("source"),
-        source_detail=doc.get("source_detail"), tags=list(doc.get("tags") or []),
-        size=doc.get("size"), address=doc.get("address"), needs=doc.get("needs"),
-        region=doc.get("region"), owner_id=doc.get("owner_id"),
-        owner_team=doc.get("owner_team"), owner_region=doc.get("owner_region"),
-        owner_name=doc.get("owner_name"), owned_since=_moment(doc.get("owned_since")),
-        shared_with=list(doc.get("shared_with") or []),
-        contacts=[contact_from(c) for c in doc.get("contacts") or []],
-        deal_amount=from_cents(doc.get("deal_amount_cents") or 0),
-        currency=doc.get("currency") or "CNY",
-        last_deal_on=parse_day(doc.get("last_deal_on")),
-        last_followup_at=_moment(doc.get("last_followup_at")),
-        version=doc.get("version", 0), deleted=bool(doc.get("deleted")),
-        deleted_at=_moment(doc.get("deleted_at")),
-        releases=[{**r, "at": as_utc(r["at"])} for r in doc.get("releases") or []],
-        reclaim_warned_for=parse_day(doc.get("reclaim_warned_for")),
-        applied_events=list(doc.get("applied_events") or []),
-    )
 
 
 # --------------------------------------------------------------------------- filters
@@ -227,7 +154,11 @@ def scope_filter(viewer, scope: str) -> dict:
     return visibility_filter(viewer)
 
 
-combine = all_of
+def sort_for(sort: str | None, sortable: dict = SORTABLE) -> list[tuple[str, int]]:
+    """A list's sort: the requested field, then `_id` (the tie-breaker) the same way."""
+    spec = sort_spec(sort, sortable, "-created_at")
+    field, direction = spec[0]
+    return [(sortable[field], direction), ("_id", direction)]
 
 
 # --------------------------------------------------------------------------- repository
@@ -238,8 +169,7 @@ class CustomerRepository:
     def __init__(self, db):
         self.db = db
         self.customers = db[CUSTOMERS]
-        self.names = db[NAMES]
-        self.counters = db[COUNTERS]
+        self.names = NamesRepository(db)
         self.imports = db[IMPORTS]
         self.settings = db[SETTINGS]
         self.runs = db[RUNS]
@@ -256,7 +186,7 @@ class CustomerRepository:
                     self.customers.drop_index(name)
                 except OperationFailure:   # the service's other process dropped it first
                     pass
-        self.names.create_index("customer_id")
+        self.names.ensure_indexes()
         self.imports.create_index([("state", 1), ("created_at", 1)])
 
     def fill_public_terms(self, batch: int = 500) -> int:
@@ -286,77 +216,31 @@ class CustomerRepository:
     def declared_indexes(self) -> list[list[tuple[str, int]]]:
         return [list(keys) for keys in CUSTOMER_INDEXES]
 
-    # ---- numbers and names
-
-    def next_serials(self, day_key: str, count: int = 1) -> int:
-        """Reserve `count` serials of the day atomically; returns the first of them."""
-        doc = self.counters.find_one_and_update(
-            {"_id": f"customer-number:{day_key}"}, {"$inc": {"seq": count}},
-            upsert=True, return_document=ReturnDocument.AFTER)
-        return doc["seq"] - count + 1
-
-    def reserve_name(self, normalized: str, customer_id: str, now: datetime | None = None
-                     ) -> str | None:
-        """Reserve a normalised name for `customer_id`; returns the id of the customer
-        already holding it, or None when reserved. A reservation whose customer was
-        never written (a crash between the two writes) is taken over after a grace time."""
-        now = now or utcnow()
-        try:
-            self.names.insert_one({"_id": normalized, "customer_id": customer_id, "at": now})
-            return None
-        except DuplicateKeyError:
-            pass
-        entry = self.names.find_one({"_id": normalized})
-        if entry is None:  # released meanwhile: try once more
-            return self.reserve_name(normalized, customer_id, now) if normalized else None
-        holder = entry["customer_id"]
-        if holder == customer_id:
-            return None
-        alive = self.customers.find_one(
-            {"_id": holder, "deleted": False, "name_normalized": normalized}, {"_id": 1})
-        if alive or as_utc(entry["at"]) > now - NAME_RESERVATION_GRACE:
-            return holder
-        taken = self.names.update_one(
-            {"_id": normalized, "customer_id": holder},
-            {"$set": {"customer_id": customer_id, "at": now}})
-        return None if taken.matched_count else holder
-
-    def release_name(self, normalized: str, customer_id: str) -> None:
-        self.names.delete_one({"_id": normalized, "customer_id": customer_id})
-
-    def name_holders(self, normalized_names) -> dict[str, str]:
-        """normalised name -> holding customer id, for names in use by live customers."""
-        names = list(set(normalized_names))
-        held = {d["_id"]: d["customer_id"] for d in self.names.find({"_id": {"$in": names}})}
-        if not held:
-            return {}
-        alive = {d["_id"] for d in self.customers.find(
-            {"_id": {"$in": list(held.values())}, "deleted": False}, {"_id": 1})}
-        return {name: cid for name, cid in held.items() if cid in alive}
-
     # ---- the aggregate
 
-    def get(self, customer_id: str) -> Customer | None:
-        doc = self.customers.find_one({"_id": customer_id}, LOAD)
+    def get(self, customer_id: str, *, with_seen_events: bool = False) -> Customer | None:
+        """The aggregate; `with_seen_events` for a consumer (the ids of applied events)."""
+        doc = self.customers.find_one({"_id": customer_id},
+                                      LOAD_FOR_EVENTS if with_seen_events else LOAD)
         return customer_from(doc) if doc else None
 
     def insert(self, customer: Customer, envelopes: list[dict]) -> None:
-        customer.version = 1
         doc = {**customer_doc(customer), "history": nesting.encode(list(customer.log)),
                "interactions": [],
                **outbox_fields(envelopes)}
         self.customers.insert_one(doc)
-        customer.events.clear()
         customer.log.clear()
         notify_outbox(CUSTOMERS, [customer.id])
 
-    def save(self, customer: Customer, envelopes: list[dict]) -> None:
+    def save(self, customer: Customer, loaded_version: int, envelopes: list[dict], *,
+             seen_event: str | None = None) -> None:
         """Write the changed aggregate, its log entries, follow-ups and events at once,
-        if nobody changed it since it was loaded (else VersionConflict)."""
+        if it is still at `loaded_version` (else VersionConflict). `seen_event`: the id
+        of the consumed event this change applies, recorded by the same write."""
         fields = customer_doc(customer)
-        for key in ("_id", "number", "created_by", "created_at", "version"):
+        for key in ("_id", "number", "created_by", "created_at"):
             fields.pop(key)
-        update: dict = {"$set": fields, "$inc": {"version": 1}}
+        update: dict = {"$set": fields}
         push = {}
         if customer.log:
             push["history"] = {"$each": nesting.encode(list(customer.log))}
@@ -365,13 +249,15 @@ class CustomerRepository:
                                               for i in customer.new_interactions]}
         if push:
             update["$push"] = push
-        result = self.customers.update_one({"_id": customer.id, "version": customer.version},
-                                           with_outbox(update, envelopes))
-        if not result.matched_count:
+        filter_ = {"_id": customer.id, "version": loaded_version}
+        update = with_outbox(update, envelopes)
+        if seen_event is None:
+            saved = self.customers.update_one(filter_, update).matched_count == 1
+        else:
+            saved = apply_once(self.customers, filter_, update, seen_event)
+        if not saved:
             raise VersionConflict(f"customer {customer.id} changed meanwhile")
-        customer.version += 1
-        customer.events.clear()
-        customer.log.clear()
+        customer.log.clear()           # written: the next command starts a new entry
         customer.new_interactions.clear()
         if envelopes:
             notify_outbox(CUSTOMERS, [customer.id])
@@ -380,16 +266,40 @@ class CustomerRepository:
         doc = self.customers.find_one({"_id": customer_id}, {"history": 1})
         return nesting.decode(list((doc or {}).get("history") or []))
 
-    def interactions(self, customer_id: str) -> list[dict]:
+    def interactions(self, customer_id: str) -> list[Interaction]:
         doc = self.customers.find_one({"_id": customer_id}, {"interactions": 1})
-        return list((doc or {}).get("interactions") or [])
+        return [interaction_from(d) for d in (doc or {}).get("interactions") or []]
 
     def owned_count(self, user_id: str) -> int:
         return count_matching(self.customers, {"owner_id": user_id, "deleted": False})
 
     # ---- queries
 
-    def find(self, filter_: dict, *, sort, page: int, per_page: int) -> tuple[list[dict], int]:
+    def list_page(self, viewer, query: dict, *, tz: ZoneInfo) -> tuple[list[dict], int]:
+        """A page of the customers `viewer` sees (GET /customers): the caller's scope
+        first (for a rep the narrowest clause), then the filters."""
+        clauses = [scope_filter(viewer, query.get("scope", "all")),
+                   *customer_filter(tz=tz, **query)]
+        return self._page(all_of(clauses), sort=sort_for(query.get("sort")),
+                          page=query["page"], per_page=query["per_page"])
+
+    def pool_page(self, viewer, query: dict, *, tz: ZoneInfo) -> tuple[list[dict], int]:
+        """A page of every customer's public view (GET /pool): sorted by public fields
+        only; a filter or search reading a private field finds only those `viewer`
+        sees in full."""
+        clauses = customer_filter(tz=tz, visible=scope_filter(viewer, "all"), **query)
+        return self._page(all_of(clauses), sort=sort_for(query.get("sort"), PUBLIC_SORTABLE),
+                          page=query["page"], per_page=query["per_page"])
+
+    def export_rows(self, viewer, query: dict, *, tz: ZoneInfo, limit: int) -> list[dict]:
+        """What the list would show, all pages (the export)."""
+        clauses = [scope_filter(viewer, query.get("scope", "all")),
+                   *customer_filter(tz=tz, **query)]
+        return list(self.customers.find(all_of(clauses), LIST)
+                    .sort(sort_for(query.get("sort"))).limit(limit))
+
+    def _page(self, filter_: dict, *, sort, page: int, per_page: int
+              ) -> tuple[list[dict], int]:
         """One page of a list: the page's ids first (a query the index covers: sort keys
         and ids only), then those documents; big documents are read only for the page."""
         total = count_matching(self.customers, filter_)
@@ -400,9 +310,6 @@ class CustomerRepository:
             return [], total
         docs = {d["_id"]: d for d in self.customers.find({"_id": {"$in": ids}}, LIST)}
         return [docs[i] for i in ids if i in docs], total
-
-    def find_all(self, filter_: dict, *, sort, limit: int) -> list[dict]:
-        return list(self.customers.find(filter_, LIST).sort(sort).limit(limit))
 
     def find_by_ids(self, ids) -> list[dict]:
         return list(self.customers.find({"_id": {"$in": list(ids)}, "deleted": False}, LIST))
@@ -446,7 +353,10 @@ class CustomerRepository:
 
     def update_owner_profile(self, user_id: str, *, team, region, name) -> int:
         """A user moved team/region or was renamed: their customers follow (the
-        denormalised owner fields of the visibility filter)."""
+        denormalised owner fields of the visibility filter). Not a command on each
+        customer but a copy of the directory refreshed in one write for all of them;
+        the version still rises, so a command loaded before loses its race rather than
+        write the old team back."""
         result = self.customers.update_many(
             {"owner_id": user_id, "$or": [{"owner_team": {"$ne": team}},
                                           {"owner_region": {"$ne": region}},
@@ -490,18 +400,12 @@ class CustomerRepository:
         self.imports.insert_one({"_id": chunk_id, "import_id": import_id, "state": "writing",
                                  "created_at": now, "customer_ids": [c.id for c in customers],
                                  **outbox_fields(envelopes), PENDING: False})
-        docs = []
-        for customer in customers:
-            customer.version = 1
-            docs.append({**customer_doc(customer), "history": nesting.encode(list(customer.log)),
-                         "interactions": [], "import_chunk": chunk_id})
+        docs = [{**customer_doc(customer), "history": nesting.encode(list(customer.log)),
+                 "interactions": [], "import_chunk": chunk_id} for customer in customers]
         if docs:
             self.customers.insert_many(docs, ordered=False)
         self.imports.update_one({"_id": chunk_id}, {"$set": {
             "state": "written", PENDING: bool(envelopes)}})
-        for customer in customers:
-            customer.events.clear()
-            customer.log.clear()
         notify_outbox(IMPORTS, [chunk_id])
 
     def recover_import_chunks(self, older_than: datetime) -> int:

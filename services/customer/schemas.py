@@ -1,4 +1,4 @@
-"""Marshmallow schemas of the customer service: API input and the data of its events.
+"""Marshmallow schemas of the customer service: API input and output.
 
 Input schemas check shape and types (unknown fields are refused: marshmallow 4's default
 `unknown=RAISE`, reported as 422 `code: unknown_field`); the business rules with their
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from crmkit.fields import Instant, MoneyText
 from crmkit.pagination import PageQuery
 import events  # noqa: F401  (registers every event's schema, this service's among them)
 
@@ -201,13 +202,13 @@ class ReclaimOutlookItem(Schema):
     name = fields.String()
     level = fields.String(allow_none=True)
     status = fields.String()
-    due_on = fields.String(metadata=_DATE)
+    due_on = fields.Date(metadata=_DATE)
     days_left = fields.Integer()
     reason = fields.String(metadata={"description": "no_followup | no_deal"})
 
 
 class ReclaimOutlookOut(Schema):
-    as_of = fields.String(metadata=_DATE)
+    as_of = fields.Date(metadata=_DATE)
     auto_reclaim = fields.Boolean()
     within_days = fields.Integer()
     items = fields.List(fields.Nested(ReclaimOutlookItem))
@@ -222,6 +223,7 @@ class ImportForm(Schema):
 
 
 # ------------------------------------------------------------------------- API output
+# What every response is dumped through (`api.py`): the documented shape is the one sent.
 
 class PrimaryContactOut(Schema):
     name = fields.String()
@@ -232,12 +234,14 @@ class PrimaryContactOut(Schema):
 
 class ContactOut(ContactSchema):
     id = fields.String()
-    created_at = fields.String(metadata=_ISO)
-    updated_at = fields.String(metadata=_ISO)
+    created_at = Instant(metadata=_ISO)
+    updated_at = Instant(metadata=_ISO)
 
 
 class CustomerPublicOut(Schema):
     """The 公开信息 everyone sees of a pool customer (and in GET /pool)."""
+
+    VIEW = "public"
 
     id = fields.String()
     number = fields.String()
@@ -251,50 +255,117 @@ class CustomerPublicOut(Schema):
     address = fields.String(allow_none=True)
     region = fields.String(allow_none=True)
     owner_id = fields.String(allow_none=True)
-    owner_name = fields.String(allow_none=True)
+    created_at = Instant(metadata=_ISO)
+    updated_at = Instant(metadata=_ISO)
     claimed = fields.Boolean()
-    view = fields.String(metadata={"description": "full | public"})
+    owner_name = fields.String(allow_none=True)
     version = fields.Integer()
-    created_at = fields.String(metadata=_ISO)
-    updated_at = fields.String(metadata=_ISO)
+    view = fields.Method("shown_as", metadata={
+        "type": "string", "enum": ["full", "public"],
+        "description": "full: the record (fields below); public: the 公开信息 only"})
+
+    def shown_as(self, customer) -> str:
+        return self.VIEW
 
 
 class CustomerOutSchema(CustomerPublicOut):
+    """A customer in full, for those who may see it; the public view otherwise."""
+
+    VIEW = "full"
+
     source_detail = fields.String(allow_none=True)
     needs = fields.String(allow_none=True)
     shared_with = fields.List(fields.String())
-    primary_contact = fields.Nested(PrimaryContactOut)
+    primary_contact = fields.Nested(PrimaryContactOut, allow_none=True)
     contacts = fields.List(fields.Nested(ContactOut))
-    deal_amount = fields.String(metadata=_MONEY)
+    deal_amount = MoneyText(metadata={"description": "a string with two decimals",
+                                      "example": "12000.50"})
     currency = fields.String()
-    last_deal_on = fields.String(allow_none=True, metadata=_DATE)
-    last_followup_at = fields.String(allow_none=True, metadata=_ISO)
+    last_deal_on = fields.Date(allow_none=True, metadata=_DATE)
+    last_followup_at = Instant(allow_none=True, metadata=_ISO)
     created_by = fields.String()
 
 
+class DeletedCustomerOut(CustomerPublicOut):
+    deleted = fields.Constant(True, metadata={"type": "boolean"})
+
+
+class MatchOut(Schema):
+    """A customer holding the name asked about (`handlers.base.match_summary`)."""
+
+    id = fields.String()
+    number = fields.String()
+    name = fields.String()
+    claimed = fields.Boolean()
+    owner_id = fields.String(allow_none=True)
+    owner_name = fields.String(allow_none=True)
+
+
+class DuplicateOut(MatchOut):
+    """A customer that likely is the company named, and why."""
+
+    reason = fields.String(metadata={"description": "same_name | contains | pinyin"})
+    score = fields.Float()
+
+
 class HistoryEntryOut(Schema):
-    at = fields.String(metadata=_ISO)
+    at = Instant(metadata=_ISO)
     actor_id = fields.String(allow_none=True)
     action = fields.String()
-    changes = fields.Dict()
-    reason = fields.String()
+    changes = fields.Dict(metadata={"description": "{field: [old, new]}"})
+    reason = fields.String(metadata={"description": "only when one was given"})
 
 
 class InteractionOut(InteractionSchema):
     id = fields.String()
     customer_id = fields.String()
+    occurred_at = Instant(metadata=_ISO)
     created_by = fields.String()
-    created_at = fields.String(metadata=_ISO)
+    created_at = Instant(metadata=_ISO)
+
+
+class BulkItemOut(Schema):
+    id = fields.String()
+    ok = fields.Boolean()
+    user_id = fields.String(metadata={"description": "assign: who got this one"})
+    code = fields.String(metadata={"description": "when not ok"})
+    detail = fields.String(metadata={"description": "when not ok"})
 
 
 class BulkResultOut(Schema):
-    results = fields.List(fields.Dict())
+    results = fields.List(fields.Nested(BulkItemOut))
+
+
+class ImportMatchOut(MatchOut):
+    """The row earlier in the file (row, name), or the customer holding the name."""
+
+    row = fields.Integer()
+
+
+class ImportDuplicateOut(Schema):
+    row = fields.Integer()
+    matches = fields.List(fields.Nested(ImportMatchOut))
+
+
+class ImportErrorOut(Schema):
+    row = fields.Integer()
+    field = fields.String()
+    code = fields.String()
+    message = fields.String()
 
 
 class ImportResultOut(Schema):
     created = fields.Integer()
-    duplicates = fields.List(fields.Dict())
-    errors = fields.List(fields.Dict())
+    duplicates = fields.List(fields.Nested(ImportDuplicateOut))
+    errors = fields.List(fields.Nested(ImportErrorOut))
+    numbers = fields.List(fields.String(), metadata={
+        "description": "the numbers of the customers created (the first 1000)"})
+
+
+class ReclaimReportOut(Schema):
+    as_of = fields.Date(metadata=_DATE)
+    reclaimed = fields.List(fields.String(), metadata={"description": "customer ids"})
+    warned = fields.List(fields.String(), metadata={"description": "customer ids"})
 
 
 class PageQueryOnly(PageQuery):

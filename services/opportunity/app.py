@@ -6,7 +6,7 @@ from crmkit.directory import UserDirectory
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
 
 from services.opportunity import api, consumers, schemas  # noqa: F401 (registers events)
-from services.opportunity.handlers import OpportunityService
+from services.opportunity.handlers import OpportunityHandlers
 from services.opportunity.repository import OpportunityRepository
 
 NAME = "opportunity"
@@ -16,12 +16,12 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
     repository = OpportunityRepository(runtime.db)
     directory = UserDirectory(runtime.db)
-    service = OpportunityService(repository, directory)
-    directory.when_changed(service.on_user_changed)
+    handlers = OpportunityHandlers(repository, directory)
+    directory.when_changed(handlers.on_user_changed)
     definition = ServiceDefinition(
         name=NAME, title="Opportunity service",
-        blueprints=[api.blueprint(service, runtime.idempotency)],
-        subscriptions=consumers.subscriptions(service, directory),
+        blueprints=[api.blueprint(handlers, runtime.idempotency)],
+        subscriptions=consumers.subscriptions(handlers, directory),
         outbox_collections=repository.outbox_collections,
         ensure_indexes=lambda: (repository.ensure_indexes(), directory.ensure_indexes(),
                                 runtime.idempotency.ensure_indexes()),

@@ -1,37 +1,40 @@
 """Opportunity use cases: load, apply the rules, save state and events in one write.
 
-Commands that lose an optimistic-concurrency race are tried again from a fresh read
-(the rules are checked again), unless the caller named the version with If-Match: then
-the race is theirs to see (412).
+Every change goes through `crmkit.commands.CommandRunner`: a command that loses an
+optimistic-concurrency race runs again on fresh state (the rules are checked again),
+unless the caller named the version with If-Match: then the race is theirs to see (412).
 """
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Callable
 
 from crmkit.clock import utcnow
-from crmkit.errors import PreconditionFailed, VersionConflict
-from crmkit.events import DomainEvent, to_envelopes
+from crmkit.commands import CommandRunner, Noun
+from crmkit.errors import NotFound
 from crmkit.identity import Identity
-from crmkit.visibility import Owner
 
-from services.opportunity.customers import apply_event
-from services.opportunity.domain import (Opportunity, Pipeline, require_edit,
-                                         require_read)
-
-log = logging.getLogger(__name__)
+from services.opportunity.access import require_edit, require_read
+from services.opportunity.customers import CustomerView
+from services.opportunity.opportunity import Opportunity
+from services.opportunity.pipeline import PIPELINE_ID, Pipeline
+from services.opportunity.repository import OpportunityPage
 
 PRODUCER = "opportunity"
-RETRIES = 5
+OPPORTUNITY = Noun("opportunity", "商机")
+PIPELINE = Noun("pipeline", "商机阶段")
+CUSTOMER_COPY = Noun("customer copy", "客户副本")
 SYSTEM_ACTOR = None  # changes the service makes by itself carry no actor
 
 
-class OpportunityService:
+class OpportunityHandlers:
     def __init__(self, repo, directory, clock: Callable[[], datetime] = utcnow):
         self.repo = repo
         self.directory = directory
         self.clock = clock
+        # what the service changes by itself: no caller, so no visibility to check
+        self.system = CommandRunner(load=self._stored, save=repo.save, producer=PRODUCER,
+                                    noun=OPPORTUNITY)
 
     # ------------------------------------------------------------------ reading
 
@@ -39,8 +42,18 @@ class OpportunityService:
             history: bool = False) -> Opportunity:
         return require_read(viewer, self.repo.get(opportunity_id, history=history))
 
-    def list(self, viewer: Identity, query: dict, sort):
-        return self.repo.list(viewer, query, sort)
+    def history(self, opportunity_id: str, viewer: Identity) -> list[dict]:
+        """Stage changes, closing and owner moves, oldest first."""
+        return self.get(opportunity_id, viewer, history=True).history
+
+    def followup_plans(self, opportunity_id: str, viewer: Identity) -> list[dict]:
+        return self.get(opportunity_id, viewer).followup_plans
+
+    def reminders(self, opportunity_id: str, viewer: Identity) -> list[dict]:
+        return self.get(opportunity_id, viewer).reminders
+
+    def list(self, viewer: Identity, query: dict) -> OpportunityPage:
+        return self.repo.list(viewer, query)
 
     def pipeline(self) -> Pipeline:
         return self.repo.pipeline()
@@ -50,14 +63,14 @@ class OpportunityService:
     def create(self, command: dict, viewer: Identity) -> Opportunity:
         command = dict(command)
         customer_id = command.pop("customer_id")
-        view, _ = self.repo.customer_view(customer_id)
+        view = self.repo.customer_view(customer_id)
         opp = Opportunity.open(
             viewer=viewer, customer=view.as_ref() if view else None,
             pipeline=self.repo.pipeline(), name=command.pop("name"),
             amount=command.pop("amount"),
             expected_close_date=command.pop("expected_close_date"), now=self.clock(),
             **command)
-        self.repo.add(opp, self._envelopes(opp, viewer.user_id))
+        self.system.create(opp, self.repo.add, actor_id=viewer.user_id)
         # The customer may have changed owner while this was being written; whichever
         # of us wrote second sees the other (the consumer reconciles after its write).
         self.reconcile(customer_id)
@@ -65,81 +78,59 @@ class OpportunityService:
 
     # ------------------------------------------------------------------ changing
 
-    def _change(self, opportunity_id: str, viewer: Identity, expected_version: int | None,
-                action: Callable[[Opportunity], object]):
-        for _ in range(RETRIES):
-            opp = require_edit(viewer, self.repo.get(opportunity_id, history=False))
-            if expected_version is not None and opp.version != expected_version:
-                raise PreconditionFailed(
-                    f"The opportunity is at version {opp.version}, not {expected_version}.",
-                    code="stale_version")
-            before = opp.version
-            result = action(opp)
-            if opp.version == before:
-                return opp, result
-            try:
-                self.repo.save(opp, before, self._envelopes(opp, viewer.user_id))
-                return opp, result
-            except VersionConflict:
-                if expected_version is not None:
-                    raise PreconditionFailed("The opportunity changed meanwhile.",
-                                             code="stale_version") from None
-        raise VersionConflict("The opportunity is busy; try again.")
+    def _edit(self, opportunity_id: str, viewer: Identity, action,
+              expected_version: int | None = None):
+        """Run `action` on the opportunity as `viewer` (who must be allowed to change
+        it; checked before any version is compared). Returns (opportunity, result)."""
+        runner = CommandRunner(
+            load=lambda i: require_edit(viewer, self.repo.get(i, history=False)),
+            save=self.repo.save, producer=PRODUCER, noun=OPPORTUNITY)
+        return runner.run(opportunity_id, action, actor_id=viewer.user_id,
+                          expected_version=expected_version)
 
     def update(self, opportunity_id, changes: dict, viewer, expected_version=None):
-        return self._change(opportunity_id, viewer, expected_version, lambda o: o.update(
+        return self._edit(opportunity_id, viewer, lambda o: o.update(
             changes, actor_id=viewer.user_id, pipeline=self.repo.pipeline(),
-            now=self.clock()))[0]
+            now=self.clock()), expected_version)[0]
 
     def change_stage(self, opportunity_id, stage, note, viewer, expected_version=None):
-        return self._change(opportunity_id, viewer, expected_version, lambda o: o.change_stage(
+        return self._edit(opportunity_id, viewer, lambda o: o.change_stage(
             stage, note, actor_id=viewer.user_id, pipeline=self.repo.pipeline(),
-            now=self.clock()))[0]
+            now=self.clock()), expected_version)[0]
 
     def win(self, opportunity_id, command: dict, viewer, expected_version=None):
-        return self._change(opportunity_id, viewer, expected_version, lambda o: o.win(
+        return self._edit(opportunity_id, viewer, lambda o: o.win(
             amount=command["amount"], contract_number=command["contract_number"],
-            signed_on=command["signed_on"], actor_id=viewer.user_id, now=self.clock()))[0]
+            signed_on=command["signed_on"], actor_id=viewer.user_id, now=self.clock()),
+            expected_version)[0]
 
     def lose(self, opportunity_id, reason, viewer, expected_version=None):
-        return self._change(opportunity_id, viewer, expected_version, lambda o: o.lose(
-            reason=reason, actor_id=viewer.user_id, now=self.clock()))[0]
+        return self._edit(opportunity_id, viewer, lambda o: o.lose(
+            reason=reason, actor_id=viewer.user_id, now=self.clock()), expected_version)[0]
 
-    def plan_followup(self, opportunity_id, command: dict, viewer) -> tuple[Opportunity, dict]:
-        return self._change(opportunity_id, viewer, None, lambda o: o.plan_followup(
+    def plan_followup(self, opportunity_id, command: dict, viewer) -> dict:
+        return self._edit(opportunity_id, viewer, lambda o: o.plan_followup(
             start_at=command["start_at"], end_at=command["end_at"],
             method=command["method"], content=command["content"],
-            actor_id=viewer.user_id, now=self.clock()))
+            actor_id=viewer.user_id, now=self.clock()))[1]
 
-    def set_reminder(self, opportunity_id, command: dict, viewer) -> tuple[Opportunity, dict]:
-        return self._change(opportunity_id, viewer, None, lambda o: o.set_reminder(
+    def set_reminder(self, opportunity_id, command: dict, viewer) -> dict:
+        return self._edit(opportunity_id, viewer, lambda o: o.set_reminder(
             remind_at=command["remind_at"], note=command.get("note"),
-            actor_id=viewer.user_id, now=self.clock()))
+            actor_id=viewer.user_id, now=self.clock()))[1]
 
     # ------------------------------------------------------------------ pipeline
 
     def put_pipeline(self, stages: list[dict], viewer: Identity,
                      expected_version: int | None = None) -> Pipeline:
-        for _ in range(RETRIES):
-            current = self.repo.pipeline()
-            if expected_version is not None and current.version != expected_version:
-                raise PreconditionFailed(
-                    f"The pipeline is at version {current.version}.", code="stale_version")
-            # Counts of every current stage: a stage not kept must hold no open ones.
-            # (An opportunity moved into a stage between this count and the write stays
-            # usable: it can still move to any stage that exists; nothing breaks.)
-            edited = current.replaced(stages, self.repo.open_counts(current.keys))
-            event = DomainEvent("pipeline.updated", "pipeline", data={
-                "stages": [s.to_dict() for s in edited.stages], "version": edited.version})
-            envelopes = to_envelopes([event], producer=PRODUCER, actor_id=viewer.user_id)
-            try:
-                self.repo.save_pipeline(edited, current.version, envelopes)
-                return edited
-            except VersionConflict:
-                if expected_version is not None:
-                    raise PreconditionFailed("The pipeline changed meanwhile.",
-                                             code="stale_version") from None
-        raise VersionConflict("The pipeline is busy; try again.")
+        # Counts of every current stage: a stage not kept must hold no open ones. (An
+        # opportunity moved into a stage between this count and the write stays usable:
+        # it can still move to any stage that exists; nothing breaks.)
+        runner = CommandRunner(load=lambda _: self.repo.pipeline(),
+                               save=self.repo.save_pipeline, producer=PRODUCER,
+                               noun=PIPELINE)
+        return runner.run(PIPELINE_ID, lambda p: p.edit(stages, self.repo.open_counts(p.keys)),
+                          actor_id=viewer.user_id, expected_version=expected_version)[0]
 
     def rebase_probabilities(self, envelope: dict | None = None) -> int:
         """After a pipeline edit, opportunities whose probability follows their stage
@@ -157,29 +148,21 @@ class OpportunityService:
     # ------------------------------------------------------------------ customers
 
     def on_customer_event(self, envelope: dict) -> None:
-        """Fold a customer event into the read model, then make the customer's
-        opportunities agree with it (owner, sharees, name, region)."""
-        data = envelope.get("data") or {}
-        customer_id = (envelope.get("aggregate_id") or data.get("customer_id")
-                       or data.get("id"))
-        if not customer_id:
-            log.warning("customer event %s without a customer id", envelope.get("id"))
-            return
-        for _ in range(RETRIES):
-            view, rev = self.repo.customer_view(customer_id)
-            updated, applied = apply_event(view, envelope, resolve_owner=self._owner_of)
-            if view is not None and not applied.changed:
-                break
-            if self.repo.save_customer_view(updated, rev):
-                break
-        else:
-            raise VersionConflict(f"customer view {customer_id} is busy")
+        """Fold a customer event into the service's copy of the customer, then make the
+        customer's opportunities agree with it (owner, sharees, name, region)."""
+        customer_id = envelope["data"]["customer_id"]
+        runner = CommandRunner(
+            load=lambda i: self.repo.customer_view(i) or CustomerView(id=i),
+            save=lambda view, loaded, _: self.repo.save_customer_view(view, loaded,
+                                                                      envelope["id"]),
+            producer=PRODUCER, noun=CUSTOMER_COPY)
+        runner.run(customer_id, lambda view: view.apply(envelope), actor_id=None)
         # Always, even for a duplicate: a crash between the two writes heals here.
         self.reconcile(customer_id)
 
     def reconcile(self, customer_id: str) -> int:
-        view, _ = self.repo.customer_view(customer_id)
-        if view is None or view.deleted:
+        view = self.repo.customer_view(customer_id)
+        if view is None or not view.exists:
             return 0
         fields = {"shared_with": list(view.shared_with)}
         if view.name is not None:
@@ -187,8 +170,6 @@ class OpportunityService:
         if view.region is not None:
             fields["region"] = view.region
         self.repo.sync_customer_fields(customer_id, fields)
-        if view.owner_stamp is None:
-            return 0
         moved = 0
         owner = view.owner
         for opp in self.repo.open_of_customer(customer_id):
@@ -202,23 +183,18 @@ class OpportunityService:
         return moved
 
     def _system_change(self, opportunity_id: str, action, actor_id=SYSTEM_ACTOR) -> bool:
-        for _ in range(RETRIES):
-            opp = self.repo.get(opportunity_id, history=False)
-            if opp is None:
-                return False
-            before = opp.version
-            action(opp)
-            if opp.version == before:
-                return False
-            try:
-                self.repo.save(opp, before, self._envelopes(opp, actor_id))
-                return True
-            except VersionConflict:
-                continue
-        raise VersionConflict(f"opportunity {opportunity_id} is busy")
+        """Run `action` (which says whether it changed anything); False for an
+        opportunity that is gone."""
+        try:
+            return bool(self.system.run(opportunity_id, action, actor_id=actor_id)[1])
+        except NotFound:
+            return False
 
-    def _owner_of(self, user_id: str) -> Owner | None:
-        return self.directory.owner(user_id) if self.directory else None
+    def _stored(self, opportunity_id: str) -> Opportunity:
+        opp = self.repo.get(opportunity_id, history=False)
+        if opp is None:
+            raise NotFound("Opportunity not found. 商机不存在。", code="not_found")
+        return opp
 
     # ------------------------------------------------------------------ users
 
@@ -229,12 +205,3 @@ class OpportunityService:
             return
         user = self.directory.get(user_id) or {}
         self.repo.sync_owner_profile(user_id, user.get("team"), user.get("region"))
-
-    # ------------------------------------------------------------------ helpers
-
-    @staticmethod
-    def _envelopes(opp: Opportunity, actor_id: str | None) -> list[dict]:
-        envelopes = to_envelopes(opp.events, producer=PRODUCER, actor_id=actor_id)
-        opp.events.clear()
-        return envelopes
-

@@ -3,7 +3,7 @@
 Collections (all in the service's own database):
   opportunities   the aggregates, with their outbox (`_outbox`), history, plans, reminders
   pipeline        one document: the stage pipeline, with its outbox (pipeline.updated)
-  customer_views  the read model of customers built from customer events (customers.py)
+  customer_views  the copy of customers built from customer events (customers.py)
   users           the user directory copy (crmkit.directory.UserDirectory)
 
 Money is stored as integer cents (`amount_cents`, `won.amount_cents`) so that sums done
@@ -13,35 +13,40 @@ dates); moments as UTC datetimes.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from pymongo.errors import DuplicateKeyError
 
+from crmkit.bus.idempotent import apply_once
 from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
 from crmkit.clock import day_text, parse_day, as_utc
 from crmkit.errors import VersionConflict
 from crmkit.identity import Identity
 from crmkit.money import from_cents, to_cents
-from crmkit.pagination import paginate
+from crmkit.pagination import paginate, sort_spec
 from crmkit.queries import all_of, count_matching
 from crmkit.visibility import team_subtree_filter, visibility_filter
 
+from events.opportunity import OPEN
 from services.opportunity.customers import CustomerView
-from services.opportunity.domain import OPEN, Opportunity, Pipeline
+from services.opportunity.opportunity import Opportunity
+from services.opportunity.pipeline import PIPELINE_ID, Pipeline
 
 OPPORTUNITIES = "opportunities"
 PIPELINE = "pipeline"
 CUSTOMER_VIEWS = "customer_views"
-PIPELINE_ID = "pipeline"
 
 # Fields kept in step with the customer by `sync_customer_fields` (not by saves of the
 # aggregate, which would otherwise write back a stale copy).
 CUSTOMER_FIELDS = ("shared_with", "customer_name", "region")
 
+# the list's `sort` values and the stored field each sorts by
 SORTABLE = {"created_at": "created_at", "updated_at": "updated_at",
             "amount": "amount_cents", "expected_close_date": "expected_close_date",
             "name": "name", "probability": "probability",
             "stage_changed_at": "stage_changed_at", "stage": "stage"}
+DEFAULT_SORT = "-created_at"
 
 INDEXES = [
     # visibility (one clause each) + the default sort
@@ -119,8 +124,10 @@ def from_doc(doc: dict) -> Opportunity:
         stage_changed_at=_moment(doc["stage_changed_at"]), created_by=doc["created_by"],
         created_at=_moment(doc["created_at"]), updated_at=_moment(doc["updated_at"]),
         history=[{**h, "at": _moment(h["at"])} for h in doc.get("history") or []],
-        followup_plans=list(doc.get("followup_plans") or []),
-        reminders=list(doc.get("reminders") or []),
+        # plans and reminders stored before they carried their opportunity's id get it
+        followup_plans=[{"opportunity_id": doc["_id"], **p}
+                        for p in doc.get("followup_plans") or []],
+        reminders=[{"opportunity_id": doc["_id"], **r} for r in doc.get("reminders") or []],
         version=doc["version"],
     )
 
@@ -175,6 +182,17 @@ def list_filter(viewer: Identity, query: dict) -> dict:
 
 # --------------------------------------------------------------------------- repository
 
+@dataclass
+class OpportunityPage:
+    """One page of a list, with the exact sums of `amount` over every match (all
+    pages), per currency."""
+    items: list[Opportunity]
+    total: int
+    page: int
+    per_page: int
+    amount_totals: dict[str, Decimal] = field(default_factory=dict)
+
+
 class OpportunityRepository:
     outbox_collections = [OPPORTUNITIES, PIPELINE]
 
@@ -224,20 +242,24 @@ class OpportunityRepository:
         doc = self.opportunities.find_one({"_id": opportunity_id}, projection)
         return from_doc(doc) if doc else None
 
-    def list(self, viewer: Identity, query: dict, sort) -> tuple[list[Opportunity], int,
-                                                                dict[str, Decimal]]:
+    def list(self, viewer: Identity, query: dict) -> OpportunityPage:
+        """The page `query` asks for (its filters, `sort`, `page`, `per_page`) of what
+        the viewer may see."""
+        field_, direction = sort_spec(query.get("sort"), SORTABLE, DEFAULT_SORT)[0]
         filter_ = list_filter(viewer, query)
-        docs, total = paginate(self.opportunities, filter_, sort=sort, page=query["page"],
-                               per_page=query["per_page"],
+        docs, total = paginate(self.opportunities, filter_,
+                               sort=[(SORTABLE[field_], direction), ("_id", direction)],
+                               page=query["page"], per_page=query["per_page"],
                                projection={"_outbox": 0, "history": 0})
-        return [from_doc(d) for d in docs], total, self.amount_totals(filter_)
+        return OpportunityPage([from_doc(d) for d in docs], total, query["page"],
+                               query["per_page"], self.amount_totals(filter_))
 
     def amount_totals(self, filter_: dict) -> dict[str, Decimal]:
         """Exact sums by currency (integer cents added by the database)."""
         rows = self.opportunities.aggregate([
             {"$match": filter_},
             {"$group": {"_id": "$currency", "cents": {"$sum": "$amount_cents"}}}])
-        return {row["_id"] or "CNY": from_cents(row["cents"]) for row in rows}
+        return dict(sorted((row["_id"] or "CNY", from_cents(row["cents"])) for row in rows))
 
     def open_of_customer(self, customer_id: str) -> list[Opportunity]:
         docs = self.opportunities.find({"customer_id": customer_id, "status": OPEN},
@@ -291,27 +313,21 @@ class OpportunityRepository:
                                   code="version_conflict")
         notify_outbox(PIPELINE, [PIPELINE_ID])
 
-    # ---- customer read model
+    # ---- customer copy
 
-    def customer_view(self, customer_id: str) -> tuple[CustomerView | None, int]:
-        """The customer's record and its revision (0: none yet)."""
+    def customer_view(self, customer_id: str) -> CustomerView | None:
         doc = self.customer_views.find_one({"_id": customer_id})
-        if doc is None:
-            return None, 0
-        return CustomerView.from_doc(doc), doc.get("rev", 0)
+        return CustomerView.from_doc(doc) if doc else None
 
-    def save_customer_view(self, view: CustomerView, expected_rev: int) -> bool:
-        """Conditional on the revision read; False if another consumer wrote first."""
-        doc = view.to_doc()
-        if expected_rev == 0:
-            try:
-                self.customer_views.insert_one({**doc, "rev": 1})
-                return True
-            except DuplicateKeyError:
-                return False
-        fields = {k: v for k, v in doc.items() if k != "_id"}
-        fields["rev"] = expected_rev + 1
-        result = self.customer_views.update_one({"_id": view.id, "rev": expected_rev},
-                                                {"$set": fields})
-        return result.matched_count == 1
+    def save_customer_view(self, view: CustomerView, loaded_version: int,
+                           event_id: str) -> None:
+        """Store the copy as changed by event `event_id`, conditionally on the version
+        loaded, recording the event id in the same write (`apply_once`)."""
+        fields = {k: v for k, v in view.to_doc().items() if k != "_id"}
+        # a copy not stored yet (or stored before it had a version) is created here
+        loaded = ({"version": loaded_version} if loaded_version
+                  else {"version": {"$exists": False}})
+        if not apply_once(self.customer_views, {"_id": view.id, **loaded}, {"$set": fields},
+                          event_id, upsert=not loaded_version):
+            raise VersionConflict("The customer copy changed meanwhile.")
 

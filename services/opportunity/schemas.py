@@ -1,35 +1,36 @@
 """Marshmallow schemas of the opportunity service: API input/output and event payloads.
 
 Input schemas check shapes and types (unknown fields → 422 unknown_field); the rules
-(stages, closing, dates in the future, sensitive data) live in domain.py. The `data`
-schemas of the events it publishes are in `events.opportunity`, shared with their consumers.
+(stages, closing, dates in the future, sensitive data) live in the aggregates. Output
+schemas dump the domain objects the handlers return: what they declare is exactly what is
+sent (and what the OpenAPI document says). The `data` schemas of the events it publishes
+are in `events.opportunity`, shared with their consumers.
 """
 from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from crmkit.money import format_money, parse_money
+from crmkit.fields import Instant, MoneyText
+from crmkit.money import parse_money
 from crmkit.pagination import PageQuery
 import events  # noqa: F401  (registers every event's schema, this service's among them)
-from events.opportunity import StageLabelsSchema
+from events.opportunity import FOLLOWUP_METHODS, STATUSES, StageLabelsSchema
 
-from services.opportunity.domain import FOLLOWUP_METHODS, MAX_STAGES, STATUSES
+from services.opportunity.pipeline import MAX_STAGES
 
 TEXT = validate.Length(max=5000)
 SHORT = validate.Length(max=200)
 
 
 class Money(fields.Field):
-    """A number or a string with at most two decimals; loaded as an exact Decimal."""
+    """A number or a string with at most two decimals; loaded as an exact Decimal
+    (responses send amounts as `crmkit.fields.MoneyText`)."""
 
     def _deserialize(self, value, attr, data, **kwargs):
         try:
             return parse_money(value)
         except ValueError as error:
             raise ValidationError(str(error)) from None
-
-    def _serialize(self, value, attr, obj, **kwargs):
-        return format_money(value)
 
 
 class Competitors(fields.List):
@@ -142,7 +143,7 @@ class OpportunityListQuery(PageQuery):
 # --------------------------------------------------------------------------- API out
 
 class WonOutSchema(Schema):
-    amount = fields.String()
+    amount = MoneyText()
     contract_number = fields.String()
     signed_on = fields.Date()
 
@@ -158,7 +159,7 @@ class OpportunityOutSchema(Schema):
     customer_name = fields.String(allow_none=True)
     contact_id = fields.String(allow_none=True)
     product = fields.String(allow_none=True)
-    amount = fields.String(metadata={"example": "120000.50"})
+    amount = MoneyText()
     currency = fields.String()
     expected_close_date = fields.Date()
     stage = fields.String()
@@ -177,57 +178,69 @@ class OpportunityOutSchema(Schema):
     region = fields.String(allow_none=True)
     won = fields.Nested(WonOutSchema, allow_none=True)
     lost = fields.Nested(LostOutSchema, allow_none=True)
-    stage_changed_at = fields.DateTime()
-    closed_at = fields.DateTime(allow_none=True)
+    stage_changed_at = Instant()
+    closed_at = Instant(allow_none=True)
     created_by = fields.String()
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
+    created_at = Instant()
+    updated_at = Instant()
     version = fields.Integer()
 
 
+class OpportunityPageOutSchema(Schema):
+    items = fields.List(fields.Nested(OpportunityOutSchema), required=True)
+    total = fields.Integer(required=True)
+    page = fields.Integer(required=True)
+    per_page = fields.Integer(required=True)
+    amount_totals = fields.Dict(keys=fields.String(), values=MoneyText(), required=True,
+                                metadata={"description": "exact sums of `amount` over every "
+                                          "match (all pages), per currency"})
+
+
 class HistoryEntryOutSchema(Schema):
-    at = fields.DateTime()
+    at = Instant()
     actor_id = fields.String(allow_none=True)
     action = fields.String(metadata={"enum": ["stage_changed", "won", "lost", "assigned"]})
     # stages: from/to (won/lost when closed); owner moves: from_owner_id/to_owner_id
-    from_ = fields.String(data_key="from", allow_none=True)
+    from_ = fields.String(data_key="from", attribute="from", allow_none=True)
     to = fields.String(allow_none=True)
     note = fields.String(allow_none=True)
-    from_owner_id = fields.String(allow_none=True)
-    to_owner_id = fields.String(allow_none=True)
+    from_owner_id = fields.String(allow_none=True, metadata={
+        "description": "owner moves (action: assigned) only"})
+    to_owner_id = fields.String(allow_none=True, metadata={
+        "description": "owner moves (action: assigned) only"})
 
 
 class ReminderAtSchema(Schema):
-    remind_at = fields.DateTime(required=True)
+    remind_at = Instant(required=True)
 
 
 class FollowupPlanOutSchema(Schema):
     id = fields.String()
     opportunity_id = fields.String()
-    start_at = fields.DateTime()
-    end_at = fields.DateTime()
+    start_at = Instant()
+    end_at = Instant()
     method = fields.String()
     content = fields.String()
     assignee_id = fields.String(allow_none=True)
     reminders = fields.List(fields.Nested(ReminderAtSchema))
     created_by = fields.String()
-    created_at = fields.DateTime()
+    created_at = Instant()
 
 
 class ReminderOutSchema(Schema):
     id = fields.String()
     opportunity_id = fields.String()
-    remind_at = fields.DateTime()
+    remind_at = Instant()
     note = fields.String(allow_none=True)
     user_id = fields.String(allow_none=True)
     created_by = fields.String()
-    created_at = fields.DateTime()
+    created_at = Instant()
 
 
 class StageOutSchema(Schema):
     key = fields.String()
-    zh = fields.String()
-    en = fields.String()
+    zh = fields.String(attribute="label_zh")
+    en = fields.String(attribute="label_en")
     labels = fields.Nested(StageLabelsSchema)
     probability = fields.Integer()
     order = fields.Integer()

@@ -23,7 +23,7 @@ REPORTS = (
 )
 
 
-def reports_blueprint(handlers) -> ApiBlueprint:
+def blueprint(handlers) -> ApiBlueprint:
     api = ApiBlueprint("reports", __name__, tag="reports", url_prefix="/api/v1")
     api.handlers = handlers  # reachable from tests: app.blueprints["reports"].handlers
 
@@ -49,14 +49,14 @@ def reports_blueprint(handlers) -> ApiBlueprint:
                    response=TargetOut)
     def put_target():
         body = parse_body(TargetIn)
-        return json_response(handlers.put_target(current_identity(), body))
+        return json_response(TargetOut().dump(handlers.put_target(current_identity(), body)))
 
     @api.operation("/targets", "GET", summary="Targets the caller may see",
-                   query=TargetQuery)
+                   query=TargetQuery, response=TargetOut, listed=True)
     def list_targets():
         query = parse_query(TargetQuery)
         items = handlers.list_targets(current_identity(), query["scope"], query["period"])
-        return json_response({"items": items, "total": len(items)})
+        return json_response({"items": TargetOut(many=True).dump(items), "total": len(items)})
 
     @api.operation("/reports/rebuild", "POST", status=202,
                    summary="Admin: drop the read models and replay every kept event "

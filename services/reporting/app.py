@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from crmkit.config import Settings
+from crmkit.mongo import get_database
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
 
 from services.reporting import api, consumers, schemas  # noqa: F401  (schemas: registry)
@@ -22,7 +23,7 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
 
     definition = ServiceDefinition(
         name=NAME, title="Reporting service",
-        blueprints=[api.reports_blueprint(handlers)],
+        blueprints=[api.blueprint(handlers)],
         subscriptions=consumers.subscriptions(handlers),
         ensure_indexes=ensure_indexes,
     )
@@ -35,3 +36,15 @@ def create_app(settings: Settings | None = None, *, with_workers: bool | None = 
 
 def create_worker(settings: Settings | None = None):
     return service_worker(bootstrap, settings)
+
+
+def rebuild(settings: Settings) -> dict:
+    """`crm reporting rebuild`: drop the read models and replay the kept events, on the
+    database directly (no broker); other reporting processes hold back while the
+    rebuild flag is up (see ReportingHandlers.rebuild)."""
+    repository = ReportingRepository(get_database(settings.mongo_url,
+                                                  settings.database_name(NAME)))
+    repository.ensure_indexes()
+    handlers = ReportingHandlers(repository, settings.timezone)
+    handlers.recover()
+    return handlers.rebuild()

@@ -11,10 +11,9 @@ from crmkit.clock import isoformat, local_date, utcnow, zone
 from crmkit.errors import Forbidden, Invalid
 from crmkit.identity import Identity
 from crmkit.money import parse_money, to_cents
-from crmkit.visibility import team_within
-from services.reporting import periods, reports
-from services.reporting.projections import Projector, owner_segment
-from services.reporting.reports import Filters
+from services.reporting import access, periods, reports
+from services.reporting.access import Filters
+from services.reporting.projections import Projector
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +140,7 @@ class ReportingHandlers:
     # --- targets ------------------------------------------------------------------------
 
     def put_target(self, viewer: Identity, body: dict) -> dict:
+        """The target record as stored (schemas.TargetOut dumps it)."""
         if not viewer.at_least("supervisor"):
             raise Forbidden("Setting targets needs the supervisor role or higher. "
                             "设置目标需主管及以上角色。", code="forbidden")
@@ -160,56 +160,20 @@ class ReportingHandlers:
         scope_field = scopes[0]
         key = str(body[scope_field]).strip()
         scope = {"owner_id": "owner", "team": "team", "region": "region"}[scope_field]
-        region = self._target_region(viewer, scope, key)
-        doc = self.repository.put_target(scope, key, body["period"], to_cents(amount),
-                                         region, by=viewer.user_id, at=utcnow())
-        return dump_target(doc)
-
-    def _target_region(self, viewer: Identity, scope: str, key: str) -> str | None:
-        """Checks the caller may set this target; returns the region it belongs to."""
-        refuse = Forbidden("You may only set targets within what you oversee. "
-                           "只能为您管辖范围内设置目标。", code="forbidden")
-        directory = {e["_id"]: e for e in self.repository.list_directory()}
-        if scope == "owner":
-            entry = directory.get(owner_segment(key))
-            if entry is None:
-                raise Invalid("owner_id", "Unknown user. 用户不存在。", code="unknown_user")
-            if not reports.can_view_segment(viewer, entry):
-                raise refuse
-            return entry.get("region")
-        if scope == "team":
-            members = [e for e in directory.values()
-                       if not e["_id"].startswith("p:") and team_within(e.get("team"), key)]
-            region = members[0].get("region") if members else None
-            if viewer.role == "admin":
-                return region
-            if viewer.role == "supervisor" and team_within(key, viewer.team):
-                return region or viewer.region
-            if viewer.role == "manager" and all(m.get("region") == viewer.region
-                                                for m in members):
-                return viewer.region
-            raise refuse
-        if viewer.role == "admin" or (viewer.role == "manager" and key == viewer.region):
-            return key
-        raise refuse
+        region = access.target_region(viewer, scope, key, self.repository.list_directory())
+        return self.repository.put_target(scope, key, body["period"], to_cents(amount),
+                                          region, by=viewer.user_id, at=utcnow())
 
     def list_targets(self, viewer: Identity, scope: str | None, period: str | None) -> list:
-        entries = reports.visible_entries(self.repository, viewer)
+        """The target records the caller may see, by period, scope and key."""
+        entries = access.visible_entries(self.repository, viewer)
         found = []
         for name in ([scope] if scope else ["owner", "team", "region"]):
             for doc in self.repository.targets(name):
                 if period and doc["period"] != period:
                     continue
-                if reports.target_visible(viewer, name, doc, entries, Filters()):
-                    found.append(dump_target(doc))
-        found.sort(key=lambda t: (t["period"], t["scope"], t.get("owner_id") or
-                                  t.get("team") or t.get("region") or ""))
+                if access.target_visible(viewer, name, doc, entries, Filters()):
+                    found.append(doc)
+        found.sort(key=lambda t: (t["period"], t["scope"], t["key"]))
         return found
 
-
-def dump_target(doc: dict) -> dict:
-    field = {"owner": "owner_id", "team": "team", "region": "region"}[doc["scope"]]
-    return {"scope": doc["scope"], field: doc["key"], "period": doc["period"],
-            "amount": reports.money(doc["amount_c"]), "currency": "CNY",
-            "updated_by": doc.get("updated_by"),
-            "updated_at": isoformat(doc.get("updated_at"))}

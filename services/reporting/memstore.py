@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from services.reporting.projections import Vector
+from services.reporting.counters import Vector
 
 
 class MemoryStore:

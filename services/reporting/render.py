@@ -17,8 +17,7 @@ from decimal import Decimal
 from openpyxl import Workbook
 
 from crmkit.spreadsheets import export_cell
-
-from services.reporting.reports import METHODS
+from events.customer import METHODS
 
 Column = tuple[str, str, str]  # (field, 中文, English)
 

@@ -1,39 +1,28 @@
 """The reports of CONTRACT §7, computed from the pre-aggregated read models.
 
 Every report first decides which *segments* (owners, and the pool per region) the caller
-may see and the filters keep, then reads only those segments' counter documents for the
-buckets its date range needs. So its cost follows the groups it returns, never the
-number of events seen.
-
-Visibility (CONTRACT §3, via crmkit.visibility): a rep sees their own figures, a
-supervisor also those of users in their team or below, a manager their region, an
-admin everything. Figures of records with no owner (customers and opportunities back in
-the pool) belong to the pool of their region: supervisors and managers of that region
-and admins see them. Sharing a record gives access to it, not to its owner's figures.
-
-Money leaves as strings with two decimals; rates are fractions rounded to 4 places
-(None when there is nothing to divide by).
+may see and the filters keep (`access.py`), then reads only those segments' counter
+documents for the buckets its date range needs. So its cost follows the groups it
+returns, never the number of events seen.
 """
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Iterable, Protocol
 
 from crmkit.identity import Identity
-from crmkit.money import format_money, from_cents
-from crmkit.visibility import Owner, can_see, team_within
-from services.reporting import periods
-from services.reporting.projections import (
-    DEFAULT_PIPELINE, FORECAST, FUNNEL, NO_BUCKET, NOW, PERF, VALUE, WINLOSS,
-    stage_order, stage_probability_bp)
+from events.customer import METHODS
+from services.reporting import periods, value_models
+from services.reporting.access import (Filters, is_pool, target_visible,
+                                       visible_entries)
+from services.reporting.counters import (FORECAST, FUNNEL, NO_BUCKET, NOW, PERF, VALUE,
+                                         WINLOSS)
+from services.reporting.figures import money, rate, weighted_money
+from services.reporting.pipeline import DEFAULT_PIPELINE, stage_order, stage_probability_bp
 
-METHODS = ("call", "visit", "email", "meeting", "wechat", "other")
 GROUP_BYS = ("owner", "team", "region")
 FORECAST_PERIODS = ("month", "quarter")
-ABC_LIMITS = (Decimal("0.7"), Decimal("0.9"))  # cumulative share of deal amount: A, B
 POOL_LABEL = "公海 Pool"
 UNASSIGNED_LABEL = "未归属 Unassigned"
 
@@ -44,63 +33,6 @@ class ReadModel(Protocol):
     def customers(self, customer_ids) -> dict[str, dict]: ...
     def targets(self, scope: str) -> list[dict]: ...
     def get_pipeline(self) -> dict | None: ...
-
-
-@dataclass(frozen=True)
-class Filters:
-    owner_id: str | None = None
-    team: str | None = None
-    region: str | None = None
-
-
-# --- helpers ---------------------------------------------------------------------------
-
-def money(cents_value: int | None) -> str | None:
-    return None if cents_value is None else format_money(from_cents(cents_value))
-
-
-def weighted_money(units: int) -> str:
-    """cents x basis points -> money string (exact until the final rounding)."""
-    return format_money((Decimal(units) / Decimal(1_000_000)).quantize(
-        Decimal("0.01"), rounding=ROUND_HALF_UP))
-
-
-def rate(part: int | Decimal, whole: int | Decimal) -> float | None:
-    if not whole:
-        return None
-    return float((Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001"),
-                                                           rounding=ROUND_HALF_UP))
-
-
-def is_pool(entry: dict) -> bool:
-    return entry["_id"].startswith("p:")
-
-
-def can_view_segment(viewer: Identity, entry: dict) -> bool:
-    if is_pool(entry):
-        if viewer.role == "admin":
-            return True
-        return viewer.role in ("supervisor", "manager") and \
-            entry.get("region") in (None, viewer.region)
-    return can_see(viewer, Owner(entry.get("owner_id"), entry.get("team"),
-                                 entry.get("region")))
-
-
-def keeps(entry: dict, filters: Filters) -> bool:
-    if filters.owner_id and entry.get("owner_id") != filters.owner_id:
-        return False
-    if filters.team and not team_within(entry.get("team"), filters.team):
-        return False
-    if filters.region and entry.get("region") != filters.region:
-        return False
-    return True
-
-
-def visible_entries(rm: ReadModel, viewer: Identity, filters: Filters = Filters(), *,
-                    directory: list[dict] | None = None) -> dict:
-    """segment -> directory entry, for every segment the caller sees and filters keep."""
-    return {e["_id"]: e for e in (rm.list_directory() if directory is None else directory)
-            if can_view_segment(viewer, e) and keeps(e, filters)}
 
 
 def _sum_fields(docs: Iterable[dict]) -> dict[str, int]:
@@ -198,29 +130,6 @@ def period_range(period: str, start: date | None, end: date | None,
     if start > end:
         return []
     return periods.periods_between(period, start, end)
-
-
-def target_visible(viewer: Identity, scope: str, doc: dict, entries: dict,
-                    filters: Filters) -> bool:
-    key = doc["key"]
-    if scope == "owner":
-        return f"u:{key}" in entries
-    if filters.owner_id:
-        return False
-    if scope == "team":
-        if filters.team and not team_within(key, filters.team):
-            return False
-        if filters.region and doc.get("region") != filters.region:
-            return False
-        if viewer.role == "admin":
-            return True
-        if viewer.role == "supervisor":
-            return team_within(key, viewer.team)
-        return viewer.role == "manager" and doc.get("region") == viewer.region
-    if filters.team or (filters.region and key != filters.region):
-        return False
-    return viewer.role == "admin" or (
-        viewer.role in ("supervisor", "manager") and key == viewer.region)
 
 
 def target_amount(explicit: dict[tuple[str, str], int], key: str, label: str) -> int | None:
@@ -434,68 +343,5 @@ def customer_value(rm: ReadModel, viewer: Identity, *, model: str = "abc", as_of
                    filters: Filters = Filters()) -> dict:
     items = _value_items(rm, viewer, filters)
     if model == "rfm":
-        return _rfm(items, as_of)
-    return _abc(items)
-
-
-def _abc(items: list[dict]) -> dict:
-    """Pareto classes: A holds the first 70% of the deal amount, B the next 20%."""
-    total = sum(i["c"] for i in items)
-    classes = {k: {"class": k, "count": 0, "c": 0} for k in "ABC"}
-    out, running = [], 0
-    for item in items:
-        before = Decimal(running) / total if total else Decimal(1)
-        klass = "A" if before < ABC_LIMITS[0] else "B" if before < ABC_LIMITS[1] else "C"
-        running += item["c"]
-        classes[klass]["count"] += 1
-        classes[klass]["c"] += item["c"]
-        out.append({"customer_id": item["customer_id"], "name": item["name"],
-                    "owner_id": item["owner_id"], "owner_name": item["owner_name"],
-                    "deals": item["deals"], "amount": money(item["c"]),
-                    "share": rate(item["c"], total),
-                    "cumulative_share": rate(running, total), "class": klass})
-    return {"model": "abc", "total_amount": money(total),
-            "classes": [{"class": k, "count": v["count"], "amount": money(v["c"]),
-                         "share": rate(v["c"], total)} for k, v in classes.items()],
-            "items": out, "currency": "CNY"}
-
-
-def _scores(values: list, better_high: bool) -> list[int]:
-    """Quintile scores 1..5 by cumulative share (ties share a score; 5 is best)."""
-    n = len(values)
-    ranked = sorted(values)
-    scores = []
-    for v in values:
-        if better_high:
-            at_or_below = _count_le(ranked, v)
-        else:
-            at_or_below = n - _count_lt(ranked, v)
-        scores.append(max(1, min(5, math.ceil(5 * at_or_below / n))))
-    return scores
-
-
-def _count_le(ranked, v) -> int:
-    from bisect import bisect_right
-    return bisect_right(ranked, v)
-
-
-def _count_lt(ranked, v) -> int:
-    from bisect import bisect_left
-    return bisect_left(ranked, v)
-
-
-def _rfm(items: list[dict], as_of: date) -> dict:
-    recency = [max((as_of - date.fromisoformat(i["last_deal_on"])).days, 0)
-               if i["last_deal_on"] else 10**6 for i in items]
-    r_scores = _scores(recency, better_high=False) if items else []
-    f_scores = _scores([i["deals"] for i in items], better_high=True) if items else []
-    m_scores = _scores([i["c"] for i in items], better_high=True) if items else []
-    out = []
-    for item, days, r, f, m in zip(items, recency, r_scores, f_scores, m_scores):
-        out.append({"customer_id": item["customer_id"], "name": item["name"],
-                    "owner_id": item["owner_id"], "owner_name": item["owner_name"],
-                    "last_deal_on": item["last_deal_on"],
-                    "recency_days": days if item["last_deal_on"] else None,
-                    "frequency": item["deals"], "monetary": money(item["c"]),
-                    "r": r, "f": f, "m": m, "score": f"{r}{f}{m}"})
-    return {"model": "rfm", "as_of": as_of.isoformat(), "items": out, "currency": "CNY"}
+        return value_models.rfm(items, as_of)
+    return value_models.abc(items)

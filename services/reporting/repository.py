@@ -25,9 +25,7 @@ members also `member`), never rows of arrays: FerretDB 1.24 refuses arrays in ar
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
-from contextlib import contextmanager
 from datetime import datetime
 
 from bson.int64 import Int64
@@ -37,7 +35,9 @@ from pymongo.errors import DuplicateKeyError
 from crmkit import nesting
 from crmkit.queries import count_matching, trim_list
 from services.reporting import periods
-from services.reporting.projections import StateConflict, Vector, from_rows
+from services.reporting.counters import Vector, from_rows
+from services.reporting.locks import lock_for
+from services.reporting.projections import StateConflict
 
 EVENTS = "events"
 STATES = "rm_states"
@@ -54,8 +54,6 @@ CONFLICT_RETRIES = 50   # optimistic-concurrency retries before giving up (then:
 FLAG_TTL = 0.5          # seconds a process trusts its last look at the rebuild flag
 FLAG_STALE = 30         # a rebuild flag not refreshed for this long was left by a crash
 SPAN_TTL = 1.0          # seconds a reader trusts the recorded span of years
-
-
 
 
 def escape(name: str) -> str:
@@ -75,52 +73,6 @@ def _counter_id(kind: str, segment: str, bucket: str) -> str:
     return f"{kind}|{segment}|{bucket}"
 
 
-class _SharedExclusiveLock:
-    """Consumers share it; a rebuild in this process takes it alone."""
-
-    def __init__(self):
-        self._cond = threading.Condition()
-        self._readers = 0
-        self._writer = False
-
-    @contextmanager
-    def shared(self):
-        with self._cond:
-            while self._writer:
-                self._cond.wait()
-            self._readers += 1
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._readers -= 1
-                self._cond.notify_all()
-
-    @contextmanager
-    def exclusive(self):
-        with self._cond:
-            while self._writer:
-                self._cond.wait()
-            self._writer = True
-            while self._readers:
-                self._cond.wait()
-        try:
-            yield
-        finally:
-            with self._cond:
-                self._writer = False
-                self._cond.notify_all()
-
-
-_locks: dict[str, _SharedExclusiveLock] = {}
-_locks_guard = threading.Lock()
-
-
-def _lock_for(name: str) -> _SharedExclusiveLock:
-    with _locks_guard:
-        return _locks.setdefault(name, _SharedExclusiveLock())
-
-
 class ReportingRepository:
     def __init__(self, db):
         self.db = db
@@ -131,7 +83,7 @@ class ReportingRepository:
         self.directory = db[DIRECTORY]
         self.meta = db[META]
         self.target_docs = db[TARGETS]
-        self.lock = _lock_for(getattr(db, "name", "reporting"))
+        self.lock = lock_for(getattr(db, "name", "reporting"))
         self._directory_cache: dict[str, dict] = {}
         self._pipeline_cache: tuple[float, dict | None] | None = None
         self._flag_cache: tuple[float, bool] = (0.0, False)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from marshmallow import Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, missing, post_load, validate
 
+from crmkit.clock import isoformat
 from services.reporting import periods
+from services.reporting.figures import money
 
 FORMATS = ("json", "csv", "xlsx")
 GROUP_BYS = ("owner", "team", "region")
@@ -102,16 +104,27 @@ class TargetIn(Schema):
     amount = fields.Raw(required=True, metadata={"example": "500000.00"})
 
 
+SCOPE_FIELDS = {"owner": "owner_id", "team": "team", "region": "region"}
+
+
+def _scope_key(field: str):
+    """The target's key under its scope's field name; the other two are left out."""
+    return lambda target: target["key"] if SCOPE_FIELDS[target["scope"]] == field else missing
+
+
 class TargetOut(Schema):
+    """A target record as the stores keep it; only its scope's owner_id / team / region."""
     scope = fields.String()
-    owner_id = fields.String()
-    team = fields.String()
-    region = fields.String()
+    owner_id = fields.Function(_scope_key("owner_id"), metadata={"type": "string"})
+    team = fields.Function(_scope_key("team"), metadata={"type": "string"})
+    region = fields.Function(_scope_key("region"), metadata={"type": "string"})
     period = fields.String()
-    amount = fields.String()
-    currency = fields.String()
-    updated_by = fields.String()
-    updated_at = fields.String()
+    amount = fields.Function(lambda target: money(target["amount_c"]),
+                             metadata={"type": "string"})
+    currency = fields.Constant("CNY", metadata={"type": "string"})
+    updated_by = fields.String(allow_none=True)
+    updated_at = fields.Function(lambda target: isoformat(target.get("updated_at")),
+                                 metadata={"type": "string", "format": "date-time"})
 
 
 class TargetQuery(Schema):

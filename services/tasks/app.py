@@ -1,16 +1,14 @@
 """Composition root of the tasks service: tasks, the pool, reminders, inbox, calendar."""
 from __future__ import annotations
 
-from crmkit.bus.consumer import Subscriptions
 from crmkit.config import Settings
 from crmkit.directory import UserDirectory
 from crmkit.scheduling import PeriodicJob
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
 
-from services.tasks import api, schemas  # noqa: F401  (schemas registers the events)
-from services.tasks.consumers import TaskConsumers
-from services.tasks.handlers import TasksService
-from services.tasks.repository import TaskRepository
+from services.tasks import api, consumers, schemas  # noqa: F401  (registers event schemas)
+from services.tasks.handlers import TaskHandlers
+from services.tasks.repository import Repositories
 
 NAME = "tasks"
 REMINDER_INTERVAL = 0.5     # seconds between reminder sweeps: bounds a reminder's lateness
@@ -19,24 +17,22 @@ REMINDER_LEASE = 5.0        # a dead scheduler's replica takes over after this l
 
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
+    repositories = Repositories(runtime.db)
     directory = UserDirectory(runtime.db)
-    service = TasksService(runtime.db, directory)
-    directory.when_changed(service.on_user_changed)
-    subscriptions = Subscriptions()
-    directory.subscribe(subscriptions)
-    TaskConsumers(service, runtime.db).subscribe(subscriptions)
+    handlers = TaskHandlers(repositories, directory)
+    directory.when_changed(handlers.on_user_changed)
 
-    def ensure_indexes():
-        service.ensure_indexes()
+    def ensure_indexes() -> None:
+        repositories.ensure_indexes()
         directory.ensure_indexes()
         runtime.idempotency.ensure_indexes()
 
     definition = ServiceDefinition(
         name=NAME, title="Tasks service",
-        blueprints=[api.blueprint(service, runtime.idempotency)],
-        subscriptions=subscriptions,
-        outbox_collections=list(TaskRepository.outbox_collections),
-        jobs=[PeriodicJob("reminders", REMINDER_INTERVAL, service.fire_due_reminders,
+        blueprints=[api.blueprint(handlers, runtime.idempotency)],
+        subscriptions=consumers.subscriptions(handlers, directory),
+        outbox_collections=repositories.outbox_collections,
+        jobs=[PeriodicJob("reminders", REMINDER_INTERVAL, handlers.fire_due_reminders,
                           lease_ttl=REMINDER_LEASE)],
         ensure_indexes=ensure_indexes,
         public_paths=(api.FEED_PATH,),

@@ -99,8 +99,3 @@ def by_day(tasks: Iterable, win: Window) -> dict[date, list]:
             grid[d].append(task)
     return grid
 
-
-def query_bounds(win: Window) -> dict:
-    """A coarse Mongo filter for the window over `calendar_start`/`calendar_end`
-    (the exact cut is `overlaps`)."""
-    return {"calendar_start": {"$lt": win.end}, "calendar_end": {"$gte": win.start}}

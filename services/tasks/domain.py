@@ -1,30 +1,34 @@
-"""Tasks, the task pool, reminders and the inbox: the rules, in plain Python.
+"""The task aggregate: a task, its status machine and its reminders, in plain Python.
 
 A task belongs to one assignee (or to nobody: then it sits in the task pool that
 supervisors and up hand out). Its status moves todo -> in_progress -> done, any open
 task may be shelved and a shelved one goes back to todo; `done` needs a result. Each
 reminder fires once: firing marks it and records `reminder.due`; the inbox is built
-from that event (see `notification_for`).
+from that event (notifications.py). Who may do what: access.py; tasks that other
+services' events cause: translators.py.
 
 Everything here takes `now` so that tests and the scheduler decide what time it is.
-Entities record what happened as `DomainEvent`s in `events`; handlers write them to the
-outbox in the same write as the state change.
+Entities record what happened as `DomainEvent`s in `events` and raise `version` once per
+changing command; the kernel's command runner writes the events to the outbox in the same
+write as the state change, then clears them.
 """
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import cycle
-from typing import Any, Iterable
+from typing import Any
 
 from crmkit.clock import as_utc, isoformat, utcnow
-from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
+from crmkit.errors import Conflict, Forbidden, Invalid
 from crmkit.events import DomainEvent
 from crmkit.identity import Identity
-from crmkit.visibility import Owner, is_superior, may_work_on, team_subtree_filter
+from crmkit.visibility import Owner
 
-from events.tasks import PRIORITIES, STATUSES, TASK_TYPES  # noqa: F401  (events own it)
+from events.tasks import STATUSES   # the contract owns the vocabularies
+from services.tasks.access import require_can_edit, require_can_view, require_may_assign_to
+from services.tasks.fields import refuse_free_text, require_valid
+from services.tasks.reminders import Reminder, custom_reminders, default_reminders, new_id
 
 OPEN_STATUSES = ("todo", "in_progress")
 
@@ -36,16 +40,6 @@ TRANSITIONS: dict[str, frozenset[str]] = {
     "shelved": frozenset({"todo"}),
     "done": frozenset(),
 }
-
-# The seeds: "任务到期前,系统通过消息提醒负责人(如'……任务将于2小时后到期')" and a
-# follow-up plan "同步至负责人的日程管理模块,并提前1天发送提醒".
-DEFAULT_REMINDER_LEAD = timedelta(hours=2)
-FOLLOWUP_PLAN_REMINDER_LEAD = timedelta(days=1)
-MAX_REMINDERS = 10
-MAX_CUSTOMERS_PER_TASK = 50
-
-# Plan methods of the opportunity service (CONTRACT §5) as task types.
-PLAN_METHOD_TYPES = {"call": "call", "visit": "visit", "online_meeting": "followup"}
 
 # Task types that are work on a customer, which follow the customer to a new owner.
 # Internal tasks stay with whoever holds them.
@@ -61,10 +55,6 @@ STATUS_LABELS = {
 }
 
 
-def new_id() -> str:
-    return uuid.uuid4().hex
-
-
 def person(user_id: str | None, team: str | None = None,
            region: str | None = None) -> Owner | None:
     return Owner(user_id, team, region) if user_id else None
@@ -72,22 +62,6 @@ def person(user_id: str | None, team: str | None = None,
 
 def identity_as_owner(identity: Identity) -> Owner:
     return Owner(identity.user_id, identity.team, identity.region)
-
-
-# ---------------------------------------------------------------- reminders
-
-@dataclass
-class Reminder:
-    remind_at: datetime
-    id: str = field(default_factory=new_id)
-    # default (2 h before due) | custom (given by a user) | plan (1 day before a
-    # follow-up plan) | opportunity (an opportunity reminder)
-    kind: str = "custom"
-    fired_at: datetime | None = None
-
-    @property
-    def fired(self) -> bool:
-        return self.fired_at is not None
 
 
 # ---------------------------------------------------------------- the task
@@ -194,6 +168,9 @@ class Task:
                 "start_at": isoformat(self.start_at), "end_at": isoformat(self.end_at),
                 "completed_at": isoformat(self.completed_at), "version": self.version}
 
+    def record_creation(self, actor_id: str) -> None:
+        self._record("task.created", {"source": self.source}, actor_id)
+
     def _record(self, event_type: str, data: dict, actor_id: str | None) -> None:
         data = {**self.snapshot(), **data}
         if actor_id is not None:
@@ -223,6 +200,7 @@ class Task:
         if status == "done" and not result:
             raise Invalid("result", "A result is required to complete a task. "
                                     "完成任务须填写任务结果。")
+        refuse_free_text({"result": result})
         if status == "in_progress" and self.assignee_id is None:
             raise Conflict("Assign the task before starting it. 请先分配任务再开始执行。",
                            code="task_unassigned")
@@ -291,9 +269,8 @@ class Task:
                           code="unknown_field")
         merged = {f: getattr(self, f) for f in EDITABLE_FIELDS - {"reminders"}}
         merged.update({k: v for k, v in changes.items() if k != "reminders"})
-        errors = _check_fields(merged, now, check_due=("due_at" in changes))
-        if errors:
-            raise Invalid(errors)
+        require_valid(merged, now, check_due=("due_at" in changes))
+        refuse_free_text(changes)   # what is new: text already kept was checked then
         diff: dict[str, list] = {}
         for name, value in changes.items():
             if name == "reminders":
@@ -305,7 +282,7 @@ class Task:
                 diff[name] = [_plain(old), _plain(value)]
                 setattr(self, name, value)
         if "reminders" in changes:
-            new = _custom_reminders(changes["reminders"], now)
+            new = custom_reminders(changes["reminders"], now)
             fired = [r for r in self.reminders if r.fired]
             old_times = [isoformat(r.remind_at) for r in self.reminders if not r.fired]
             self.reminders = fired + new
@@ -361,6 +338,24 @@ class Task:
                       reason=f"customer_owner_changed:{customer_id}")
         return True
 
+    def place_person(self, user_id: str, team: str | None, region: str | None) -> bool:
+        """A user moved team or region: the copies on the task follow, so that who sees
+        it stays right. A new version (a save prepared before the move must reload), no
+        event: nothing about the task itself changed."""
+        changed = False
+        for id_attr, team_attr, region_attr in (
+                ("assignee_id", "assignee_team", "assignee_region"),
+                ("created_by", "creator_team", "creator_region")):
+            if getattr(self, id_attr) != user_id:
+                continue
+            for attr, value in ((team_attr, team), (region_attr, region)):
+                if value is not None and getattr(self, attr) != value:
+                    setattr(self, attr, value)
+                    changed = True
+        if changed:
+            self.version += 1
+        return changed
+
 
 EDITABLE_FIELDS = frozenset({"type", "title", "description", "customer_ids", "opportunity_id",
                              "due_at", "start_at", "end_at", "priority", "reminders"})
@@ -372,68 +367,6 @@ def _plain(value):
     if isinstance(value, list):
         return list(value)
     return value
-
-
-def _check_fields(values: dict, now: datetime, *, check_due: bool) -> dict[str, list[str]]:
-    """The field rules shared by create and edit (the schema checks types first)."""
-    errors: dict[str, list[str]] = {}
-
-    def fail(name, message):
-        errors.setdefault(name, []).append(message)
-
-    if values.get("type") not in TASK_TYPES:
-        fail("type", f"Must be one of: {', '.join(TASK_TYPES)}.")
-    if values.get("priority") not in PRIORITIES:
-        fail("priority", f"Must be one of: {', '.join(PRIORITIES)}.")
-    title = values.get("title")
-    if not isinstance(title, str) or not title.strip():
-        fail("title", "A title is required. 请填写任务标题。")
-    elif len(title) > 200:
-        fail("title", "At most 200 characters.")
-    if len(values.get("description") or "") > 5000:
-        fail("description", "At most 5000 characters.")
-    due_at = values.get("due_at")
-    if due_at is None:
-        fail("due_at", "A due time is required. 请填写截止时间。")
-    elif check_due and as_utc(due_at) <= now:
-        fail("due_at", "Must be in the future. 截止时间须晚于当前时间。")
-    start_at, end_at = values.get("start_at"), values.get("end_at")
-    if end_at is not None and start_at is None:
-        fail("start_at", "An end time needs a start time.")
-    if start_at is not None and end_at is not None and as_utc(end_at) < as_utc(start_at):
-        fail("end_at", "Must not be before start_at. 结束时间不能早于开始时间。")
-    customer_ids = values.get("customer_ids") or []
-    if len(customer_ids) > MAX_CUSTOMERS_PER_TASK:
-        fail("customer_ids", f"At most {MAX_CUSTOMERS_PER_TASK} customers.")
-    if len(set(customer_ids)) != len(customer_ids):
-        fail("customer_ids", "Each customer only once.")
-    return errors
-
-
-def default_reminders(due_at: datetime, now: datetime) -> list[Reminder]:
-    """Two hours before the due time, as the seeds say; none if that has passed."""
-    remind_at = as_utc(due_at) - DEFAULT_REMINDER_LEAD
-    return [Reminder(remind_at=remind_at, kind="default")] if remind_at > now else []
-
-
-def _custom_reminders(values: Iterable, now: datetime) -> list[Reminder]:
-    values = list(values or [])
-    if len(values) > MAX_REMINDERS:
-        raise Invalid("reminders", f"At most {MAX_REMINDERS} reminders.")
-    reminders: list[Reminder] = []
-    for index, value in enumerate(values):
-        remind_at = value.get("remind_at") if isinstance(value, dict) else value
-        if not isinstance(remind_at, datetime):
-            raise Invalid(f"reminders.{index}.remind_at", "A date-time is required.")
-        remind_at = as_utc(remind_at)
-        if remind_at <= now:
-            raise Invalid(f"reminders.{index}.remind_at",
-                          "Must be in the future. 提醒时间须晚于当前时间。")
-        reminders.append(Reminder(remind_at=remind_at, kind="custom"))
-    times = [r.remind_at for r in reminders]
-    if len(set(times)) != len(times):
-        raise Invalid("reminders", "Each reminder time only once.")
-    return sorted(reminders, key=lambda r: r.remind_at)
 
 
 CALLER: Any = object()  # "assignee not given": the caller does the task
@@ -456,9 +389,8 @@ def create_task(actor: Identity, *, title: str, due_at: datetime, type: str = "o
               "customer_ids": list(customer_ids or []), "opportunity_id": opportunity_id,
               "due_at": due_at, "start_at": start_at, "end_at": end_at,
               "priority": priority}
-    errors = _check_fields(values, now, check_due=True)
-    if errors:
-        raise Invalid(errors)
+    require_valid(values, now, check_due=True)
+    refuse_free_text(values)
     if assignee is CALLER:
         assignee = identity_as_owner(actor)
     elif assignee is None:
@@ -479,142 +411,11 @@ def create_task(actor: Identity, *, title: str, due_at: datetime, type: str = "o
         due_at=due_at, start_at=as_utc(start_at) if start_at else None,
         end_at=as_utc(end_at) if end_at else None, priority=priority,
         reminders=(default_reminders(due_at, now) if reminders is None
-                   else _custom_reminders(reminders, now)),
+                   else custom_reminders(reminders, now)),
         default_reminder=reminders is None,
         created_at=now, updated_at=now, version=1)
-    task._record("task.created", _created_data(task), actor.user_id)
+    task.record_creation(actor.user_id)
     return task
-
-
-def _created_data(task: Task) -> dict:
-    return {"source": task.source}
-
-
-# ---------------------------------------------------------------- who may do what
-
-def can_view(viewer: Identity, task: Task) -> bool:
-    """A rep: tasks assigned to or created by them. Superiors: their team's (by the
-    assignee or the creator). The pool: supervisors and up of the task's region."""
-    if viewer.role == "admin":
-        return True
-    if viewer.user_id in (task.assignee_id, task.created_by):
-        return True
-    if task.assignee_id is None:
-        return viewer.at_least("supervisor") and task.region == viewer.region
-    return is_superior(viewer, task.assignee) or is_superior(viewer, task.creator)
-
-
-def can_edit(viewer: Identity, task: Task) -> bool:
-    # Whoever may see a task may work on it: the assignee, its creator, their superiors.
-    return can_view(viewer, task)
-
-
-def require_can_view(viewer: Identity, task: Task) -> None:
-    if not can_view(viewer, task):
-        raise NotFound("No such task. 任务不存在。")
-
-
-def require_can_edit(viewer: Identity, task: Task) -> None:
-    require_can_view(viewer, task)
-    if not can_edit(viewer, task):
-        raise Forbidden("You may not change this task. 无权修改该任务。")
-
-
-def require_may_assign_to(actor: Identity, assignee: Owner) -> None:
-    if assignee.user_id == actor.user_id:
-        return
-    if not actor.at_least("supervisor"):
-        raise Forbidden("Only supervisors and up may assign tasks to others. "
-                        "只有主管及以上可以把任务指派给他人。", code="assign_not_allowed")
-    if not is_superior(actor, assignee):
-        raise Forbidden("That user is outside your team. 该用户不在您的管理范围内。",
-                        code="assignee_out_of_scope")
-
-
-# ---------------------------------------------------------------- what a task may link
-
-@dataclass(frozen=True)
-class Linkable:
-    """A customer or opportunity as the tasks service knows it from events."""
-    owner: Owner | None          # None: unowned (a customer in the pool)
-    region: str | None = None
-    shared_with: tuple[str, ...] = ()
-
-
-def linkable_customer(owner: Owner | None, region: str | None,
-                      shared_with=()) -> Linkable:
-    # A customer in the pool shows even its sharees only its public view (customer
-    # service): nobody but an admin, or a supervisor+ handing it out, works on it.
-    return Linkable(owner, region, tuple(shared_with or ()) if owner else ())
-
-
-def may_link(viewer: Identity, record: Linkable | None) -> bool:
-    """The rule every service builds on records by (crmkit.visibility.may_work_on):
-    completing a task writes a follow-up into its customers' history, so linking is
-    exactly as wide as seeing."""
-    return record is not None and may_work_on(viewer, record.owner, record.region,
-                                              record.shared_with)
-
-
-def require_may_link(viewer: Identity, *, customers: dict[str, Linkable | None] | None = None,
-                     opportunity: tuple[str, Linkable | None] | None = None) -> None:
-    """422 naming the field, as for a customer an opportunity may not use: a record the
-    caller may not see is answered as absent (CONTRACT §2), never as forbidden."""
-    errors: dict[str, list[str]] = {}
-    hidden = [cid for cid, record in (customers or {}).items() if not may_link(viewer, record)]
-    if hidden:
-        errors["customer_ids"] = [f"Unknown customer: {', '.join(hidden)}. "
-                                  "客户不存在或无权查看。"]
-    if opportunity is not None and not may_link(viewer, opportunity[1]):
-        errors["opportunity_id"] = ["Unknown opportunity. 商机不存在或无权查看。"]
-    if errors:
-        raise Invalid(errors, code="unknown_customer" if hidden else "unknown_opportunity")
-
-
-def visibility_query(viewer: Identity) -> dict:
-    """The Mongo filter selecting exactly the tasks `can_view` admits (a plain dict)."""
-    if viewer.role == "admin":
-        return {}
-    clauses: list[dict] = [{"assignee_id": viewer.user_id}, {"created_by": viewer.user_id}]
-    assigned = {"assignee_id": {"$ne": None}}
-    if viewer.role == "supervisor" and viewer.team:
-        for team_field in ("assignee_team", "creator_team"):
-            clauses.append({**assigned, **_team_clause(team_field, viewer.team)})
-    elif viewer.role == "manager" and viewer.region:
-        for region_field in ("assignee_region", "creator_region"):
-            clauses.append({**assigned, region_field: viewer.region})
-    if viewer.at_least("supervisor"):
-        clauses.append({"assignee_id": None, "region": viewer.region})
-    return {"$or": clauses}
-
-
-def _team_clause(team_field: str, team: str) -> dict:
-    return team_subtree_filter(team, team_field)
-
-
-def scope_query(viewer: Identity, scope: str | None) -> dict:
-    """`GET /tasks?scope=`: mine, created, team, pool; always within what is visible."""
-    visible = visibility_query(viewer)
-    if scope in (None, "", "all"):
-        chosen: dict = {}
-    elif scope == "mine":
-        chosen = {"assignee_id": viewer.user_id}
-    elif scope == "created":
-        chosen = {"created_by": viewer.user_id}
-    elif scope == "team":
-        # The team's assigned tasks: for a rep that is just what they may see.
-        chosen = {"assignee_id": {"$ne": None}}
-    elif scope == "pool":
-        if not viewer.at_least("supervisor"):
-            raise Forbidden("Only supervisors and up see the task pool. "
-                            "只有主管及以上可以查看任务池。", code="pool_not_allowed")
-        chosen = {"assignee_id": None}
-    else:
-        raise Invalid("scope", "Must be one of: mine, created, team, pool.")
-    parts = [q for q in (visible, chosen) if q]
-    if not parts:
-        return {}
-    return parts[0] if len(parts) == 1 else {"$and": parts}
 
 
 # ---------------------------------------------------------------- bulk
@@ -629,152 +430,6 @@ def deal_round_robin(task_ids: list[str], user_ids: list[str]) -> list[tuple[str
         raise Invalid("task_ids", "At least one task.")
     return list(zip(task_ids, cycle(user_ids)))
 
-
-# ---------------------------------------------------------------- other services' events
-
-def task_from_followup_plan(*, plan_id: str, opportunity_id: str, customer_id: str | None,
-                            owner: Owner | None, start_at: datetime,
-                            end_at: datetime | None, method: str, content: str,
-                            opportunity_name: str | None = None, title: str | None = None,
-                            reminder_times: list[datetime] | None = None, now: datetime,
-                            task_id: str | None = None, event_id: str | None = None) -> Task:
-    """An opportunity follow-up plan lands in its owner's calendar, with a reminder one
-    day before it starts (if that moment is still ahead). `reminder_times`, when the
-    plan states them, are taken as they are."""
-    start_at = as_utc(start_at)
-    end_at = as_utc(end_at) if end_at else None
-    if reminder_times is None:
-        remind_at = start_at - FOLLOWUP_PLAN_REMINDER_LEAD
-        reminder_times = [remind_at] if remind_at > now else []
-    label = opportunity_name or content or opportunity_id
-    title = _clip(title or f"跟进计划 Follow-up: {label}")
-    task = Task(
-        id=task_id or new_id(), type=PLAN_METHOD_TYPES.get(method, "followup"), title=title,
-        description=content or "", customer_ids=[customer_id] if customer_id else [],
-        opportunity_id=opportunity_id,
-        created_by=owner.user_id if owner else SYSTEM_ACTOR,
-        creator_team=owner.team if owner else None,
-        creator_region=owner.region if owner else None,
-        region=owner.region if owner else None,
-        assignee_id=owner.user_id if owner else None,
-        assignee_team=owner.team if owner else None,
-        assignee_region=owner.region if owner else None,
-        due_at=end_at or start_at, start_at=start_at, end_at=end_at, priority="medium",
-        reminders=[Reminder(remind_at=as_utc(t), kind="plan")
-                   for t in sorted(set(reminder_times))],
-        created_at=now, updated_at=now, version=1,
-        source={"type": "followup_plan", "id": plan_id, "event_id": event_id})
-    task._record("task.created", _created_data(task), SYSTEM_ACTOR)
-    return task
-
-
-def task_from_opportunity_reminder(*, reminder_key: str, opportunity_id: str,
-                                   customer_id: str | None, owner: Owner | None,
-                                   remind_at: datetime, opportunity_name: str | None = None,
-                                   note: str | None = None, title: str | None = None,
-                                   now: datetime,
-                                   task_id: str | None = None,
-                                   event_id: str | None = None) -> Task:
-    """An opportunity reminder ("设置提醒") becomes a calendar entry that fires at its
-    time, even if that time is already here (the user asked to be reminded)."""
-    remind_at = as_utc(remind_at)
-    label = opportunity_name or opportunity_id
-    task = Task(
-        id=task_id or new_id(), type="followup",
-        title=_clip(title or f"商机提醒 Opportunity: {label}"),
-        description=note or "", customer_ids=[customer_id] if customer_id else [],
-        opportunity_id=opportunity_id,
-        created_by=owner.user_id if owner else SYSTEM_ACTOR,
-        creator_team=owner.team if owner else None,
-        creator_region=owner.region if owner else None,
-        region=owner.region if owner else None,
-        assignee_id=owner.user_id if owner else None,
-        assignee_team=owner.team if owner else None,
-        assignee_region=owner.region if owner else None,
-        due_at=remind_at, priority="medium",
-        reminders=[Reminder(remind_at=remind_at, kind="opportunity")],
-        created_at=now, updated_at=now, version=1,
-        source={"type": "opportunity_reminder", "id": reminder_key, "event_id": event_id})
-    task._record("task.created", _created_data(task), SYSTEM_ACTOR)
-    return task
-
-
-def _clip(text: str, limit: int = 200) -> str:
+def clip(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
-
-def holds_customer_work(task: Task, customer_id: str, holder_id: str | None) -> bool:
-    return (task.is_open and holder_id is not None and task.assignee_id == holder_id
-            and customer_id in task.customer_ids)
-
-
-def shelve_for_returned_customer(tasks: Iterable[Task], customer_id: str,
-                                 previous_owner_id: str | None, *,
-                                 now: datetime) -> list[Task]:
-    """A customer back in the pool: the old owner's open tasks for it are shelved."""
-    changed = []
-    for task in tasks:
-        if holds_customer_work(task, customer_id, previous_owner_id):
-            if task.shelve_for_returned_customer(customer_id, now=now):
-                changed.append(task)
-    return changed
-
-
-def move_to_new_owner(tasks: Iterable[Task], customer_id: str, previous_owner_id: str | None,
-                      new_owner: Owner, *, now: datetime) -> list[Task]:
-    """A customer with a new owner: its open follow-up work moves along with it."""
-    changed = []
-    for task in tasks:
-        if (holds_customer_work(task, customer_id, previous_owner_id)
-                and task.type in CUSTOMER_WORK_TYPES):
-            if task.follow_customer_to(new_owner, customer_id, now=now):
-                changed.append(task)
-    return changed
-
-
-# ---------------------------------------------------------------- the inbox
-
-@dataclass
-class Notification:
-    id: str
-    user_id: str
-    kind: str          # reminder | task_assigned
-    title: str
-    ref: dict
-    created_at: datetime
-    read: bool = False
-    read_at: datetime | None = None
-
-    def mark_read(self, now: datetime) -> bool:
-        if self.read:
-            return False
-        self.read, self.read_at = True, now
-        return True
-
-
-def notification_for(envelope: dict, *, now: datetime | None = None) -> Notification | None:
-    """The inbox entry one of our own events makes, keyed by the event id so that a
-    redelivered event makes no second entry."""
-    data = envelope.get("data") or {}
-    kind = envelope.get("type")
-    created_at = now or utcnow()
-    ref = {"type": "task", "id": data.get("task_id") or envelope.get("aggregate_id")}
-    title = data.get("title") or ""
-    if kind == "reminder.due":
-        user_id = data.get("user_id")
-        text = f"任务提醒:{title} / Reminder: {title}"
-        kind_name = "reminder"
-    elif kind in ("task.assigned", "task.created"):
-        user_id = data.get("assignee_id")
-        # Nobody needs telling about a task they gave themselves.
-        giver = data.get("created_by") if kind == "task.created" else data.get("actor_id")
-        if not user_id or user_id == giver:
-            return None
-        text = f"新任务:{title} / New task for you: {title}"
-        kind_name = "task_assigned"
-    else:
-        return None
-    if not user_id:
-        return None
-    return Notification(id=envelope["id"], user_id=user_id, kind=kind_name,
-                        title=_clip(text, 300), ref=ref, created_at=created_at)

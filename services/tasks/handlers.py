@@ -1,68 +1,82 @@
-"""Use cases of the tasks service: load, call the domain, save (with the outbox) in one
-write. The HTTP layer, the consumers and the scheduler all come through here.
+"""Use cases of the tasks service: the HTTP layer, the consumers and the scheduler all come
+through here. Every change to a task goes through the kernel's command runner (load,
+If-Match, domain method, conditional save with the outbox, bounded retry).
 """
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from datetime import date, datetime, timedelta
+from functools import partial
 from typing import Any, Callable
 
 from crmkit.clock import as_utc, org_timezone, utcnow, zone
-from crmkit.errors import DomainError, Invalid, NotFound, PreconditionFailed, VersionConflict
-from crmkit.events import make_envelope
+from crmkit.commands import CommandRunner, Noun
+from crmkit.errors import Conflict, DomainError, Invalid, NotFound
 from crmkit.identity import Identity
-from crmkit.pagination import sort_spec
 from crmkit.visibility import Owner, is_superior
 
-from services.tasks import calendar as cal
-from services.tasks import domain, ics
-from services.tasks.domain import CALLER, Task
-from services.tasks.repository import (SORTABLE, CalendarTokenRepository,
-                                       CustomerRecords, NotificationRepository,
-                                       OpportunityRecords, TaskRepository)
-
+from services.tasks import access, calendar as cal, ics
+from services.tasks.domain import CALLER, Task, create_task, deal_round_robin, identity_as_owner
+from services.tasks.fields import parse_moment
+from services.tasks.notifications import notification_for
+from services.tasks.repository import Repositories
 
 PRODUCER = "tasks"
-RETRIES = 5            # reload-and-retry after losing an optimistic-concurrency race
+NOUN = Noun("task", "任务")
 FEED_PAST = timedelta(days=90)    # how far back the .ics feed reaches
-
-
-def envelopes_of(entity, actor_id: str | None) -> list[dict]:
-    """The recorded events as bus envelopes (checked against their schemas); what the
-    system did on its own (a reaction, a reminder) carries no actor."""
-    found = []
-    for event in entity.events:
-        who = event.data.get("actor_id", actor_id)
-        found.append(make_envelope(event, producer=PRODUCER,
-                                   actor_id=None if who == domain.SYSTEM_ACTOR else who))
-    entity.events.clear()
-    return found
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-class TasksService:
-    def __init__(self, db, directory, *, clock: Callable[[], datetime] = utcnow):
-        self.repo = TaskRepository(db)
-        self.notes = NotificationRepository(db)
-        self.tokens = CalendarTokenRepository(db)
-        self.customers = CustomerRecords(db)
-        self.opportunities = OpportunityRecords(db)
+class TaskHandlers:
+    def __init__(self, repositories: Repositories, directory, *,
+                 clock: Callable[[], datetime] = utcnow):
+        self.repo = repositories.tasks
+        self.notes = repositories.notifications
+        self.tokens = repositories.tokens
+        self.customers = repositories.customers
+        self.opportunities = repositories.opportunities
         self.directory = directory
         self.clock = clock
 
+    # ---------------------------------------------------------------- the unit of work
+
+    def _runner(self, load: Callable[[str], Task], *,
+                seen_event: str | None = None) -> CommandRunner[Task]:
+        save = self.repo.save if seen_event is None else partial(self.repo.save,
+                                                                  seen_event=seen_event)
+        return CommandRunner(load=load, save=save, producer=PRODUCER, noun=NOUN)
+
+    def _run(self, actor: Identity, task_id: str, action: Callable[[Task], Any], *,
+             expected_version: int | None = None) -> Task:
+        """A user's command: a task the caller may not see is 404 before any version is
+        compared."""
+        task, _ = self._runner(partial(self.get, actor)).run(
+            task_id, action, actor_id=actor.user_id, expected_version=expected_version)
+        return task
+
+    def react(self, task_id: str, action: Callable[[Task], Any], *,
+              event_id: str | None = None) -> Task:
+        """What the system does to a task on its own (a reaction to an event, recorded
+        as applied by `event_id` in the same write): no actor, nobody's visibility."""
+        task, _ = self._runner(self.repo.get, seen_event=event_id).run(
+            task_id, action, actor_id=None)
+        return task
+
+    def add(self, task: Task, actor_id: str | None) -> bool:
+        """Insert a new task with its events; False if it exists (an event replayed)."""
+        return self._runner(self.repo.get).create(task, self.repo.add, actor_id=actor_id)
+
     def on_user_changed(self, user_id: str, profile: dict) -> None:
         """A user moved team or region: the copies on their tasks follow, so that
-        visibility stays right (the version moves too: a stale save must reload)."""
-        self.repo.refresh_person(user_id, profile.get("team"), profile.get("region"))
-
-    def ensure_indexes(self) -> None:
-        self.repo.ensure_indexes()
-        self.notes.ensure_indexes()
-        self.tokens.ensure_indexes()
+        visibility stays right."""
+        team, region = profile.get("team"), profile.get("region")
+        for task_id in self.repo.placing(user_id, team, region):
+            self.react(task_id, lambda task: task.place_person(user_id, team, region))
 
     # ---------------------------------------------------------------- people
 
@@ -75,16 +89,18 @@ class TasksService:
             raise Invalid(field, "This user is inactive. 该用户已停用。", code="user_inactive")
         return Owner(user_id, profile.get("team"), profile.get("region"))
 
-    def _placed(self, user_id: str, team: str | None, region: str | None) -> Owner:
-        """A record owner's team and region: our copy of the directory is current (a
-        user moves team without their customers' events saying so); the event's, else."""
+    def placed(self, user_id: str | None, team: str | None = None,
+               region: str | None = None) -> Owner | None:
+        """A user with their team and region: our copy of the directory is current (a
+        user moves team without their customers' events saying so); the given ones
+        (an event's), else."""
+        if not user_id:
+            return None
         profile = self.directory.get(user_id) or {}
         return Owner(user_id, profile.get("team") or team, profile.get("region") or region)
 
     def _owner_of(self, doc: dict) -> Owner | None:
-        owner_id = doc.get("owner_id")
-        return self._placed(owner_id, doc.get("owner_team"),
-                            doc.get("owner_region")) if owner_id else None
+        return self.placed(doc.get("owner_id"), doc.get("owner_team"), doc.get("owner_region"))
 
     def require_links(self, actor: Identity, customer_ids, opportunity_id: str | None) -> None:
         """Refuse (422) linking what the caller may not see, as the services owning those
@@ -94,7 +110,7 @@ class TasksService:
         for customer_id in customer_ids:
             doc = docs.get(customer_id)
             customers[customer_id] = None if doc is None or doc.get("deleted") else \
-                domain.linkable_customer(self._owner_of(doc), doc.get("region"),
+                access.linkable_customer(self._owner_of(doc), doc.get("region"),
                                          doc.get("shared_with"))
         opportunity = None
         if opportunity_id:
@@ -103,10 +119,10 @@ class TasksService:
             if doc is not None:
                 # An opportunity is shared with whom its customer is shared with.
                 customer = self.customers.get(doc.get("customer_id") or "") or {}
-                record = domain.Linkable(self._owner_of(doc), doc.get("region"),
+                record = access.Linkable(self._owner_of(doc), doc.get("region"),
                                          tuple(customer.get("shared_with") or ()))
             opportunity = (opportunity_id, record)
-        domain.require_may_link(actor, customers=customers, opportunity=opportunity)
+        access.require_may_link(actor, customers=customers, opportunity=opportunity)
 
     def _assignee_for(self, actor: Identity, given: Any, field="assignee_id") -> Any:
         if given is CALLER:
@@ -114,7 +130,7 @@ class TasksService:
         if given is None:
             return None
         if given == actor.user_id:
-            return domain.identity_as_owner(actor)
+            return identity_as_owner(actor)
         return self.resolve_user(given, field)
 
     # ---------------------------------------------------------------- tasks
@@ -122,43 +138,18 @@ class TasksService:
     def create(self, actor: Identity, body: dict) -> Task:
         body = dict(body)
         assignee = self._assignee_for(actor, body.pop("assignee_id", CALLER))
-        task = domain.create_task(actor, assignee=assignee, now=self.clock(), **body)
+        task = create_task(actor, assignee=assignee, now=self.clock(), **body)
         self.require_links(actor, task.customer_ids, task.opportunity_id)
-        self.repo.add(task, envelopes_of(task, actor.user_id))
+        self.add(task, actor.user_id)
         return task
 
     def get(self, actor: Identity, task_id: str) -> Task:
         task = self.repo.get(task_id)
-        if task is None or not domain.can_view(actor, task):
-            raise NotFound("No such task. 任务不存在。")
+        access.require_can_view(actor, task)
         return task
 
-    def _mutate(self, actor: Identity, task_id: str, change: Callable[[Task], Any], *,
-                if_match: int | None = None) -> Task:
-        """Load, change, save conditionally; reload and redo after losing a race (a
-        client that named its version with If-Match gets 412 instead)."""
-        for _ in range(RETRIES):
-            task = self.get(actor, task_id)
-            if if_match is not None and if_match != task.version:
-                raise PreconditionFailed(
-                    f"The task is at version {task.version}, not {if_match}. "
-                    "任务已被修改,请刷新后重试。", code="stale_version")
-            loaded = task.version
-            change(task)
-            if not task.events and task.version == loaded:
-                return task
-            try:
-                self.repo.save(task, envelopes_of(task, actor.user_id),
-                               expected_version=loaded)
-                return task
-            except VersionConflict:
-                if if_match is not None:
-                    raise PreconditionFailed("The task changed meanwhile. 任务已被修改。",
-                                             code="stale_version") from None
-        raise VersionConflict("The task is changing too often; try again. 请稍后重试。")
-
     def edit(self, actor: Identity, task_id: str, changes: dict, *,
-             if_match: int | None = None) -> Task:
+             expected_version: int | None = None) -> Task:
         def change(task: Task) -> None:
             customers, opportunity_id = set(task.customer_ids), task.opportunity_id
             task.edit(actor, changes, now=self.clock())
@@ -166,50 +157,30 @@ class TasksService:
             self.require_links(
                 actor, [c for c in task.customer_ids if c not in customers],
                 task.opportunity_id if task.opportunity_id != opportunity_id else None)
-        return self._mutate(actor, task_id, change, if_match=if_match)
+        return self._run(actor, task_id, change, expected_version=expected_version)
 
     def change_status(self, actor: Identity, task_id: str, status: str,
-                      result: str | None = None, *, if_match: int | None = None) -> Task:
-        return self._mutate(actor, task_id,
-                            lambda t: t.change_status(actor, status, result, now=self.clock()),
-                            if_match=if_match)
+                      result: str | None = None, *,
+                      expected_version: int | None = None) -> Task:
+        return self._run(actor, task_id,
+                         lambda t: t.change_status(actor, status, result, now=self.clock()),
+                         expected_version=expected_version)
 
     def assign(self, actor: Identity, task_id: str, user_id: str, *,
-               if_match: int | None = None) -> Task:
+               expected_version: int | None = None) -> Task:
         self.get(actor, task_id)  # 404 before saying anything about the user
         target = self._assignee_for(actor, user_id, "user_id")
-        return self._mutate(actor, task_id,
-                            lambda t: t.assign(actor, target, now=self.clock()),
-                            if_match=if_match)
+        return self._run(actor, task_id, lambda t: t.assign(actor, target, now=self.clock()),
+                         expected_version=expected_version)
 
     def list(self, actor: Identity, query: dict) -> tuple[list[Task], int]:
-        parts = [domain.scope_query(actor, query.get("scope"))]
-        if query.get("status"):
-            parts.append({"status": {"$in": query["status"]}})
-        if query.get("priority"):
-            parts.append({"priority": {"$in": query["priority"]}})
-        if query.get("type"):
-            parts.append({"type": {"$in": query["type"]}})
         tz = self.timezone_of(actor)
-        if query.get("due_before"):
-            parts.append({"due_at": {"$lt": _moment("due_before", query["due_before"], tz,
-                                                      end_of_day=True)}})
-        if query.get("due_after"):
-            parts.append({"due_at": {"$gte": _moment("due_after", query["due_after"], tz,
-                                                       end_of_day=False)}})
-        for name, field in (("customer_id", "customer_ids"),
-                            ("opportunity_id", "opportunity_id"),
-                            ("assignee_id", "assignee_id")):
+        criteria = dict(query)
+        for name, end_of_day in (("due_before", True), ("due_after", False)):
             if query.get(name):
-                parts.append({field: query[name]})
-        parts = [p for p in parts if p]
-        filter_ = {} if not parts else parts[0] if len(parts) == 1 else {"$and": parts}
-        sort_text = query.get("sort") or "due_at"
-        sort_text = sort_text.replace("priority", "priority_rank") \
-            if sort_text.lstrip("+-") == "priority" else sort_text
-        sort = sort_spec(sort_text, SORTABLE, "due_at")
-        return self.repo.page(filter_, sort=sort, page=query.get("page", 1),
-                              per_page=query.get("per_page", 20))
+                criteria[name] = parse_moment(name, query[name], tz, end_of_day=end_of_day)
+        return self.repo.page(actor, criteria, sort=query.get("sort"),
+                              page=query.get("page", 1), per_page=query.get("per_page", 20))
 
     # ---------------------------------------------------------------- bulk
 
@@ -219,7 +190,7 @@ class TasksService:
         assignee = self._assignee_for(actor, template.pop("assignee_id", CALLER))
         now = self.clock()
         # The template is checked once: if it is wrong, it is wrong for every customer.
-        domain.create_task(actor, assignee=assignee, now=now, **template)
+        create_task(actor, assignee=assignee, now=now, **template)
         self.require_links(actor, [], template.get("opportunity_id"))
         results, seen = [], set()
         for customer_id in customer_ids:
@@ -229,10 +200,10 @@ class TasksService:
                 continue
             seen.add(customer_id)
             try:
-                task = domain.create_task(actor, assignee=assignee, now=now,
-                                          customer_ids=[customer_id], **template)
+                task = create_task(actor, assignee=assignee, now=now,
+                                   customer_ids=[customer_id], **template)
                 self.require_links(actor, [customer_id], None)
-                self.repo.add(task, envelopes_of(task, actor.user_id))
+                self.add(task, actor.user_id)
                 results.append({"customer_id": customer_id, "ok": True, "id": task.id})
             except DomainError as error:
                 results.append({"customer_id": customer_id, "ok": False,
@@ -241,7 +212,7 @@ class TasksService:
 
     def bulk_assign(self, actor: Identity, task_ids: list[str], user_ids: list[str]
                     ) -> list[dict]:
-        pairs = domain.deal_round_robin(task_ids, user_ids)
+        pairs = deal_round_robin(task_ids, user_ids)
         owners = {uid: self._assignee_for(actor, uid, "user_ids") for uid in user_ids}
         results, seen = [], set()
         for task_id, user_id in pairs:
@@ -251,9 +222,9 @@ class TasksService:
                 continue
             seen.add(task_id)
             try:
-                task = self._mutate(actor, task_id,
-                                    lambda t, o=owners[user_id]: t.assign(actor, o,
-                                                                          now=self.clock()))
+                task = self._run(actor, task_id,
+                                 lambda t, o=owners[user_id]: t.assign(actor, o,
+                                                                       now=self.clock()))
                 results.append({"id": task_id, "ok": True, "user_id": user_id,
                                 "version": task.version})
             except DomainError as error:
@@ -280,7 +251,7 @@ class TasksService:
         return self.notes.mark_all_read(actor.user_id, self.clock())
 
     def add_notification_for(self, envelope: dict) -> bool:
-        note = domain.notification_for(envelope, now=self.clock())
+        note = notification_for(envelope, now=self.clock())
         return self.notes.add(note) if note else False
 
     # ---------------------------------------------------------------- calendar
@@ -297,19 +268,16 @@ class TasksService:
         day = day or self.clock().astimezone(tz).date()
         win = cal.window(view, day, tz)
         if scope == "team":
-            who: dict = {"$and": [domain.scope_query(actor, "team")]}
+            tasks = self.repo.in_window(win.start, win.end, team_of=actor)
         else:
             target = user_id or actor.user_id
             if target != actor.user_id:
                 owner = self.directory.owner(target)
                 if not is_superior(actor, owner) or not self.directory.get(target):
                     raise NotFound("No such user. 用户不存在。")
-            who = {"assignee_id": target}
-        tasks = self.repo.find({**who, **cal.query_bounds(win)},
-                               sort=[("calendar_start", 1)], limit=5000)
-        items = []
-        for task, days in cal.entries(tasks, win):
-            items.append({"task": task, "days": [d.isoformat() for d in days]})
+            tasks = self.repo.in_window(win.start, win.end, assignee_id=target)
+        items = [{"task": task, "days": [d.isoformat() for d in days]}
+                 for task, days in cal.entries(tasks, win)]
         return {"view": view, "date": day.isoformat(), "from": win.first_day.isoformat(),
                 "to": win.last_day.isoformat(), "timezone": tz.key, "items": items}
 
@@ -330,9 +298,7 @@ class TasksService:
             raise NotFound("Unknown or revoked calendar token. 日历链接无效或已撤销。",
                            code="invalid_calendar_token")
         now = self.clock()
-        tasks = self.repo.find({"assignee_id": user_id,
-                                "calendar_end": {"$gte": now - FEED_PAST}},
-                               sort=[("calendar_start", 1)], limit=5000)
+        tasks = self.repo.feed_for(user_id, now - FEED_PAST)
         return ics.feed(tasks, now=now, timezone_name=profile.get("timezone"),
                         name=f"CRM 任务 Tasks · {profile.get('name') or user_id}")
 
@@ -342,46 +308,27 @@ class TasksService:
                            budget_seconds: float = 5.0) -> int:
         """Fire what is due, each reminder exactly once even with other schedulers at
         work: a task is saved only if still at the version read, so of two replicas
-        firing the same reminder one write wins and the other skips it. Returns how many
-        fired; what the time budget leaves is the next sweep's."""
-        import time as _time
-
+        firing the same reminder one write wins and the other skips it (one attempt: the
+        next sweep sees what the winner left). Returns how many fired; what the time
+        budget leaves is the next sweep's."""
         now = as_utc(now or self.clock())
         fired = 0
         started = None
         # One query per sweep, oldest first (indexed on next_remind_at); the budget runs
         # from the first task, so a slow query never starves the sweep of progress.
         for task in self.repo.due_for_reminders(now):
-            started = started or _time.monotonic()
-            if _time.monotonic() - started > budget_seconds:
+            started = started or time.monotonic()
+            if time.monotonic() - started > budget_seconds:
                 break
-            loaded = task.version
-            # Due as of the sweep's `now`; stamped with when it really fires.
-            due = task.fire_due_reminders(max(now, as_utc(self.clock())))
-            if not due:
-                task.version += 1  # a stale next_remind_at: write it right
+            runner = CommandRunner(load=lambda _id, task=task: task, save=self.repo.save,
+                                   producer=PRODUCER, noun=NOUN, attempts=1)
             try:
-                self.repo.save(task, envelopes_of(task, None), expected_version=loaded)
-            except VersionConflict:
+                # Due as of the sweep's `now`; stamped with when it really fires.
+                _, due = runner.run(task.id, lambda t: t.fire_due_reminders(
+                    max(now, as_utc(self.clock()))), actor_id=None)
+            except Conflict:
                 continue  # someone else fired it, or the task changed: next sweep
+            if not due:
+                self.repo.refresh_schedule(task)   # nothing due after all: a stale index
             fired += len(due)
         return fired
-
-
-def _moment(field: str, text: str, tz, *, end_of_day: bool) -> datetime:
-    """A date-time with offset, or a date meaning (the end of) that local day."""
-    if "T" in text and " " in text:
-        text = text.replace(" ", "+")   # an unencoded "+08:00" arrives as " 08:00"
-    try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            if end_of_day:
-                day += timedelta(days=1)
-            return cal.local_midnight(day, tz)
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(field, "A date (YYYY-MM-DD) or a date-time with offset.") from None
-    if moment.tzinfo is None:
-        raise Invalid(field, "A date-time needs an offset (e.g. +08:00).")
-    return as_utc(moment)
-

@@ -1,45 +1,42 @@
-"""The only module of the tasks service that talks to MongoDB; it declares its indexes.
+"""The tasks collection: the only module that builds Mongo filters over tasks; it
+declares their indexes.
 
-Collections:
   tasks           one document per task, reminders embedded, pending events in its
-                  outbox (`_outbox`), `version` for optimistic concurrency; two derived
-                  fields for queries: `next_remind_at` (the scheduler's index) and
-                  `calendar_start`/`calendar_end` (calendar windows).
-  notifications   the inbox: one document per (event id), so a redelivered event makes
-                  no second entry.
-  calendar_tokens one per user: the sha256 of their current .ics token.
-  customer_owners what customer events said of each customer: its owner (to know the
-                  previous owner when an event does not name it) with their team and
-                  region, its region, sharees and whether it was deleted (to know whom
-                  a task may link it for). The name stays from when it held owners only.
-  opportunities   what opportunity events said of each opportunity: its customer, owner
-                  (with team and region) and region (to know whom a task may link it for).
+                  outbox (`_outbox`), `version` for optimistic concurrency (the domain
+                  raises it; a write here only matches the version it loaded); derived
+                  fields for queries: `next_remind_at` (the scheduler's index),
+                  `calendar_start`/`calendar_end` (calendar windows), `priority_rank`.
   reminder_schedule one document: `at`, no later than the earliest `next_remind_at` of
                   any task (absent: no task has a reminder to fire), so that a sweep
                   with nothing due costs one read by `_id`, not a scan of the tasks.
-  users           the kernel's UserDirectory read model.
+
+The service's other collections: personal_repository.py (inbox, calendar tokens),
+records_repository.py (what other services' events said of customers and
+opportunities); `users` is the kernel's UserDirectory.
 """
 from __future__ import annotations
 
 import random
 import time
 from datetime import datetime
-from pymongo import ASCENDING, DESCENDING, ReturnDocument
+
+from pymongo import ASCENDING
 from pymongo.errors import DuplicateKeyError
 
-from crmkit.bus.idempotent import apply_once
+from crmkit.bus.idempotent import SEEN, apply_once
 from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
 from crmkit.clock import as_utc
-from crmkit.errors import VersionConflict
-from crmkit.queries import count_matching
+from crmkit.errors import Forbidden, Invalid, NotFound, VersionConflict
+from crmkit.identity import Identity
+from crmkit.pagination import sort_spec
+from crmkit.queries import all_of, count_matching
+from crmkit.visibility import team_subtree_filter
 
-from services.tasks.domain import Notification, Reminder, Task
+from services.tasks.domain import OPEN_STATUSES, Reminder, Task
+from services.tasks.personal_repository import CalendarTokenRepository, NotificationRepository
+from services.tasks.records_repository import CustomerRecords, OpportunityRecords
 
 TASKS = "tasks"
-NOTIFICATIONS = "notifications"
-CALENDAR_TOKENS = "calendar_tokens"
-CUSTOMER_OWNERS = "customer_owners"
-OPPORTUNITIES = "opportunities"
 REMINDER_SCHEDULE = "reminder_schedule"
 SCHEDULE_ID = "next"
 FULL_SWEEP_EVERY = 30.0  # seconds: a sweep scans at least this often, whatever `at` says
@@ -81,17 +78,75 @@ def task_from_doc(doc: dict) -> Task:
     return task
 
 
-def notification_to_doc(note: Notification) -> dict:
-    return {"_id": note.id, "user_id": note.user_id, "kind": note.kind, "title": note.title,
-            "ref": note.ref, "created_at": note.created_at, "read": note.read,
-            "read_at": note.read_at}
+# ---------------------------------------------------------------- filters
+
+def visibility_filter(viewer: Identity) -> dict:
+    """The tasks `access.can_view` admits (a test keeps the two equal)."""
+    if viewer.role == "admin":
+        return {}
+    clauses: list[dict] = [{"assignee_id": viewer.user_id}, {"created_by": viewer.user_id}]
+    assigned = {"assignee_id": {"$ne": None}}
+    if viewer.role == "supervisor" and viewer.team:
+        for team_field in ("assignee_team", "creator_team"):
+            clauses.append({**assigned, **team_subtree_filter(viewer.team, team_field)})
+    elif viewer.role == "manager" and viewer.region:
+        for region_field in ("assignee_region", "creator_region"):
+            clauses.append({**assigned, region_field: viewer.region})
+    if viewer.at_least("supervisor"):
+        clauses.append({"assignee_id": None, "region": viewer.region})
+    return {"$or": clauses}
 
 
-def notification_from_doc(doc: dict) -> Notification:
-    return Notification(id=doc["_id"], user_id=doc["user_id"], kind=doc["kind"],
-                        title=doc["title"], ref=doc.get("ref") or {},
-                        created_at=doc["created_at"], read=bool(doc.get("read")),
-                        read_at=doc.get("read_at"))
+def scope_filter(viewer: Identity, scope: str | None) -> dict:
+    """`GET /tasks?scope=`: mine, created, team, pool; always within what is visible."""
+    if scope in (None, "", "all"):
+        chosen: dict = {}
+    elif scope == "mine":
+        chosen = {"assignee_id": viewer.user_id}
+    elif scope == "created":
+        chosen = {"created_by": viewer.user_id}
+    elif scope == "team":
+        # The team's assigned tasks: for a rep that is just what they may see.
+        chosen = {"assignee_id": {"$ne": None}}
+    elif scope == "pool":
+        if not viewer.at_least("supervisor"):
+            raise Forbidden("Only supervisors and up see the task pool. "
+                            "只有主管及以上可以查看任务池。", code="pool_not_allowed")
+        chosen = {"assignee_id": None}
+    else:
+        raise Invalid("scope", "Must be one of: mine, created, team, pool.")
+    return all_of([visibility_filter(viewer), chosen])
+
+
+def list_filter(viewer: Identity, criteria: dict) -> dict:
+    """`GET /tasks`: the scope, then each filter given (times already parsed)."""
+    parts = [scope_filter(viewer, criteria.get("scope"))]
+    for name in ("status", "priority", "type"):
+        if criteria.get(name):
+            parts.append({name: {"$in": list(criteria[name])}})
+    if criteria.get("due_before"):
+        parts.append({"due_at": {"$lt": criteria["due_before"]}})
+    if criteria.get("due_after"):
+        parts.append({"due_at": {"$gte": criteria["due_after"]}})
+    for name, field in (("customer_id", "customer_ids"), ("opportunity_id", "opportunity_id"),
+                        ("assignee_id", "assignee_id")):
+        if criteria.get(name):
+            parts.append({field: criteria[name]})
+    return all_of(parts)
+
+
+def list_sort(text: str | None) -> list:
+    """Priority sorts by its rank (high first), not by its name."""
+    text = text or "due_at"
+    if text.lstrip("+-") == "priority":
+        text = text.replace("priority", "priority_rank")
+    return sort_spec(text, SORTABLE, "due_at")
+
+
+def calendar_window_filter(start: datetime, end: datetime) -> dict:
+    """A coarse filter for a calendar window over `calendar_start`/`calendar_end` (the
+    exact cut is `calendar.overlaps`)."""
+    return {"calendar_start": {"$lt": end}, "calendar_end": {"$gte": start}}
 
 
 # ---------------------------------------------------------------- tasks
@@ -100,7 +155,6 @@ class TaskRepository:
     outbox_collections = [TASKS]
 
     def __init__(self, db):
-        self.db = db
         self.tasks = db[TASKS]
         self.schedule = db[REMINDER_SCHEDULE]
         self._last_full_sweep = None
@@ -127,16 +181,20 @@ class TaskRepository:
         notify_outbox(TASKS, [task.id])
         return True
 
-    def save(self, task: Task, envelopes: list[dict], *, expected_version: int,
+    def save(self, task: Task, loaded_version: int, envelopes: list[dict], *,
              seen_event: str | None = None) -> None:
-        """Write the task back if nobody changed it since `expected_version` was read;
-        VersionConflict otherwise. `seen_event` also records an event id as applied."""
+        """Write the task back if it is still at `loaded_version`; VersionConflict
+        otherwise. `seen_event` also records an event id as applied, in the same write
+        (a task that already took that event is left as it is)."""
         doc = task_to_doc(task)
         doc.pop("_id")
         update = with_outbox({"$set": doc}, envelopes)
-        filter_ = {"_id": task.id, "version": expected_version}
+        filter_ = {"_id": task.id, "version": loaded_version}
         if seen_event is not None:
             applied = apply_once(self.tasks, filter_, update, seen_event)
+            if not applied and self.tasks.find_one({"_id": task.id, SEEN: seen_event},
+                                                   {"_id": 1}):
+                return
         else:
             applied = self.tasks.update_one(filter_, update).matched_count == 1
         if not applied:
@@ -146,38 +204,59 @@ class TaskRepository:
         if envelopes:
             notify_outbox(TASKS, [task.id])
 
-    def refresh_person(self, user_id: str, team: str | None, region: str | None) -> None:
-        """Re-copy a user's team/region onto the tasks they hold or created."""
-        for id_field, team_field, region_field in (
-                ("assignee_id", "assignee_team", "assignee_region"),
-                ("created_by", "creator_team", "creator_region")):
-            changes = {}
-            if team is not None:
-                changes[team_field] = team
-            if region is not None:
-                changes[region_field] = region
-            if not changes:
-                continue
-            differs = [{k: {"$ne": v}} for k, v in changes.items()]
-            self.tasks.update_many({id_field: user_id, "$or": differs},
-                                   {"$set": changes, "$inc": {"version": 1}})
+    def refresh_schedule(self, task: Task) -> None:
+        """Rewrite a task's derived `next_remind_at` (found stale by a sweep) if the task
+        is still the one read: not a change of the task, so no new version."""
+        self.tasks.update_one({"_id": task.id, "version": task.version},
+                              {"$set": {"next_remind_at": task.next_remind_at}})
 
     # -- reading
 
-    def get(self, task_id: str) -> Task | None:
+    def get(self, task_id: str) -> Task:
         doc = self.tasks.find_one({"_id": task_id})
-        return task_from_doc(doc) if doc else None
+        if doc is None:
+            raise NotFound("No such task. 任务不存在。")
+        return task_from_doc(doc)
 
-    def page(self, filter_: dict, *, sort: list, page: int, per_page: int
-             ) -> tuple[list[Task], int]:
+    def page(self, viewer: Identity, criteria: dict, *, sort: str | None, page: int,
+             per_page: int) -> tuple[list[Task], int]:
+        filter_ = list_filter(viewer, criteria)
         total = count_matching(self.tasks, filter_)
-        cursor = self.tasks.find(filter_).sort(sort).skip((page - 1) * per_page)
+        cursor = self.tasks.find(filter_).sort(list_sort(sort)).skip((page - 1) * per_page)
         return [task_from_doc(d) for d in cursor.limit(per_page)], total
 
-    def find(self, filter_: dict, *, limit: int = 0, sort=None) -> list[Task]:
-        cursor = self.tasks.find(filter_)
-        if sort:
-            cursor = cursor.sort(sort)
+    def in_window(self, start: datetime, end: datetime, *, assignee_id: str | None = None,
+                  team_of: Identity | None = None, limit: int = 5000) -> list[Task]:
+        """A calendar's candidates: one user's tasks, or (`team_of`) every assigned task
+        that viewer sees."""
+        who = scope_filter(team_of, "team") if team_of else {"assignee_id": assignee_id}
+        return self._find(all_of([who, calendar_window_filter(start, end)]), limit=limit)
+
+    def feed_for(self, user_id: str, since: datetime, *, limit: int = 5000) -> list[Task]:
+        """A user's tasks for their .ics feed: those not over before `since`."""
+        return self._find({"assignee_id": user_id, "calendar_end": {"$gte": since}},
+                          limit=limit)
+
+    def open_for_customer(self, customer_id: str) -> list[Task]:
+        return self._find({"customer_ids": customer_id,
+                           "status": {"$in": list(OPEN_STATUSES)}})
+
+    def placing(self, user_id: str, team: str | None, region: str | None) -> list[str]:
+        """Ids of the tasks whose copy of the user's team or region differs from these."""
+        clauses = []
+        for id_field, team_field, region_field in (
+                ("assignee_id", "assignee_team", "assignee_region"),
+                ("created_by", "creator_team", "creator_region")):
+            differs = [{f: {"$ne": v}} for f, v in ((team_field, team), (region_field, region))
+                       if v is not None]
+            if differs:
+                clauses.append({id_field: user_id, "$or": differs})
+        if not clauses:
+            return []
+        return [d["_id"] for d in self.tasks.find({"$or": clauses}, {"_id": 1})]
+
+    def _find(self, filter_: dict, *, limit: int = 0) -> list[Task]:
+        cursor = self.tasks.find(filter_).sort([("calendar_start", ASCENDING)])
         if limit:
             cursor = cursor.limit(limit)
         return [task_from_doc(d) for d in cursor]
@@ -249,132 +328,19 @@ class TaskRepository:
         self.schedule.update_one({"_id": SCHEDULE_ID, "rev": schedule.get("rev", 0)},
                                  fields)
 
-    def open_for_customer(self, customer_id: str) -> list[Task]:
-        return self.find({"customer_ids": customer_id,
-                          "status": {"$in": ["todo", "in_progress"]}})
 
+class Repositories:
+    """Every collection of the service, for the composition root to hand on."""
 
-# ---------------------------------------------------------------- inbox
-
-class NotificationRepository:
     def __init__(self, db):
-        self.notes = db[NOTIFICATIONS]
+        self.tasks = TaskRepository(db)
+        self.notifications = NotificationRepository(db)
+        self.tokens = CalendarTokenRepository(db)
+        self.customers = CustomerRecords(db)
+        self.opportunities = OpportunityRecords(db)
+        self.outbox_collections = list(TaskRepository.outbox_collections)
 
     def ensure_indexes(self) -> None:
-        self.notes.create_index([("user_id", ASCENDING), ("read", ASCENDING),
-                                 ("created_at", DESCENDING)])
-
-    def add(self, note: Notification) -> bool:
-        """False if this event's entry is already there (a redelivery)."""
-        try:
-            self.notes.insert_one(notification_to_doc(note))
-            return True
-        except DuplicateKeyError:
-            return False
-
-    def page(self, user_id: str, *, unread: bool | None, page: int, per_page: int
-             ) -> tuple[list[Notification], int]:
-        filter_: dict = {"user_id": user_id}
-        if unread is True:
-            filter_["read"] = False
-        elif unread is False:
-            filter_["read"] = True
-        total = count_matching(self.notes, filter_)
-        cursor = (self.notes.find(filter_).sort([("created_at", DESCENDING),
-                                                  ("_id", DESCENDING)])
-                  .skip((page - 1) * per_page).limit(per_page))
-        return [notification_from_doc(d) for d in cursor], total
-
-    def unread_count(self, user_id: str) -> int:
-        return count_matching(self.notes, {"user_id": user_id, "read": False})
-
-    def mark_read(self, user_id: str, note_id: str, now: datetime) -> Notification | None:
-        """Only the owner's entry; reading twice keeps the first read time."""
-        doc = self.notes.find_one_and_update(
-            {"_id": note_id, "user_id": user_id, "read": False},
-            {"$set": {"read": True, "read_at": now}}, return_document=ReturnDocument.AFTER)
-        if doc is None:
-            doc = self.notes.find_one({"_id": note_id, "user_id": user_id})
-        return notification_from_doc(doc) if doc else None
-
-    def mark_all_read(self, user_id: str, now: datetime) -> int:
-        return self.notes.update_many({"user_id": user_id, "read": False},
-                                      {"$set": {"read": True, "read_at": now}}).modified_count
-
-
-
-# ---------------------------------------------------------------- calendar tokens
-
-class CalendarTokenRepository:
-    def __init__(self, db):
-        self.tokens = db[CALENDAR_TOKENS]
-
-    def ensure_indexes(self) -> None:
-        self.tokens.create_index("token_hash", unique=True)
-
-    def replace(self, user_id: str, token_hash: str, now: datetime) -> None:
-        """One token per user: a new one takes the old one's place (and revokes it)."""
-        self.tokens.replace_one({"_id": user_id},
-                                {"_id": user_id, "token_hash": token_hash, "created_at": now},
-                                upsert=True)
-
-    def revoke(self, user_id: str) -> bool:
-        return self.tokens.delete_one({"_id": user_id}).deleted_count == 1
-
-    def user_for(self, token_hash: str) -> str | None:
-        doc = self.tokens.find_one({"token_hash": token_hash})
-        return doc["_id"] if doc else None
-
-
-# ---------------------------------------------------------------- other services' records
-
-class _EventFed:
-    """One document per record of another service, set from its events: each event
-    states some facts (fields) and newer news wins, so an older event that arrives late
-    changes nothing and a redelivered one is applied once. Newer: a higher `version`
-    of the record (its snapshot's, when both events carry one: replicas' clocks differ),
-    else a later or equal `occurred_at` (events of one command share the millisecond)."""
-
-    def __init__(self, collection):
-        self.records = collection
-
-    def record(self, record_id: str, facts: dict, occurred_at: str, event_id: str, *,
-               version: int | None = None) -> bool:
-        by_time = [{"occurred_at": {"$lte": occurred_at}}, {"occurred_at": None}]
-        if version is None:
-            newer = by_time
-        else:
-            newer = [{"version": {"$lt": version}},
-                     *({"version": None, **clause} for clause in by_time)]
-        stamp = {"occurred_at": occurred_at}
-        if version is not None:
-            stamp["version"] = version
-        return apply_once(self.records, {"_id": record_id, "$or": newer},
-                          {"$set": {**facts, **stamp}}, event_id, upsert=True)
-
-    def get(self, record_id: str) -> dict | None:
-        return self.records.find_one({"_id": record_id})
-
-    def get_many(self, record_ids) -> dict[str, dict]:
-        ids = list(dict.fromkeys(record_ids))
-        if not ids:
-            return {}
-        return {d["_id"]: d for d in self.records.find({"_id": {"$in": ids}})}
-
-
-class CustomerRecords(_EventFed):
-    """What customer events said of each customer (owner, sharees, region, deleted)."""
-
-    def __init__(self, db):
-        super().__init__(db[CUSTOMER_OWNERS])
-
-    def owner_of(self, customer_id: str) -> str | None:
-        doc = self.get(customer_id)
-        return doc.get("owner_id") if doc else None
-
-
-class OpportunityRecords(_EventFed):
-    """What opportunity events said of each opportunity (customer, owner, region)."""
-
-    def __init__(self, db):
-        super().__init__(db[OPPORTUNITIES])
+        self.tasks.ensure_indexes()
+        self.notifications.ensure_indexes()
+        self.tokens.ensure_indexes()

@@ -13,8 +13,9 @@ from crmkit.clock import isoformat
 from crmkit.pagination import PageQuery
 import events  # noqa: F401  (registers every event's schema, this service's among them)
 
-from services.tasks.domain import (MAX_CUSTOMERS_PER_TASK, MAX_REMINDERS, PRIORITIES, STATUSES,
-                                   TASK_TYPES)
+from events.tasks import PRIORITIES, STATUSES, TASK_TYPES
+from services.tasks.fields import MAX_CUSTOMERS_PER_TASK
+from services.tasks.reminders import MAX_REMINDERS
 
 SCOPES = ("mine", "created", "team", "pool", "all")
 
@@ -169,6 +170,52 @@ class NotificationOut(Schema):
 class CalendarTokenOut(Schema):
     token = fields.String()
     url = fields.String()
+
+
+class CalendarOut(Schema):
+    view = fields.String()
+    date = fields.String()
+    from_ = fields.String(data_key="from", attribute="from")
+    to = fields.String()
+    timezone = fields.String()
+    items = fields.Method("dump_items", metadata={
+        "description": "the tasks in the window (as TaskOut), each with the local days "
+                       "(YYYY-MM-DD) it falls on: `days`"})
+
+    def dump_items(self, found) -> list[dict]:
+        return [{**dump_task(entry["task"]), "days": entry["days"]}
+                for entry in found["items"]]
+
+
+class _BulkResultOut(Schema):
+    ok = fields.Boolean()
+    code = fields.String()
+    detail = fields.String()
+
+
+class BulkCreateResultOut(_BulkResultOut):
+    customer_id = fields.String()
+    id = fields.String()
+
+
+class BulkCreateOut(Schema):
+    results = fields.List(fields.Nested(BulkCreateResultOut))
+    created = fields.Integer()
+
+
+class BulkAssignResultOut(_BulkResultOut):
+    id = fields.String()
+    user_id = fields.String()
+    version = fields.Integer()
+
+
+class BulkAssignOut(Schema):
+    results = fields.List(fields.Nested(BulkAssignResultOut))
+    assigned = fields.Integer()
+
+
+class ReadAllOut(Schema):
+    read = fields.Integer()
 
 
 def dump_task(task) -> dict:

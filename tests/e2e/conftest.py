@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from crm_process import RunningCrm
-from crm_testing import Org, http_transport, release_after_group
+from crm_process import crm_up
+from crm_testing import Org, http_transport
+
 
 @pytest.fixture(scope="session")
 def crm(broker_vhosts):
@@ -13,18 +14,8 @@ def crm(broker_vhosts):
     Shared by every e2e module and stopped after the last of them (crm_testing.
     release_after_group), with a virtual host of its own: its consumers never compete
     with the systems the integration tests start."""
-    running = RunningCrm(amqp_url=broker_vhosts("e2e"))
-
-    def stop():
-        running.stop()
-        running.kill_leftovers()
-
-    release_after_group("e2e", stop)
-    try:
-        running.wait_healthy()
+    with crm_up(amqp_url=broker_vhosts("e2e"), group="e2e") as running:
         yield running
-    finally:
-        stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,8 +7,8 @@ import signal
 import subprocess
 import tempfile
 
-from crm_process import CRM, RunningCrm
-from crm_testing import Org, eventually, http_transport
+from crm_process import CRM, crm_up
+from crm_testing import Org, eventually, http_transport, reports_caught_up
 
 READS = ("/api/v1/customers?scope=all&per_page=100&sort=number",
          "/api/v1/pool?per_page=100&sort=number",
@@ -25,25 +25,13 @@ def _reads(base_url: str) -> dict:
     return {path: admin.get(path).json for path in READS}
 
 
-def _settled(base_url: str):
-    """A probe: the reads, once two polls in a row return the same (the demo's last
-    events have all been applied), else None."""
-    last = {}
-
-    def probe():
-        reads = _reads(base_url)
-        same = reads == last.get("reads")
-        last["reads"] = reads
-        return reads if same else None
-    return probe
-
-
 def _backup_of_a_still_moment(crm):
-    """A backup with the reads it holds: taken between two equal reads, so that nothing
-    the system does by itself meanwhile (a reminder firing) makes the reads differ."""
+    """A backup with the reads it holds: taken between two equal reads, once reporting
+    has caught up, so that nothing the system does meanwhile (a reminder firing, the
+    browser tests' last events) makes the reads differ."""
     def attempt():
-        before = eventually(_settled(crm.base_url), interval=2.0,
-                            message="every read the same twice in a row")
+        reports_caught_up(crm.base_url)
+        before = _reads(crm.base_url)
         folder = tempfile.mkdtemp(prefix="crm-backup-") + "/b"
         subprocess.run([*CRM, "backup", "--out", folder], env=crm.env, check=True,
                        timeout=120)
@@ -55,11 +43,10 @@ def test_backup_wipe_restore_reads_the_same(demo_crm):
     folder, before = _backup_of_a_still_moment(demo_crm)
     assert before[READS[0]]["total"] > 0 and before[READS[2]]["total"] > 0
 
-    restored = RunningCrm(amqp_url=None, start=False)   # an empty data folder of its own
-    try:
+    def restore(restored):   # into an empty data folder of its own
         subprocess.run([*CRM, "restore", folder], env=restored.env, check=True, timeout=120)
-        restored.start()
-        restored.wait_healthy()
+
+    with crm_up(amqp_url=None, prepare=restore) as restored:
         # events the backup caught still pending in an outbox are published again by
         # the restored relay (consumers dedupe them): compare once they are through
         differing: set = set()
@@ -75,5 +62,3 @@ def test_backup_wipe_restore_reads_the_same(demo_crm):
         except AssertionError:
             raise AssertionError(f"reads that differ after the restore: {sorted(differing)}")
         assert restored.stop(signal.SIGTERM) == 0
-    finally:
-        restored.kill_leftovers()

@@ -7,7 +7,7 @@ import os
 import signal
 import urllib.request
 
-from crm_process import RunningCrm, processes_marked
+from crm_process import crm_up, processes_marked
 from crm_testing import USER_PASSWORD, Org, eventually, http_transport
 
 CUSTOMER = {"name": "北京华远科技有限公司", "industry": "IT", "status": "intent",
@@ -91,9 +91,7 @@ def _created(reply):
 
 
 def test_a_killed_process_is_restarted_and_loses_nothing_then_sigterm_stops_all(broker_vhosts):
-    running = RunningCrm(amqp_url=broker_vhosts("e2e"))
-    try:
-        running.wait_healthy()
+    with crm_up(amqp_url=broker_vhosts("e2e")) as running:
         assert len(processes_marked(running.marker)) >= 11  # supervisor, db, 5 apis, 5 workers
         org = Org(http_transport(running.base_url))
         rep = org.user("rep")
@@ -119,14 +117,10 @@ def test_a_killed_process_is_restarted_and_loses_nothing_then_sigterm_stops_all(
         assert running.stop(signal.SIGTERM) == 0
         eventually(lambda: not processes_marked(running.marker), timeout=30,
                    message="no process of the system left")
-    finally:
-        running.kill_leftovers()
 
 
 def test_embedded_default_keeps_its_data_across_a_restart():
-    first = RunningCrm(amqp_url=None)
-    try:
-        first.wait_healthy()
+    with crm_up(amqp_url=None) as first:
         assert first.data_dir in first.output()          # says where the data lives
         org = Org(http_transport(first.base_url))
         rep = org.user("rep", username="keeper.rep")
@@ -145,12 +139,8 @@ def test_embedded_default_keeps_its_data_across_a_restart():
         assert first.stop(signal.SIGINT) == 0
         eventually(lambda: not processes_marked(first.marker), timeout=30,
                    message="no process left")
-    finally:
-        first.kill_leftovers()
 
-    second = RunningCrm(amqp_url=None, data_dir=first.data_dir)
-    try:
-        second.wait_healthy()
+    with crm_up(amqp_url=None, data_dir=first.data_dir) as second:
         org = Org(http_transport(second.base_url))
         rep = org.login("keeper.rep", USER_PASSWORD)
         assert rep.token, "the user is still there"
@@ -163,5 +153,3 @@ def test_embedded_default_keeps_its_data_across_a_restart():
         assert another.status_code == 201, another
         assert another.json["number"] > created.json["number"]
         assert second.stop(signal.SIGTERM) == 0
-    finally:
-        second.kill_leftovers()

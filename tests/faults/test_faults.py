@@ -14,7 +14,7 @@ import urllib.request
 
 import pytest
 
-from crm_process import RunningCrm
+from crm_process import crm_up
 from crm_testing import Org, eventually, http_transport
 from fault_load import (Load, Observer, RabbitNode, check_after_fault, kill_all,
                         pids_running, ready_reps)
@@ -54,16 +54,11 @@ def broker(broker_vhosts):
 @pytest.fixture(scope="module")
 def system(broker):
     node, amqp_url, _ = broker
-    running = RunningCrm(amqp_url=amqp_url)
-    try:
-        running.wait_healthy(timeout=120)
+    with crm_up(amqp_url=amqp_url) as running:
         eventually(lambda: ready(running.base_url), message="the system ready")
         org = Org(http_transport(running.base_url))
         observer = Observer(running.amqp_url)  # bound before any load
         yield running, org, observer
-    finally:
-        running.stop()
-        running.kill_leftovers()
 
 
 @pytest.mark.parametrize("victim", list(VICTIMS))

@@ -25,7 +25,7 @@ import io
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -559,7 +559,7 @@ ENDPOINT_PARAMS = {
 PARAMS_AT[("/users/directory", "q")] = ["Bola", "Bola r5"]
 PARAMS_AT[("/users", "q")] = ["Bola", "Bola r5", "Bola s"]
 PARAMS_AT[("/users", "sort")] = sorted(__import__(
-    "gateway.identity.handlers", fromlist=["SORTABLE"]).SORTABLE)
+    "gateway.identity.repository", fromlist=["SORTABLE"]).SORTABLE)
 PARAMS["active"] = ["true", "false"]
 
 

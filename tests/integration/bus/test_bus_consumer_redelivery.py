@@ -4,7 +4,7 @@ write, so a consumer dying before its ack gets it again; apply_once makes the se
 from __future__ import annotations
 
 from bus_kit import Crash, make_envelope
-from crm_testing import eventually
+from crm_testing import eventually, handled
 from crmkit.bus.consumer import Subscriptions
 from crmkit.bus.idempotent import apply_once
 
@@ -44,8 +44,9 @@ def test_a_consumer_killed_before_its_ack_gets_the_message_again_and_applies_it_
     # ... but never acknowledged: the broker holds the message for the next consumer.
     eventually(lambda: bus.depth(names.main) == 1, message="message back in the queue")
 
-    successor = bus.start_consumer(bus.consumer(service, subscriptions))
-    eventually(lambda: len(outcomes) == 2, message="redelivered to the new consumer")
+    successor_consumer = bus.consumer(service, subscriptions)
+    with handled([successor_consumer]):   # redelivered to the new consumer
+        successor = bus.start_consumer(successor_consumer)
     assert deliveries == [paid["id"], paid["id"]]
     assert outcomes == [True, False]
     assert bus.db.accounts.find_one({"_id": "acc1"})["paid_cents"] == 1250
@@ -64,12 +65,11 @@ def test_a_duplicated_delivery_changes_nothing(bus):
     bus.start_consumer(consumer)
 
     paid = make_envelope(PAID, "acc2", {"cents": 700})
-    bus.publisher.publish(paid)
-    bus.publisher.publish(paid)   # the same envelope again (a relay republish, say)
     other = make_envelope(PAID, "acc2", {"cents": 5})
-    bus.publisher.publish(other)  # a different event is still applied
-
-    eventually(lambda: len(outcomes) == 3, message="three deliveries")
+    with handled([consumer], count=3):   # all three deliveries acknowledged
+        bus.publisher.publish(paid)
+        bus.publisher.publish(paid)   # the same envelope again (a relay republish, say)
+        bus.publisher.publish(other)  # a different event is still applied
     assert outcomes == [True, False, True]
     account = bus.db.accounts.find_one({"_id": "acc2"})
     assert account["paid_cents"] == 705

@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bus_kit import make_envelope
-from crm_testing import eventually
+from crm_testing import consumers_of, eventually, handled
 from crmkit.bus.consumer import ATTEMPTS_HEADER, ERROR_HEADER, FAILED_AT_HEADER, Subscriptions
 from crmkit.bus.deadletters import list_parked, replay_parked
 from crmkit.bus.idempotent import apply_once
@@ -91,40 +91,33 @@ def _park(amqp_url: str, service: str, envelope: dict) -> None:
 
 def test_admins_list_and_replay_parked_messages_through_the_gateway(system, org):
     rep = org.user("rep")
-    worker = system.services["reporting"].extensions["crm.worker"]
-    handled: list[str] = []
-    for consumer in worker.consumers:   # watch what reporting's consumers acknowledge
-        def watch(envelope, original=consumer.on_handled):
-            handled.append(envelope["id"])
-            if original:
-                original(envelope)
-        consumer.on_handled = watch
-
     parked = make_envelope("bustest.parking.via_http", "x1")
-    _park(system.settings.amqp_url, "reporting", parked)
+    with handled(consumers_of(system, "reporting"),
+                 lambda envelope: envelope["id"] == parked["id"]) as replays:
+        _park(system.settings.amqp_url, "reporting", parked)
 
-    listing = org.admin.get("/api/v1/admin/dead-letters?service=reporting")
-    assert listing.status_code == 200, listing
-    assert listing.json["service"] == "reporting"
-    items = {item["id"]: item for item in listing.json["items"]}
-    assert items[parked["id"]]["attempts"] == 3
-    assert "bustest: poison" in items[parked["id"]]["error"]
-    assert items[parked["id"]]["envelope"] == parked
+        listing = org.admin.get("/api/v1/admin/dead-letters?service=reporting")
+        assert listing.status_code == 200, listing
+        assert listing.json["service"] == "reporting"
+        items = {item["id"]: item for item in listing.json["items"]}
+        assert items[parked["id"]]["attempts"] == 3
+        assert "bustest: poison" in items[parked["id"]]["error"]
+        assert items[parked["id"]]["envelope"] == parked
 
-    assert rep.get("/api/v1/admin/dead-letters?service=reporting").status_code == 403
-    refused = rep.post("/api/v1/admin/dead-letters/replay",
-                       json={"service": "reporting", "ids": [parked["id"]]})
-    assert refused.status_code == 403
-    assert refused.headers["Content-Type"].startswith("application/problem+json")
-    unknown = org.admin.get("/api/v1/admin/dead-letters?service=nobody")
-    assert unknown.status_code == 422
-    assert parked["id"] not in handled
+        assert rep.get("/api/v1/admin/dead-letters?service=reporting").status_code == 403
+        refused = rep.post("/api/v1/admin/dead-letters/replay",
+                           json={"service": "reporting", "ids": [parked["id"]]})
+        assert refused.status_code == 403
+        assert refused.headers["Content-Type"].startswith("application/problem+json")
+        unknown = org.admin.get("/api/v1/admin/dead-letters?service=nobody")
+        assert unknown.status_code == 422
+        assert parked["id"] not in [envelope["id"] for envelope in replays]
 
-    replayed = org.admin.post("/api/v1/admin/dead-letters/replay",
-                              json={"service": "reporting", "ids": [parked["id"]]})
-    assert replayed.status_code == 200, replayed
-    assert replayed.json["replayed"] == [parked["id"]]
-    eventually(lambda: parked["id"] in handled, message="reporting handled the replay")
+        replayed = org.admin.post("/api/v1/admin/dead-letters/replay",
+                                  json={"service": "reporting", "ids": [parked["id"]]})
+        assert replayed.status_code == 200, replayed
+        assert replayed.json["replayed"] == [parked["id"]]
+    # reporting handled the replay
     after = org.admin.get("/api/v1/admin/dead-letters?service=reporting").json
     assert parked["id"] not in {item["id"] for item in after["items"]}
 
@@ -135,10 +128,10 @@ def test_a_message_that_is_not_json_is_parked_instead_of_looping(bus):
     service = "bustest_garbage"
     names = bus.fresh_service(service, [SHIPPED])
     bus.db.orders.insert_one({"_id": "o3", "shipped": 0})
-    handled = []
+    shipped = []
 
     def on_shipped(envelope):
-        handled.append(envelope["id"])
+        shipped.append(envelope["id"])
         apply_once(bus.db.orders, {"_id": "o3"}, {"$inc": {"shipped": 1}}, envelope["id"])
 
     subscriptions = Subscriptions()
@@ -150,7 +143,7 @@ def test_a_message_that_is_not_json_is_parked_instead_of_looping(bus):
     good = make_envelope(SHIPPED, "o3")
     bus.publisher.publish(good)
 
-    eventually(lambda: handled == [good["id"]], message="the good message handled")
+    eventually(lambda: shipped == [good["id"]], message="the good message handled")
     parked = eventually(lambda: list_parked(bus.url, service), message="garbage parked")
     assert [item["id"] for item in parked] == ["garbage-1"]
     assert parked[0]["envelope"] is None and parked[0]["error"]

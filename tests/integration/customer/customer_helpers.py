@@ -91,7 +91,6 @@ class Clock:
 
 def service_handlers(clock=None, users=None, db=None):
     """The customer use cases over a fresh FerretDB database, no broker, no gateway."""
-    from crmkit.mongo import get_database
     from services.customer import schemas  # noqa: F401  (event schemas)
     from services.customer.handlers import CustomerHandlers
     from services.customer.repository import CustomerRepository

@@ -1,9 +1,8 @@
 """`crm up --demo` loads sample customers across regions and teams (through the API)."""
 from __future__ import annotations
 
+from crm import demo_customer as demo
 from crm.demo import build_people
-
-from services.customer import demo
 
 
 def test_demo_customers_span_regions_teams_and_the_pool(corg):

@@ -39,7 +39,7 @@ def test_numbers_restart_each_local_day():
 def test_a_day_past_9999_keeps_numbering():
     clock = Clock(datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc))
     handlers = service_handlers(clock)
-    handlers.repository.counters.insert_one({"_id": "customer-number:20261123", "seq": 9998})
+    handlers.repository.names.counters.insert_one({"_id": "customer-number:20261123", "seq": 9998})
     rep = identity("rep1")
     numbers = [handlers.create_customer(customer_body(), rep).number for _ in range(2)]
     assert numbers == ["CRM202611239999", "CRM2026112310000"]

@@ -207,8 +207,10 @@ def test_retired_indexes_go_from_an_older_data_folder():
     db = fresh_database("retired")
     db["customers"].create_index([("deleted", 1), ("owner_id", 1)])
     db["customers"].create_index([("created_at", -1)])    # a sort index without _id
+    db["customers"].create_index([("owner_id", 1), ("created_at", -1)])   # without deleted
     CustomerRepository(db).ensure_indexes()
     CustomerRepository(db).ensure_indexes()   # a second process starting finds them gone
     indexes = db["customers"].index_information()
     assert not set(RETIRED_INDEXES) & set(indexes)
-    assert {"owner_id_1_created_at_-1", "created_at_-1__id_-1"} <= set(indexes)
+    assert {"owner_id_1_deleted_1_created_at_-1__id_-1", "deleted_1",
+            "created_at_-1__id_-1"} <= set(indexes)

@@ -1,7 +1,6 @@
 """Identity HTTP API (CONTRACT §3) on a Flask app with FerretDB, wired like the gateway."""
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -10,7 +9,6 @@ from flask import Flask
 from crmkit.auth import TokenService
 from crmkit.bus.outbox import OUTBOX
 from crmkit.idempotency import IdempotencyStore
-from crmkit.mongo import get_database
 from crmkit.web import install_error_handlers, install_request_id
 from gateway.identity.component import IdentityComponent
 from gateway.identity.passwords import Argon2Hasher
@@ -45,7 +43,7 @@ def identity(db, clock):
         db, TokenService(SECRET), hasher=Argon2Hasher(fast=True),
         idempotency_store=IdempotencyStore(db["_idempotency"]),
         env={"CRM_ADMIN_PASSWORD": ADMIN_PASSWORD})
-    component.service.clock = clock
+    component.handlers.clock = clock
     component.start()
     return component
 
@@ -218,7 +216,7 @@ def test_garbage_token_is_401(client):
 
 def test_an_internal_token_is_not_an_access_token(client, identity):
     admin_user = identity.repository.by_username("admin")
-    internal = identity.service.tokens.issue_internal(admin_user.to_identity())
+    internal = identity.handlers.tokens.issue_internal(admin_user.to_identity())
     assert_problem(client.get("/api/v1/me", headers=bearer(internal)), 401, "invalid_token")
 
 
@@ -455,7 +453,7 @@ def test_forwarded_requests_get_an_internal_token_with_the_current_identity(clie
                                              "/api/v1/customers")
     assert caller.identity.user_id == user["id"]
     assert caller.identity.role == "rep"
-    checked = identity.service.tokens.verify_internal(caller.internal_token)
+    checked = identity.handlers.tokens.verify_internal(caller.internal_token)
     assert checked == caller.identity
     client.patch(f"/api/v1/users/{user['id']}", headers=admin, json={"role": "supervisor"})
     again = identity.authenticate_forwarded(headers["Authorization"], "GET",

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from crmkit.bus.outbox import OUTBOX, PENDING
 from crmkit.errors import Conflict, VersionConflict
-from crmkit.mongo import get_database
 from gateway.identity.domain import User
 from gateway.identity.passwords import Argon2Hasher
 from gateway.identity.repository import UserRepository
@@ -67,7 +65,7 @@ def test_save_bumps_the_version_and_appends_events(repo):
     user = new_user()
     repo.add(user, [{"id": "e1"}])
     user.update({"name": "张三丰"})
-    repo.save(user, [{"id": "e2"}])
+    repo.save(user, 0, [{"id": "e2"}])
     assert user.version == 1
     document = repo.users.find_one({"_id": user.id})
     assert document["version"] == 1 and document["name"] == "张三丰"
@@ -79,10 +77,10 @@ def test_a_stale_save_is_refused_and_changes_nothing(repo):
     repo.add(user, [])
     first, second = repo.get(user.id), repo.get(user.id)
     first.update({"name": "甲"})
-    repo.save(first, [])
+    repo.save(first, 0, [])
     second.update({"name": "乙"})
     with pytest.raises(VersionConflict):
-        repo.save(second, [{"id": "lost"}])
+        repo.save(second, 0, [{"id": "lost"}])
     document = repo.users.find_one({"_id": user.id})
     assert document["name"] == "甲"
     assert not document.get(OUTBOX)
@@ -97,7 +95,7 @@ def test_concurrent_saves_of_one_version_let_exactly_one_win(repo):
     def edit(copy, n):
         copy.update({"name": f"名字{n}"})
         try:
-            repo.save(copy, [])
+            repo.save(copy, 0, [])
             outcomes.append("won")
         except VersionConflict:
             outcomes.append("lost")

@@ -34,9 +34,11 @@ SEMANTICS = [
 @pytest.fixture(scope="module")
 def collection():
     customers = fresh_database("lookups")["customers"]
+    # enough documents and owners that, by the planner's statistics, an owner's index
+    # beats reading the table
     docs = [{"_id": f"c-{i}", "version": 3, "name": f"客户{i}", "deleted": i % 10 == 0,
-             "owner_id": f"u-{i % 5}", "shared_with": [f"u-{(i + 1) % 5}"]}
-            for i in range(50)]
+             "owner_id": f"u-{i % 100}", "shared_with": [f"u-{(i + 1) % 100}"]}
+            for i in range(2000)]
     docs += [{"_id": "odd-1", "name": "客户<1>", "owner_id": None, "deleted": [False]},
              {"_id": "odd-2", "name": '客户"引号"', "shared_with": "u-3", "deleted": False},
              {"_id": "odd-3", "name": "客户x", "owner_id": ["u-3", "u-8"], "deleted": False}]

@@ -2,12 +2,10 @@
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 
 from crmkit.bus.idempotent import SEEN, TRIM_SLACK, WINDOW, apply_once
-from crmkit.mongo import get_database
 from crm_testing import fresh_database
 
 

@@ -2,11 +2,9 @@
 from __future__ import annotations
 
 import copy
-import uuid
 
 from crmkit.bus.outbox import (LEASE, OUTBOX, PENDING, outbox_fields, strip_internal,
                                with_outbox)
-from crmkit.mongo import get_database
 from crm_testing import fresh_database
 
 E1 = {"id": "e1", "type": "thing.made"}

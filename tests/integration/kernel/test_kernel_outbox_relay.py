@@ -9,8 +9,8 @@ import pytest
 
 from crmkit.bus.outbox import LEASE, OUTBOX, PENDING, OutboxRelay, outbox_fields, with_outbox
 from crmkit.bus.publisher import Unroutable
-from crmkit.mongo import get_database
-from crm_testing import fresh_database
+from crmkit.clock import utcnow
+from crm_testing import eventually, fresh_database
 
 
 class StandInPublisher:
@@ -94,7 +94,8 @@ def test_a_crashed_relays_lease_expires_and_the_events_go_out(db):
     crashed = relay(db, StandInPublisher(), lease_seconds=0.05)
     assert crashed._lease_next(db.things) is not None   # leased, then the process died
     successor = StandInPublisher()
-    threading.Event().wait(0.1)
+    eventually(lambda: db.things.find_one({"_id": "t1", LEASE: {"$lt": utcnow()}}),
+               message="the crashed relay's lease expired")
     assert relay(db, successor).publish_pending() == 1
     assert successor.confirmed == [event["id"]]
 

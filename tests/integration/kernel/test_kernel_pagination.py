@@ -1,12 +1,10 @@
 """List sorting: `field` or `-field`, only over allowed fields, with a stable tiebreak."""
 from __future__ import annotations
 
-import uuid
 
 import pytest
 
 from crmkit.errors import Invalid
-from crmkit.mongo import get_database
 from crmkit.pagination import PageQuery, page_body, paginate, sort_spec
 from crm_testing import fresh_database
 

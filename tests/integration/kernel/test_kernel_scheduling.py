@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import threading
-import uuid
 from datetime import timedelta
 
 import pytest
 
 from crmkit.clock import utcnow
 from crmkit.scheduling import Lease, claim_once
-from crmkit.mongo import get_database
 from crm_testing import fresh_database
 
 TTL = timedelta(seconds=30)

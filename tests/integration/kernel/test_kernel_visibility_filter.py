@@ -8,7 +8,7 @@ import pytest
 
 from crm_testing import fresh_database
 from crmkit.visibility import Owner, can_see, visibility_filter
-from kernel_people import ADMIN, MANAGER, REP, SUPERVISOR, person
+from people import ADMIN, MANAGER, REP, SUPERVISOR, person
 
 OWNER_IDS = [None, "rep1", "rep2", "sup1", "mgr1"]
 TEAMS = [None, "east", "east/sh", "east/sh/t1", "east/sh/t1/night", "east/shanghai",

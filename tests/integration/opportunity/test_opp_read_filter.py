@@ -6,7 +6,7 @@ from crm_testing import fresh_database
 from opp_people import (ADMIN, MANAGER, OTHER_REP, OTHER_SUPERVISOR, REP, SUPERVISOR,
                         TEAMMATE, WEST_MANAGER, WEST_SUPERVISOR, customer_of,
                         open_opportunity)
-from services.opportunity.domain import can_read
+from services.opportunity.access import can_read
 from services.opportunity.repository import from_doc, list_filter, read_filter, to_doc
 
 VIEWERS = [REP, TEAMMATE, OTHER_REP, SUPERVISOR, OTHER_SUPERVISOR, WEST_SUPERVISOR, MANAGER,

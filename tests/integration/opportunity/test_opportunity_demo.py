@@ -1,5 +1,5 @@
-"""The demo hook (`crm up --demo` calls services/opportunity/demo.py: load(org, people))."""
-from services.opportunity import demo
+"""The demo hook (`crm up --demo` calls crm/demo_opportunity.py: load(org, people))."""
+from crm import demo_opportunity as demo
 
 
 def test_demo_puts_opportunities_in_every_stage(opp_org, people):

@@ -27,7 +27,7 @@ def system(reporting_system, settings):
     handled (a marker through the queue), the kept events and the targets go and a
     rebuild drops the read models and the service's caches: a reporting service that
     has seen nothing."""
-    from services.reporting.projections import entity_ref
+    from services.reporting.entities import entity_ref
 
     handlers = reporting_system.services["reporting"].blueprints["reports"].handlers
     repository = handlers.repository
@@ -96,7 +96,7 @@ def projected(system):
     entity's state has seen the event and carries no unfinished counter delta. (A report
     showing some final figure does not say that every other event has landed too.)"""
     from crmkit.mongo import get_database
-    from services.reporting.projections import entity_ref
+    from services.reporting.entities import entity_ref
     from services.reporting.repository import STATES
 
     states = get_database(system.settings.mongo_url,

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import random
 import threading
-import uuid
 
 import pytest
 
 from crmkit.identity import Identity
-from crmkit.mongo import get_database
 from reporting_envelopes import Producer, user_created
 from services.reporting import reports
 from services.reporting.handlers import ReportingHandlers

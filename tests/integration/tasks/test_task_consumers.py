@@ -9,10 +9,11 @@ import pytest
 
 from crmkit.directory import UserDirectory
 from crmkit.errors import Conflict, Invalid, NotFound, PreconditionFailed
-from crmkit.mongo import get_database
+from event_data import event_data
 from services.tasks import schemas  # noqa: F401  (registers the event schemas)
-from services.tasks.consumers import TaskConsumers
-from services.tasks.handlers import TasksService
+from services.tasks.consumers import TaskReactions
+from services.tasks.handlers import TaskHandlers
+from services.tasks.repository import Repositories
 from task_people import NOW, PEOPLE, ident
 from crm_testing import fresh_database
 
@@ -33,16 +34,20 @@ def world():
     db = fresh_database("tasks")
     clock = Clock()
     directory = UserDirectory(db)
-    service = TasksService(db, directory, clock=clock)
+    service = TaskHandlers(Repositories(db), directory, clock=clock)
     for person in PEOPLE.values():
         db["users"].insert_one({"_id": person.user_id, "name": person.name,
                                 "team": person.team, "region": person.region,
                                 "role": person.role, "timezone": person.timezone,
                                 "active": True})
-    return service, TaskConsumers(service, db), clock, db
+    return service, TaskReactions(service), clock, db
 
 
 def envelope(event_type, data, *, aggregate_id="agg", event_id=None, producer="x"):
+    """Another service's event as its producer sends it (`data` completed and checked
+    against its schema); our own events as the test gives them."""
+    if not event_type.startswith(("task.", "reminder.")):
+        data = event_data(event_type, data)
     return {"id": event_id or uuid.uuid4().hex, "type": event_type, "version": 1,
             "occurred_at": NOW.isoformat(), "producer": producer,
             "aggregate_id": aggregate_id, "actor_id": None, "correlation_id": "c",
@@ -60,7 +65,8 @@ def test_a_redelivered_followup_plan_makes_one_task(world):
         "owner_team": "east/shanghai/team-1", "owner_region": "east", "name": "ERP",
         "plan_id": "p1", "start_at": (NOW + 3 * D).isoformat(),
         "end_at": (NOW + 3 * D + H).isoformat(), "method": "call", "content": "电话",
-        "assignee_id": "rep1", "reminders": [{"remind_at": (NOW + 2 * D).isoformat()}]})
+        "assignee_id": "rep1", "title": "跟进计划 Follow-up: ERP",
+        "reminders": [{"remind_at": (NOW + 2 * D).isoformat()}]})
     consumers.on_followup_planned(plan)
     consumers.on_followup_planned(plan)
     consumers.on_followup_planned({**plan, "id": "another-delivery-of-the-same-plan"})
@@ -93,15 +99,14 @@ def test_returned_customer_event_applies_once(world):
     assert outbox_types(db).count("task.status_changed") == 1
 
 
-def test_previous_owner_comes_from_our_own_record_when_the_event_omits_it(world):
+def test_an_assigned_customer_takes_its_previous_owners_open_work_along(world):
     service, consumers, _, _ = world
-    consumers.on_customer_event(envelope("customer.created", {"customer_id": "c2",
-                                                              "owner_id": "rep1"}))
+    known_customer(consumers, "c2")
     task = service.create(PEOPLE["rep1"], {"title": "拜访", "type": "visit",
                                            "due_at": NOW + D, "customer_ids": ["c2"]})
     consumers.on_customer_event(envelope("customer.assigned", {
         "customer_id": "c2", "owner_id": "rep3", "owner_team": "east/shanghai/team-2",
-        "owner_region": "east"}))
+        "owner_region": "east", "previous_owner_id": "rep1"}))
     moved = service.get(PEOPLE["admin"], task.id)
     assert moved.assignee_id == "rep3" and moved.assignee_team == "east/shanghai/team-2"
 
@@ -175,16 +180,15 @@ def test_a_stale_version_is_refused_and_a_lost_race_retried(world):
     service, _, _, db = world
     task = service.create(PEOPLE["rep1"], {"title": "a", "due_at": NOW + D})
     with pytest.raises(PreconditionFailed):
-        service.change_status(PEOPLE["rep1"], task.id, "in_progress", if_match=7)
+        service.change_status(PEOPLE["rep1"], task.id, "in_progress", expected_version=7)
     # Someone else writes between our read and our write: we reload and redo.
     real_save, raced = service.repo.save, []
 
-    def racing_save(t, envelopes, *, expected_version, seen_event=None):
+    def racing_save(t, loaded_version, envelopes, *, seen_event=None):
         if not raced:
             raced.append(1)
             db["tasks"].update_one({"_id": t.id}, {"$inc": {"version": 1}})
-        return real_save(t, envelopes, expected_version=expected_version,
-                         seen_event=seen_event)
+        return real_save(t, loaded_version, envelopes, seen_event=seen_event)
 
     service.repo.save = racing_save
     moved = service.change_status(PEOPLE["rep1"], task.id, "in_progress")

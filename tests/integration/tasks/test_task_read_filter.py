@@ -2,7 +2,7 @@
 import pytest
 
 from crm_testing import fresh_database
-from services.tasks import domain
+from services.tasks.repository import visibility_filter
 from task_people import EXPECTED_VISIBLE, PEOPLE, sample_tasks
 
 
@@ -15,5 +15,5 @@ def test_the_mongo_filter_admits_exactly_what_can_view_admits(viewer):
                          "assignee_region": t.assignee_region, "created_by": t.created_by,
                          "creator_team": t.creator_team, "creator_region": t.creator_region,
                          "region": t.region})
-    found = {d["_id"] for d in coll.find(domain.visibility_query(PEOPLE[viewer]))}
+    found = {d["_id"] for d in coll.find(visibility_filter(PEOPLE[viewer]))}
     assert found == EXPECTED_VISIBLE[viewer]

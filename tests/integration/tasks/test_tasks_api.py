@@ -81,6 +81,19 @@ def test_create_refuses_past_due_unknown_and_server_fields(people):
     assert bad.status_code == 400
 
 
+def test_an_id_card_number_in_the_description_is_422_naming_the_field(people):
+    rep = people["rep1"]
+    reply = rep.post(f"{API}/tasks", json={"title": "回访", "due_at": later(days=1),
+                                           "description": "客户身份证 11010519491231002X"})
+    assert reply.status_code == 422, reply
+    assert reply.json["code"] == "sensitive_data"
+    assert list(reply.json["errors"]) == ["description"]
+    task = new_task(rep)
+    edited = rep.patch(f"{API}/tasks/{task['id']}",
+                       json={"title": "卡号 6222020200112233446"})
+    assert edited.status_code == 422 and list(edited.json["errors"]) == ["title"]
+
+
 def test_rep_may_not_assign_others_or_use_the_pool_but_a_supervisor_may(people):
     rep, sup = people["rep1"], people["sup1"]
     to_other = rep.post(f"{API}/tasks", json={"title": "t", "due_at": later(days=1),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import uuid
 from collections import Counter
 from datetime import timedelta
 
@@ -14,10 +13,10 @@ from crm_testing import eventually
 from crmkit.clock import utcnow
 from crmkit.directory import UserDirectory
 from crmkit.identity import Identity
-from crmkit.mongo import get_database
 from crmkit.service import Worker
 from services.tasks.app import bootstrap
-from services.tasks.handlers import TasksService
+from services.tasks.handlers import TaskHandlers
+from services.tasks.repository import Repositories
 from tasks_helpers import iso, now, reminders_swept, spying
 from crm_testing import fresh_database
 
@@ -189,7 +188,8 @@ def test_concurrent_sweeps_over_one_database_write_each_reminder_once():
     (Exactly-once is the point here; how many fire how fast is bench/tasks.py's.)"""
     db = fresh_database("race")
     t0 = utcnow()
-    services = [TasksService(db, UserDirectory(db), clock=lambda: t0) for _ in range(2)]
+    services = [TaskHandlers(Repositories(db), UserDirectory(db), clock=lambda: t0)
+                for _ in range(2)]
     rep = Identity("u1", "u1", "U1", "rep", "east/a", "east")
     for i in range(TASKS):
         services[0].create(rep, {"title": f"t{i}", "due_at": t0 + timedelta(days=1),

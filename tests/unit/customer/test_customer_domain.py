@@ -6,8 +6,7 @@ import pytest
 
 from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
 
-from services.customer.domain import (FULL, HIDDEN, PUBLIC, public_view,
-                                      view)
+from services.customer.access import FULL, HIDDEN, PUBLIC, public_view, view
 from services.customer.reclaim import PoolRules, ReclaimDecision
 
 from customer_fixtures import (ADMIN, MANAGER, MANAGER_OTHER, NOW, REP, REP_OTHER_REGION,

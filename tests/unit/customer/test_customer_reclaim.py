@@ -6,8 +6,8 @@ import pytest
 
 from crmkit.errors import Conflict, Invalid
 
-from services.customer.reclaim import (PoolRules, check_claim_limit, check_cooldown, decide,
-                                       deadlines)
+from services.customer.ownership import check_claim_limit, check_cooldown
+from services.customer.reclaim import PoolRules, decide, deadlines
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CLAIMED_AT = datetime(2026, 10, 1, 2, 0, tzinfo=timezone.utc)  # 10:00 Shanghai, Oct 1

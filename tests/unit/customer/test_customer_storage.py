@@ -4,9 +4,10 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from services.customer.domain import FILTER_FIELDS, PUBLIC_FIELDS
-from services.customer.repository import (PUBLIC_SORTABLE, SORTABLE, customer_doc,
-                                          customer_filter, customer_from, scope_filter)
+from services.customer.access import FILTER_FIELDS, PUBLIC_FIELDS
+from services.customer.documents import customer_doc, customer_from
+from services.customer.repository import (PUBLIC_SORTABLE, SORTABLE, customer_filter,
+                                          scope_filter)
 
 from customer_fixtures import ADMIN, MANAGER, NOW, REP, SUPERVISOR, make_customer
 

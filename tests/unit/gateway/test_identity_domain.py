@@ -8,10 +8,8 @@ import pytest
 
 from crmkit.errors import Conflict, Forbidden, Invalid, Unauthorized
 from crmkit.identity import Identity
-from gateway.identity.domain import (
-    authenticate, check_password_policy, password_problems, username_key,
-    would_leave_no_admin,
-)
+from gateway.identity.domain import authenticate, would_leave_no_admin
+from gateway.identity.fields import check_password_policy, password_problems, username_key
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)  # the clock of make_user
 
@@ -86,7 +84,7 @@ def test_create_records_user_created_without_any_password(make_user):
     assert event.data == {"id": user.id, "username": "zhang.san", "name": "张三",
                           "role": "rep", "team": "east/shanghai/team-1", "region": "east",
                           "timezone": "Asia/Shanghai", "email": "zs@example.com",
-                          "active": True}
+                          "active": True, "version": 0}
     text = json.dumps(event.data, ensure_ascii=False)
     assert "password" not in text and user.password_hash not in text
 

@@ -196,3 +196,37 @@ def test_a_real_customer_created_with_empty_data_is_refused_by_the_system_schema
     with pytest.raises(ValueError, match="customer.created v1 data does not match"):
         check_event({"type": "customer.created", "version": 1, "data": {}})
     assert registry.get("customer.deleted", 1) is not None
+
+
+# ------------------------------------------------------------- watchers (what tests wait on)
+
+def test_watchers_are_told_of_each_delivery_once_acked_with_its_outcome():
+    told = []
+    consumer, _ = consumer_with(fail, max_attempts=2)
+
+    def watcher(envelope, outcome):
+        told.append((envelope and envelope["id"], outcome, message.acked))
+
+    stop = consumer.watch(watcher)
+    message = FakeMessage()
+    consumer._on_message(made(id="retried"), message)
+    message = FakeMessage(attempts=1)
+    consumer._on_message(made(id="parked"), message)
+    message = FakeMessage()
+    consumer._on_undecodable(message, ValueError("not json"))
+    consumer.subscriptions.on("x.made")(lambda envelope: None)
+    message = FakeMessage()
+    consumer._on_message(made(id="done"), message)
+    assert told == [("retried", "retried", True), ("parked", "parked", True),
+                    (None, "parked", True), ("done", "handled", True)]
+    stop()
+    consumer._on_message(made(id="unwatched"), FakeMessage())
+    assert len(told) == 4
+
+
+def test_a_failing_watcher_does_not_stop_the_consumer():
+    consumer, _ = consumer_with(lambda envelope: None)
+    consumer.watch(lambda envelope, outcome: 1 / 0)
+    message = FakeMessage()
+    consumer._on_message(made(), message)
+    assert message.acked and consumer.handled == 1

@@ -7,10 +7,10 @@ from __future__ import annotations
 import pytest
 from marshmallow import Schema, fields, validate
 
-from gateway.identity.api import identity_blueprint
-from services.customer.api import customer_blueprint
+from gateway.identity.api import blueprint as identity_blueprint
+from services.customer.api import blueprint as customer_blueprint
 from services.opportunity.api import blueprint as opportunity_blueprint
-from services.reporting.api import reports_blueprint
+from services.reporting.api import blueprint as reports_blueprint
 from services.tasks.api import blueprint as tasks_blueprint
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from crmkit.visibility import Owner, can_see, is_superior, team_within, visibility_filter
-from kernel_people import ADMIN, MANAGER, REP, SUPERVISOR, person
+from people import ADMIN, MANAGER, REP, SUPERVISOR, person
 
 
 

@@ -5,7 +5,7 @@ from crmkit.errors import Forbidden, Invalid, NotFound
 from opp_people import (ADMIN, MANAGER, OTHER_REP, OTHER_SUPERVISOR, REP, SUPERVISOR,
                         TEAMMATE, WEST_MANAGER, WEST_SUPERVISOR, customer_of,
                         open_opportunity)
-from services.opportunity.domain import (can_edit, can_read, can_use_customer,
+from services.opportunity.access import (can_edit, can_read, can_use_customer,
                                          require_customer, require_edit, require_read)
 
 

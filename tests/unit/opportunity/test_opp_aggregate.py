@@ -7,7 +7,8 @@ import pytest
 from crmkit.errors import Conflict, Invalid
 from opp_people import (ADMIN, NOW, REP, SUPERVISOR, TEAMMATE, customer_of,
                         open_opportunity, owner_of)
-from services.opportunity.domain import Pipeline, sum_amounts
+from services.opportunity.opportunity import sum_amounts
+from services.opportunity.pipeline import Pipeline
 
 PIPELINE = Pipeline.default()
 
@@ -146,9 +147,9 @@ def test_probability_must_be_a_percentage(opp, value):
 
 def test_pipeline_edit_rebases_following_probabilities_only(opp):
     manual = open_opportunity(probability=33)
-    edited = PIPELINE.replaced(
-        [{**s.to_dict(), "probability": 12 if s.key == "lead" else s.probability}
-         for s in PIPELINE.stages], open_counts={})
+    edited = Pipeline.default()
+    edited.edit([{**s.to_dict(), "probability": 12 if s.key == "lead" else s.probability}
+                 for s in PIPELINE.stages], open_counts={})
     assert opp.rebase_probability(edited) is True and opp.probability == 12
     assert manual.rebase_probability(edited) is False and manual.probability == 33
 

@@ -5,7 +5,7 @@ from datetime import date, timedelta
 import services.opportunity.schemas  # noqa: F401 (registers the event schemas)
 from crmkit.events import make_envelope, registry
 from opp_people import NOW, TEAMMATE, open_opportunity, owner_of
-from services.opportunity.domain import Pipeline
+from services.opportunity.pipeline import Pipeline
 
 CONTRACT_EVENTS = {"opportunity.created", "opportunity.updated", "opportunity.stage_changed",
                    "opportunity.won", "opportunity.lost", "opportunity.assigned",

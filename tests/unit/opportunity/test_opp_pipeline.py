@@ -2,7 +2,14 @@
 import pytest
 
 from crmkit.errors import Conflict, Invalid
-from services.opportunity.domain import Pipeline, Stage
+from services.opportunity.pipeline import Pipeline, Stage
+
+
+def edited_default(stages, open_counts):
+    """The default pipeline after an admin's edit."""
+    pipeline = Pipeline.default()
+    pipeline.edit(stages, open_counts)
+    return pipeline
 
 
 def stage(key, probability, order=None, zh="阶段", en="Stage"):
@@ -45,7 +52,7 @@ def test_unknown_stage_is_a_validation_error_on_stage():
 
 
 def test_edit_orders_stages_by_order_and_renumbers_them():
-    edited = Pipeline.default().replaced(
+    edited = edited_default(
         [stage("b", 60, order=20), stage("a", 20, order=10)], open_counts={})
     assert [(s.key, s.order) for s in edited.stages] == [("a", 1), ("b", 2)]
     assert edited.first.key == "a"
@@ -53,21 +60,21 @@ def test_edit_orders_stages_by_order_and_renumbers_them():
 
 
 def test_edit_without_order_keeps_list_position():
-    edited = Pipeline.default().replaced([stage("x", 5), stage("y", 80)], open_counts={})
+    edited = edited_default([stage("x", 5), stage("y", 80)], open_counts={})
     assert edited.keys == ["x", "y"]
 
 
 def test_removing_a_stage_with_open_opportunities_is_a_conflict():
     kept = [s for s in Pipeline.default().stages if s.key != "proposal"]
     with pytest.raises(Conflict) as err:
-        Pipeline.default().replaced(kept, open_counts={"proposal": 3, "lead": 1})
+        edited_default(kept, open_counts={"proposal": 3, "lead": 1})
     assert err.value.code == "stage_in_use"
     assert err.value.extra["stages"] == {"proposal": 3}
 
 
 def test_removing_an_empty_stage_is_allowed():
     kept = [s for s in Pipeline.default().stages if s.key != "proposal"]
-    edited = Pipeline.default().replaced(kept, open_counts={"proposal": 0, "lead": 2})
+    edited = edited_default(kept, open_counts={"proposal": 0, "lead": 2})
     assert "proposal" not in edited.keys
 
 
@@ -75,7 +82,7 @@ def test_relabelling_and_reprobabilising_a_stage_in_use_is_allowed():
     items = [s.to_dict() for s in Pipeline.default().stages]
     items[0]["labels"] = {"zh": "初步接触", "en": "First contact"}
     items[0]["probability"] = 15
-    edited = Pipeline.default().replaced(items, open_counts={"lead": 5})
+    edited = edited_default(items, open_counts={"lead": 5})
     assert edited.stage("lead").label_zh == "初步接触"
     assert edited.probability_of("lead") == 15
 
@@ -92,28 +99,28 @@ def test_relabelling_and_reprobabilising_a_stage_in_use_is_allowed():
 ])
 def test_bad_stage_definitions_name_the_field(items, field):
     with pytest.raises(Invalid) as err:
-        Pipeline.default().replaced(items, open_counts={})
+        edited_default(items, open_counts={})
     assert field in err.value.errors
 
 
 def test_an_empty_pipeline_is_refused():
     with pytest.raises(Invalid) as err:
-        Pipeline.default().replaced([], open_counts={})
+        edited_default([], open_counts={})
     assert "stages" in err.value.errors
 
 
 def test_pipeline_round_trips_through_its_document():
-    original = Pipeline.default().replaced([stage("x", 5), stage("y", 80)], open_counts={})
+    original = edited_default([stage("x", 5), stage("y", 80)], open_counts={})
     assert Pipeline.from_dict(original.to_dict()) == original
 
 
 def test_stages_given_as_stage_objects_are_accepted():
-    edited = Pipeline.default().replaced([Stage("z", "甲", "Z", 30, 1)], open_counts={})
+    edited = edited_default([Stage("z", "甲", "Z", 30, 1)], open_counts={})
     assert edited.keys == ["z"]
 
 
 def test_flat_zh_en_labels_are_accepted_as_well():
-    edited = Pipeline.default().replaced(
+    edited = edited_default(
         [{"key": "lead", "zh": "线索获取", "en": "Lead", "probability": 10, "order": 1}],
         open_counts={})
     assert (edited.first.label_zh, edited.first.label_en) == ("线索获取", "Lead")

@@ -2,17 +2,19 @@
 project to the right figures; creation sorts before everything else."""
 from __future__ import annotations
 
-from services.reporting import periods, reports
-from services.reporting.memstore import MemoryStore
+import events  # noqa: F401  (registers every event's schema)
 from crmkit.bus.ordering import order_key
-from services.reporting.projections import Projector
-from reporting_world import SHANGHAI, TODAY
+from crmkit.events import DomainEvent, make_envelope, registry
+from services.reporting import periods, reports
+from reporting_world import TODAY, project
 
 
 def envelope(type_, aggregate_id, data, at, *, id_=None, actor=None, region="east"):
-    return {"id": id_ or f"{type_}-{aggregate_id}-{at}", "type": type_, "version": 1,
-            "occurred_at": at, "producer": "x", "aggregate_id": aggregate_id,
-            "actor_id": actor, "correlation_id": "c", "region": region, "data": data}
+    """The real envelope function (data checked against its schema), at a given time."""
+    made = make_envelope(DomainEvent(type_, aggregate_id, data, region),
+                         producer=registry.latest(type_).producer, actor_id=actor)
+    return {**made, "id": id_ or f"{type_}-{aggregate_id}-{at}", "occurred_at": at,
+            "correlation_id": "c"}
 
 
 def opportunity_snapshot(version, **changes):
@@ -20,18 +22,11 @@ def opportunity_snapshot(version, **changes):
             "owner_id": "rep1", "owner_team": "east/a", "owner_region": "east",
             "region": "east", "stage": "lead", "status": "open", "amount": "1000.00",
             "currency": "CNY", "probability": 10, "expected_close_date": "2026-12-31",
-            "created_at": "2026-11-02T02:00:00.000+00:00", "stage_changed_at": None,
-            "closed_at": None, "version": version}
+            "created_at": "2026-11-02T02:00:00.000+00:00",
+            "stage_changed_at": "2026-11-02T02:00:00.000+00:00", "closed_at": None,
+            "won": None, "lost": None, "version": version}
     snap.update(changes)
     return snap
-
-
-def project(events) -> MemoryStore:
-    store = MemoryStore()
-    projector = Projector(store, tz=SHANGHAI)
-    for event in events:
-        projector.handle(event)
-    return store
 
 
 def test_the_opportunity_services_events(who):
@@ -44,7 +39,9 @@ def test_the_opportunity_services_events(who):
             "2026-11-03T02:00:00.000+00:00"),
         envelope("opportunity.won", "o1", {
             **opportunity_snapshot(3, stage="won", status="won", probability=100,
-                                   closed_at="2026-11-05T02:00:00.000+00:00"),
+                                   closed_at="2026-11-05T02:00:00.000+00:00",
+                                   won={"amount": "1234.50", "contract_number": "HT-9",
+                                        "signed_on": "2026-11-05"}),
             "from_stage": "proposal", "won_amount": "1234.50", "contract_number": "HT-9",
             "signed_on": "2026-11-05"}, "2026-11-05T02:00:00.000+00:00"),
     ]
@@ -58,11 +55,12 @@ def test_the_opportunity_services_events(who):
 
 def test_a_lost_opportunity_is_dated_by_its_closed_at(who):
     events = [
-        envelope("opportunity.created", "o1", opportunity_snapshot(1),
+        envelope("opportunity.created", "o1", {**opportunity_snapshot(1), "created_by": "rep1"},
                  "2026-11-02T02:00:00.000+00:00"),
         envelope("opportunity.lost", "o1", {
             **opportunity_snapshot(2, stage="lost", status="lost", probability=0,
-                                   closed_at="2026-11-09T17:00:00.000+00:00"),
+                                   closed_at="2026-11-09T17:00:00.000+00:00",
+                                   lost={"reason": "预算取消"}),
             "from_stage": "lead", "reason": "预算取消"}, "2026-11-09T17:00:00.001+00:00"),
     ]
     store = project(events)
@@ -73,7 +71,8 @@ def test_a_lost_opportunity_is_dated_by_its_closed_at(who):
 
 
 def test_the_opportunity_follows_its_customers_new_owner(who, org):
-    org.handle(envelope("opportunity.created", "o1", opportunity_snapshot(1),
+    org.handle(envelope("opportunity.created", "o1",
+                        {**opportunity_snapshot(1), "created_by": "rep1"},
                         "2026-11-02T02:00:00.000+00:00"))
     org.handle(envelope("opportunity.assigned", "o1", {
         **opportunity_snapshot(2, owner_id="rep2"), "from_owner_id": "rep1",
@@ -83,7 +82,7 @@ def test_the_opportunity_follows_its_customers_new_owner(who, org):
 
 
 def test_the_customer_services_interaction_and_pool_events(who, org):
-    snapshot = {"customer_id": "c1", "number": "CRM202611020001", "name": "甲公司",
+    snapshot = {"customer_id": "c1", "id": "c1", "number": "CRM202611020001", "name": "甲公司",
                 "industry": "IT", "status": "potential", "level": None, "source": None,
                 "tags": [], "region": "east", "owner_id": "rep1", "owner_team": "east/a",
                 "owner_region": "east", "owner_name": "张三", "shared_with": [],
@@ -98,10 +97,10 @@ def test_the_customer_services_interaction_and_pool_events(who, org):
         "occurred_at": "2026-11-03T01:00:00.000+00:00", "method": "visit",
         "subject": "拜访", "attitude": "positive", "contact_ids": [],
         "opportunity_id": None, "next_action": None, "next_action_due": None,
-        "logged_by": "rep1"}, "2026-11-03T01:00:01.000+00:00"))
+        "created_by": "rep1"}, "2026-11-03T01:00:01.000+00:00"))
     org.handle(envelope("customer.returned", "c1", {
         **snapshot, "owner_id": None, "owner_team": None, "owner_region": None,
-        "version": 2, "previous_owner_id": "rep1", "reason": "无意向"},
+        "version": 2, "previous_owner_id": "rep1", "reason": "无意向", "auto": False},
         "2026-11-04T01:00:00.000+00:00"))
     assert reports.summary(org.store, who("rep1"))["customers"] == 0
     assert reports.summary(org.store, who("rep1"))["customers_in_pool"] == 1
@@ -130,11 +129,12 @@ def test_the_tasks_services_snapshots(who, org):
 
 
 def test_creation_sorts_before_any_other_event_of_its_version():
-    created = envelope("opportunity.created", "o1", {"version": 1}, "2026-11-09T00:00:00Z")
-    earlier_update = envelope("opportunity.updated", "o1", {"version": 1},
-                              "2026-11-01T00:00:00Z")
-    later_version = envelope("opportunity.updated", "o1", {"version": 2},
-                             "2026-10-01T00:00:00Z")
+    created = envelope("opportunity.created", "o1",
+                       {**opportunity_snapshot(1), "created_by": "rep1"}, "2026-11-09T00:00:00Z")
+    earlier_update = envelope("opportunity.updated", "o1",
+                              {**opportunity_snapshot(1), "changes": {}}, "2026-11-01T00:00:00Z")
+    later_version = envelope("opportunity.updated", "o1",
+                             {**opportunity_snapshot(2), "changes": {}}, "2026-10-01T00:00:00Z")
     assert order_key(created, creation=True) < order_key(earlier_update)
     assert order_key(earlier_update) < order_key(later_version)  # version beats the clock
 

@@ -7,7 +7,7 @@ import pytest
 
 from reporting_world import TODAY
 from services.reporting import reports
-from services.reporting.reports import Filters
+from services.reporting.access import Filters
 
 NOV = datetime(2026, 11, 10, 3, tzinfo=timezone.utc)
 OCT = datetime(2026, 10, 12, 3, tzinfo=timezone.utc)
@@ -231,7 +231,7 @@ def test_activity_counts_methods_tasks_touched_and_converted(ev, org, who):
     for e in [
         ev.interaction("i1", "c1", "rep1", "call"), ev.interaction("i2", "c1", "rep1", "visit"),
         ev.interaction("i3", "c2", "rep1", "call"), ev.interaction("i4", "c9", "rep2", "email"),
-        ev("task.created", "t1", {"id": "t1", "assignee_id": "rep1"}),
+        ev("task.created", "t1", {"assignee_id": "rep1"}),
         ev("task.completed", "t1", {"result": "见面"}),
         ev.opportunity("o1", "rep1", "100.00", customer="c1"),
         ev.won("o1", "100.00", "2026-11-20"),
@@ -286,8 +286,7 @@ def test_forecast_by_expected_close_month_and_quarter(ev, org, who):
 
 def test_forecast_uses_a_stage_probability_when_a_stage_change_names_none(ev, org, who):
     org.handle(ev.opportunity("o1", "rep1", "1000.00", close="2026-12-01"))
-    org.handle(ev("opportunity.stage_changed", "o1", {"from": "lead", "to": "negotiation",
-                                                      "note": "谈判"}))
+    org.handle(ev.stage("o1", "lead", "negotiation"))
     rows = reports.forecast(org.store, who("rep1"))["rows"]
     assert rows[0]["weighted_amount"] == "750.00"
 
@@ -371,7 +370,7 @@ def test_summary_counts_what_the_caller_may_see(ev, org, who):
               ev.customer("c4", None, region="north"),
               ev.opportunity("o1", "rep1", "100.00"), ev.opportunity("o2", "rep2", "50.25"),
               ev.opportunity("o3", "rep1", "70.00"), ev.won("o3", "80.00"),
-              ev("task.created", "t1", {"id": "t1", "assignee_id": "rep1"})]:
+              ev("task.created", "t1", {"assignee_id": "rep1"})]:
         org.handle(e)
     assert reports.summary(org.store, who("rep1")) == {
         "customers": 1, "customers_in_pool": 2, "opportunities_open": 1,

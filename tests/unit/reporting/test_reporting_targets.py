@@ -5,6 +5,7 @@ import pytest
 
 from crmkit.errors import Forbidden, Invalid
 from services.reporting.handlers import ReportingHandlers
+from services.reporting.schemas import TargetOut
 
 
 @pytest.fixture
@@ -13,8 +14,15 @@ def handlers(org):
 
 
 def put(handlers, who, **body):
-    return handlers.put_target(who, {"period": "2026-11", "owner_id": None, "team": None,
-                                     "region": None, "amount": "1000", **body})
+    """The target as PUT /targets answers it."""
+    return TargetOut().dump(handlers.put_target(who, {
+        "period": "2026-11", "owner_id": None, "team": None, "region": None,
+        "amount": "1000", **body}))
+
+
+def listed(handlers, who, scope=None, period=None):
+    """The targets as GET /targets lists them."""
+    return TargetOut(many=True).dump(handlers.list_targets(who, scope, period))
 
 
 def test_a_supervisor_sets_targets_for_their_team(handlers, who):
@@ -67,8 +75,8 @@ def test_targets_listed_are_those_one_may_see(handlers, who):
     put(handlers, who("admin"), owner_id="rep1")
     put(handlers, who("admin"), owner_id="rep4")
     put(handlers, who("admin"), region="north")
-    assert [t.get("owner_id") for t in handlers.list_targets(who("rep1"), None, None)] == [
+    assert [t.get("owner_id") for t in listed(handlers, who("rep1"))] == [
         "rep1"]
-    listed = handlers.list_targets(who("mgr2"), None, None)
-    assert {(t["scope"], t.get("owner_id") or t.get("region")) for t in listed} == {
+    targets = listed(handlers, who("mgr2"))
+    assert {(t["scope"], t.get("owner_id") or t.get("region")) for t in targets} == {
         ("owner", "rep4"), ("region", "north")}

@@ -8,7 +8,9 @@ import pytest
 
 from crmkit.errors import Invalid
 from services.tasks import calendar
-from services.tasks.domain import create_task, task_from_followup_plan
+from services.tasks.domain import create_task
+from services.tasks.repository import calendar_window_filter
+from services.tasks.translators import task_from_followup_plan
 from task_people import NOW, PEOPLE, owner_of
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -94,5 +96,5 @@ def test_unknown_view_is_invalid():
 
 def test_query_bounds_select_overlapping_candidates():
     win = calendar.window("day", date(2026, 11, 24), SHANGHAI)
-    q = calendar.query_bounds(win)
+    q = calendar_window_filter(win.start, win.end)
     assert q == {"calendar_start": {"$lt": win.end}, "calendar_end": {"$gte": win.start}}

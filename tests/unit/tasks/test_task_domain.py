@@ -6,12 +6,14 @@ from datetime import timedelta
 import pytest
 
 from crmkit.errors import Conflict, Forbidden, Invalid, NotFound
-from services.tasks import domain
-from services.tasks.domain import (
-    STATUSES, TRANSITIONS, Reminder, create_task, deal_round_robin,
-    move_to_new_owner, notification_for, shelve_for_returned_customer,
-    task_from_followup_plan, task_from_opportunity_reminder,
-)
+from services.tasks import access
+from services.tasks.domain import STATUSES, TRANSITIONS, create_task, deal_round_robin
+from services.tasks.notifications import Notification, notification_for
+from services.tasks.reminders import Reminder
+from services.tasks.repository import scope_filter
+from services.tasks.translators import (move_to_new_owner, shelve_for_returned_customer,
+                                        task_from_followup_plan,
+                                        task_from_opportunity_reminder)
 from task_people import EXPECTED_VISIBLE, NOW, PEOPLE, owner_of, sample_tasks
 
 H = timedelta(hours=1)
@@ -49,6 +51,31 @@ def test_due_time_must_be_in_the_future():
     assert "due_at" in err.value.errors
     with pytest.raises(Invalid):
         make(due=NOW)
+
+
+RESIDENT_ID = "11010519491231002X"      # checksum valid
+BANK_CARD = "6222 0202 0011 2233 446"   # Luhn valid, written in groups
+
+
+@pytest.mark.parametrize("field", ["title", "description"])
+@pytest.mark.parametrize("number", [RESIDENT_ID, BANK_CARD])
+def test_free_text_holding_an_id_or_bank_card_number_is_refused_naming_the_field(
+        field, number):
+    with pytest.raises(Invalid) as err:
+        make(**{field: f"客户证件 {number}"})
+    assert err.value.code == "sensitive_data" and list(err.value.errors) == [field]
+
+
+def test_an_edit_or_a_result_holding_an_id_number_is_refused_naming_the_field():
+    task = make()
+    with pytest.raises(Invalid) as err:
+        task.edit(PEOPLE["rep1"], {"description": f"身份证 {RESIDENT_ID}"}, now=NOW)
+    assert err.value.code == "sensitive_data" and list(err.value.errors) == ["description"]
+    task.change_status(PEOPLE["rep1"], "in_progress", now=NOW)
+    with pytest.raises(Invalid) as err:
+        task.change_status(PEOPLE["rep1"], "done", f"已收款,卡号 {BANK_CARD}", now=NOW)
+    assert err.value.code == "sensitive_data" and list(err.value.errors) == ["result"]
+    assert task.status == "in_progress" and task.result is None
 
 
 def test_no_default_reminder_when_the_due_time_is_under_two_hours_away():
@@ -213,16 +240,16 @@ def test_round_robin_deals_tasks_over_users_in_turn():
 @pytest.mark.parametrize("viewer", sorted(EXPECTED_VISIBLE))
 def test_who_sees_which_task(viewer):
     tasks = sample_tasks()
-    seen = {name for name, t in tasks.items() if domain.can_view(PEOPLE[viewer], t)}
+    seen = {name for name, t in tasks.items() if access.can_view(PEOPLE[viewer], t)}
     assert seen == EXPECTED_VISIBLE[viewer]
 
 
 def test_scope_pool_is_for_supervisors_and_up():
     with pytest.raises(Forbidden):
-        domain.scope_query(PEOPLE["rep1"], "pool")
-    assert domain.scope_query(PEOPLE["admin"], "pool") == {"assignee_id": None}
+        scope_filter(PEOPLE["rep1"], "pool")
+    assert scope_filter(PEOPLE["admin"], "pool") == {"assignee_id": None}
     with pytest.raises(Invalid):
-        domain.scope_query(PEOPLE["rep1"], "everything")
+        scope_filter(PEOPLE["rep1"], "everything")
 
 
 # ---------------------------------------------------------------- reminders
@@ -406,8 +433,8 @@ def test_a_task_given_by_someone_else_makes_an_inbox_entry_but_not_ones_own():
 
 
 def test_marking_read_is_idempotent():
-    note = domain.Notification(id="n", user_id="u", kind="reminder", title="t",
-                               ref={"type": "task", "id": "t"}, created_at=NOW)
+    note = Notification(id="n", user_id="u", kind="reminder", title="t",
+                        ref={"type": "task", "id": "t"}, created_at=NOW)
     assert note.mark_read(NOW) is True
     assert note.mark_read(NOW + H) is False and note.read_at == NOW
 

@@ -7,9 +7,10 @@ import pytest
 
 from crmkit.events import make_envelope, registry
 from services.tasks import schemas  # noqa: F401  (registers the event schemas)
-from services.tasks.domain import (create_task, move_to_new_owner,
-                                   shelve_for_returned_customer, task_from_followup_plan,
-                                   task_from_opportunity_reminder)
+from services.tasks.domain import create_task
+from services.tasks.translators import (move_to_new_owner, shelve_for_returned_customer,
+                                        task_from_followup_plan,
+                                        task_from_opportunity_reminder)
 from task_people import NOW, PEOPLE, owner_of
 
 H = timedelta(hours=1)

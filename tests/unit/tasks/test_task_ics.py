@@ -6,7 +6,8 @@ from datetime import timedelta
 from icalendar import Calendar
 
 from services.tasks import ics
-from services.tasks.domain import create_task, task_from_followup_plan
+from services.tasks.domain import create_task
+from services.tasks.translators import task_from_followup_plan
 from task_people import NOW, PEOPLE, owner_of
 
 H = timedelta(hours=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from crmkit.errors import Invalid
-from services.tasks.domain import Linkable, linkable_customer, may_link, require_may_link
+from services.tasks.access import Linkable, linkable_customer, may_link, require_may_link
 from task_people import PEOPLE, owner_of
 
 

@@ -42,6 +42,12 @@ func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 
 	var b sqlBuilder
 
+	fields := filterFields(params.Filter)
+
+	if b.flat, err = flatFields(ctx, db, meta, fields); err != nil {
+		return nil, false, err
+	}
+
 	exact, ok := b.document(params.Filter)
 	if !ok {
 		return nil, false, nil
@@ -51,9 +57,13 @@ func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 
 	if params.CountOnly {
 		var n int64
-		q := fmt.Sprintf(`SELECT COUNT(*) FROM %q%s`, meta.TableName, where)
 
-		if err = db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
+		from := fmt.Sprintf("%q", meta.TableName)
+		if index := coveringIndex(meta, fields, b.flat); index != "" {
+			from += fmt.Sprintf(" INDEXED BY %q", index)
+		}
+
+		if err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+from+where, args...).Scan(&n); err != nil {
 			return nil, false, lazyerrors.Error(err)
 		}
 
@@ -68,7 +78,7 @@ func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 
 		if sortable && params.FindSort.Len() > 0 {
 			var found bool
-			if err = db.QueryRowContext(ctx, complexCheck(meta.TableName, params.FindSort)).Scan(&found); err != nil {
+			if err = db.QueryRowContext(ctx, complexCheck(meta, params.FindSort)).Scan(&found); err != nil {
 				return nil, false, lazyerrors.Error(err)
 			}
 
@@ -134,11 +144,19 @@ func orderByClause(sort *types.Document) (string, bool) {
 
 // complexCheck is a query telling whether any document of the collection has a sort key
 // of another type; asked of the whole collection, not of the filter's documents, so that
-// each key is one index lookup (a filter would make SQLite read the rows).
-func complexCheck(table string, sort *types.Document) string {
+// each key is one lookup in the index it leads (a filter would make SQLite read the rows;
+// the index is named because statistics may lead the planner to the rows anyway).
+func complexCheck(meta *metadata.Collection, sort *types.Document) string {
+	leading := leadingIndexes(meta)
+
 	checks := make([]string, sort.Len())
 	for i, field := range sort.Keys() {
-		checks[i] = fmt.Sprintf("EXISTS (SELECT 1 FROM %q WHERE %s IN %s)", table, metadata.RankOf(field), intList(complexRanks))
+		from := fmt.Sprintf("%q", meta.TableName)
+		if index, ok := leading[field]; ok {
+			from += fmt.Sprintf(" INDEXED BY %q", index)
+		}
+
+		checks[i] = fmt.Sprintf("EXISTS (SELECT 1 FROM %s WHERE %s IN %s)", from, metadata.RankOf(field), intList(complexRanks))
 	}
 
 	return "SELECT " + strings.Join(checks, " OR ")
@@ -148,6 +166,127 @@ func complexCheck(table string, sort *types.Document) string {
 // order the text is written.
 type sqlBuilder struct {
 	args []any
+	flat map[string]bool // fields no document holds an array in (see flatFields)
+}
+
+// filterFields lists the top-level fields a filter names, through $and and $or.
+func filterFields(filter *types.Document) []string {
+	var fields []string
+
+	seen := map[string]bool{}
+
+	var walk func(*types.Document)
+	walk = func(doc *types.Document) {
+		for _, key := range doc.Keys() {
+			value := must.NotFail(doc.Get(key))
+
+			if clauses, ok := value.(*types.Array); ok && (key == "$and" || key == "$or") {
+				for i := 0; i < clauses.Len(); i++ {
+					if clause, ok := must.NotFail(clauses.Get(i)).(*types.Document); ok {
+						walk(clause)
+					}
+				}
+			} else if !seen[key] {
+				seen[key] = true
+				fields = append(fields, key)
+			}
+		}
+	}
+	walk(filter)
+
+	return fields
+}
+
+// leadingIndexes maps each plain field to the SQL name of an index it leads; _id to its
+// own index, which holds _id's rank and value.
+func leadingIndexes(meta *metadata.Collection) map[string]string {
+	leading := map[string]string{}
+
+	for _, index := range meta.Settings.Indexes {
+		if len(index.Key) == 0 {
+			continue
+		}
+
+		field := index.Key[0].Field
+		if _, taken := leading[field]; !taken && metadata.PlainField.MatchString(field) {
+			leading[field] = meta.TableName + "_" + index.Name
+		}
+	}
+
+	return leading
+}
+
+// flatFields tells, for each field the filter names that leads an index, whether no
+// document of the collection holds an array in it: one index lookup per field. A
+// condition on such a field needs no branch for array elements, and without that OR
+// SQLite can answer from the field's index alone (a count) or walk it in order.
+func flatFields(ctx context.Context, db *fsql.DB, meta *metadata.Collection, fields []string) (map[string]bool, error) {
+	leading := leadingIndexes(meta)
+
+	var checked []string
+	var checks []string
+
+	for _, field := range fields {
+		if index, ok := leading[field]; ok && field != "_id" {
+			checked = append(checked, field)
+			checks = append(checks, fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %q INDEXED BY %q WHERE %s = %d)",
+				meta.TableName, index, metadata.RankOf(field), metadata.Ranks["array"]))
+		}
+	}
+
+	flat := make(map[string]bool, len(checked))
+	if len(checked) == 0 {
+		return flat, nil
+	}
+
+	answers := make([]bool, len(checked))
+	targets := make([]any, len(checked))
+
+	for i := range answers {
+		targets[i] = &answers[i]
+	}
+
+	if err := db.QueryRowContext(ctx, "SELECT "+strings.Join(checks, ", ")).Scan(targets...); err != nil {
+		return nil, lazyerrors.Error(err)
+	}
+
+	for i, field := range checked {
+		flat[field] = answers[i]
+	}
+
+	return flat, nil
+}
+
+// coveringIndex names the smallest index that holds every field of the filter, each
+// free of arrays, so that a count reads the index alone. The planner is told to use it:
+// from its statistics alone it may prefer reading every document (it cannot tell how
+// much larger a document is than an index entry).
+func coveringIndex(meta *metadata.Collection, fields []string, flat map[string]bool) string {
+	for _, field := range fields {
+		if !flat[field] {
+			return "" // _id, an operator, a field with arrays or without an index of its own
+		}
+	}
+
+	best, size := "", 0
+
+	for _, index := range meta.Settings.Indexes {
+		keys := map[string]bool{}
+		for _, key := range index.Key {
+			keys[key.Field] = true
+		}
+
+		covers := true
+		for _, field := range fields {
+			covers = covers && keys[field]
+		}
+
+		if covers && (best == "" || len(index.Key) < size) {
+			best, size = meta.TableName+"_"+index.Name, len(index.Key)
+		}
+	}
+
+	return best
 }
 
 func (b *sqlBuilder) bind(v any) string {
@@ -434,6 +573,10 @@ func (b *sqlBuilder) prefix(field string, pattern, options any) (string, bool) {
 func (b *sqlBuilder) anyValue(field string, predicate func(rank, value string) string) string {
 	rank := metadata.RankOf(field)
 	top := predicate(rank, metadata.ValueOf(field))
+
+	if b.flat[field] {
+		return top
+	}
 
 	elementType := fmt.Sprintf("%s ->> ('$.\"$s\".p.%s.i[' || e.key || '].t')", metadata.DefaultColumn, field)
 	element := predicate(metadata.RankOfType(elementType), "e.atom")

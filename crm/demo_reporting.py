@@ -1,5 +1,5 @@
-"""Demo data of the reporting service: sales targets, set through the public API, so
-that the performance report shows attainment from the first login."""
+"""`crm up --demo`: sales targets for the demo organisation, through the public API only,
+so that the performance report shows attainment from the first login."""
 from __future__ import annotations
 
 import time

@@ -1,0 +1,48 @@
+// Added to FerretDB's SQLite backend by the CRM's build (crm/ferretdb.py). SQLite plans
+// a query from statistics gathered by ANALYZE; without them it assumes that an equality
+// on any index narrows to a few rows, so an index on a flag every document shares (such
+// as `deleted`) looks as good as one on the owner, and a page sorted by one column sorts
+// every row of the one owner who has them all. SQLite's own advice for long-lived
+// connections is `PRAGMA optimize` now and then: it analyzes the tables never analyzed
+// or whose size changed a lot since, and is a no-op otherwise (milliseconds).
+
+package pool
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/FerretDB/FerretDB/internal/util/logging"
+)
+
+// statisticsEvery is how often each database's statistics are brought up to date.
+const statisticsEvery = 30 * time.Second
+
+// optimize is PRAGMA optimize checking every table's size (0x10000), not only the tables
+// this connection used, with its default, per-table limited analysis (0x02).
+const optimize = "PRAGMA optimize=0x10002"
+
+// keepStatistics analyzes the database at once, then now and then until it is closed.
+func keepStatistics(db *sql.DB, l *slog.Logger) {
+	ticker := time.NewTicker(statisticsEvery)
+	defer ticker.Stop()
+
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), statisticsEvery)
+		_, err := db.ExecContext(ctx, optimize)
+		cancel()
+
+		if errors.Is(err, sql.ErrConnDone) || (err != nil && err.Error() == "sql: database is closed") {
+			return
+		}
+
+		if err != nil {
+			l.Warn("sqlite.metadata.pool.keepStatistics: PRAGMA optimize failed", logging.Error(err))
+		}
+
+		<-ticker.C
+	}
+}

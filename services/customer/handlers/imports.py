@@ -1,0 +1,82 @@
+"""Importing customers from a spreadsheet: good rows created, the others reported."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from crmkit.clock import as_utc
+from crmkit.errors import Invalid
+from crmkit.events import to_envelopes
+from crmkit.identity import Identity
+
+from services.customer import fields as F
+from services.customer import naming, numbering, transfer
+from services.customer.access import MANAGER_FIELDS, fields_not_allowed
+from services.customer.domain import Customer
+from services.customer.handlers.base import PRODUCER, HandlerBase, match_summary, new_id
+
+IMPORT_CHUNK = 250           # customers whose events share one outbox document
+
+
+class ImportHandlers(HandlerBase):
+    def import_customers(self, content: bytes, filename: str | None, actor: Identity, *,
+                         in_pool: bool = False) -> dict:
+        """Good rows are created (each in full), duplicates and bad rows reported by row."""
+        rows = transfer.parse_import(content, filename)
+        errors: list[dict] = []
+        duplicates: list[dict] = []
+        good: list[tuple[int, dict, str]] = []
+        first_row_of: dict[str, tuple[int, str]] = {}
+        for row, command in rows:
+            refused = fields_not_allowed(actor, command)
+            if refused:
+                errors.extend({"row": row, "field": field, "code": "field_not_allowed",
+                               "message": MANAGER_FIELDS[field]} for field in refused)
+                continue
+            try:
+                F.clean_customer(command, partial=False)
+            except Invalid as error:
+                for field, messages in sorted(error.errors.items()):
+                    for message in messages:
+                        errors.append({"row": row, "field": field, "message": message,
+                                       "code": error.code})
+                continue
+            normalized = naming.normalize_name(command["name"])
+            if normalized in first_row_of:
+                earlier_row, earlier_name = first_row_of[normalized]
+                duplicates.append({"row": row, "matches": [
+                    {"row": earlier_row, "name": earlier_name}]})
+                continue
+            first_row_of[normalized] = (row, command["name"])
+            good.append((row, command, normalized))
+        now = self.now()
+        day = numbering.number_day(now, self.tz)
+        first = (self.repository.names.next_serials(numbering.day_key(day), len(good))
+                 if good else 0)
+        created: list[Customer] = []
+        held: list[tuple[int, str]] = []
+        for offset, (row, command, normalized) in enumerate(good):
+            number = numbering.format_number(day, first + offset)
+            customer = Customer.create(actor, command, customer_id=number, number=number,
+                                       contact_id=new_id(), now=now, in_pool=in_pool)
+            holder = self.repository.names.reserve(normalized, customer.id, now)
+            if holder:
+                held.append((row, holder))
+                continue
+            created.append(customer)
+        summaries = {d["_id"]: match_summary(d)
+                     for d in self.repository.find_by_ids({h for _, h in held})}
+        for row, holder in held:
+            duplicates.append({"row": row, "matches": [summaries.get(holder, {"id": holder})]})
+        import_id = new_id()
+        for start in range(0, len(created), IMPORT_CHUNK):
+            chunk = created[start:start + IMPORT_CHUNK]
+            envelopes = [envelope for customer in chunk for envelope in to_envelopes(
+                customer.events, producer=PRODUCER, actor_id=actor.user_id)]
+            self.repository.insert_import_chunk(new_id(), import_id, chunk, envelopes, now)
+        duplicates.sort(key=lambda d: d["row"])
+        return {"created": len(created), "duplicates": duplicates, "errors": errors,
+                "numbers": [c.number for c in created[:1000]]}
+
+    def recover_imports(self, now: datetime) -> None:
+        """Finish chunks a crash left half-written (the periodic job)."""
+        self.repository.recover_import_chunks(as_utc(now) - timedelta(minutes=5))
