@@ -15,7 +15,6 @@ import json
 import logging
 import socket
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
