@@ -4,8 +4,6 @@ from __future__ import annotations
 import people
 from people import NOW, person
 
-ident = person   # kept for tests/integration/tasks/test_task_consumers.py until it imports person
-
 
 PEOPLE = {
     "rep1": person("rep1", "rep", "east/shanghai/team-1"),

@@ -10,6 +10,7 @@ from kombu import Queue
 from crmkit.bus.connection import connect
 from crmkit.bus.topology import events_exchange
 from crm_testing import fresh_database
+from people import person
 
 CUSTOMERS = "/api/v1/customers"
 
@@ -103,11 +104,7 @@ def service_handlers(clock=None, users=None, db=None):
                             **kwargs)
 
 
-def identity(user_id, role="rep", team="east/shanghai/team-1", region="east"):
-    from crmkit.identity import Identity
-
-    return Identity(user_id=user_id, username=user_id, name=user_id.title(), role=role,
-                    team=team, region=region)
+identity = person   # the one factory of test identities (tests/people.py)
 
 
 def multipart(fields: dict, files: dict) -> tuple[bytes, str]:

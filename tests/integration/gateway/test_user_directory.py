@@ -3,30 +3,15 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
-
-from crm_testing import Org, flask_transport, integration_settings, running_system
-
 DIRECTORY = "/api/v1/users/directory"
 
 
-@pytest.fixture(scope="module")
-def dsys(amqp_url):
-    with running_system(integration_settings(amqp_url)) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def dorg(dsys):
-    return Org(flask_transport(dsys.gateway.test_client()))
-
-
-def test_a_rep_sees_active_colleagues_without_contact_data(dorg):
+def test_a_rep_sees_active_colleagues_without_contact_data(org):
     team = f"east/dir-{uuid.uuid4().hex[:6]}/team-1"
-    rep = dorg.user("rep", team=team, region="east")
-    mate = dorg.user("rep", team=team, region="east")
-    gone = dorg.user("rep", team=team, region="east")
-    assert dorg.admin.patch(f"/api/v1/users/{gone.id}", json={"active": False}).status_code == 200
+    rep = org.user("rep", team=team, region="east")
+    mate = org.user("rep", team=team, region="east")
+    gone = org.user("rep", team=team, region="east")
+    assert org.admin.patch(f"/api/v1/users/{gone.id}", json={"active": False}).status_code == 200
     reply = rep.get(f"{DIRECTORY}?team={team}")
     assert reply.status_code == 200, reply
     ids = {item["id"] for item in reply.json["items"]}
@@ -38,7 +23,7 @@ def test_a_rep_sees_active_colleagues_without_contact_data(dorg):
     assert rep.get(f"{DIRECTORY}?role=boss").status_code == 422
 
 
-def test_needs_a_signed_in_user_and_is_documented(dsys, dorg):
-    assert dsys.gateway.test_client().get(DIRECTORY).status_code == 401
-    spec = dorg.admin.get("/api/v1/openapi.json").json
+def test_needs_a_signed_in_user_and_is_documented(system, org):
+    assert system.gateway.test_client().get(DIRECTORY).status_code == 401
+    spec = org.admin.get("/api/v1/openapi.json").json
     assert "get" in spec["paths"]["/api/v1/users/directory"]

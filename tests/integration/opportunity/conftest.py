@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import pytest
 
-from crm_testing import Org, eventually, flask_transport, integration_settings, running_system
+from crm_testing import Org, eventually
+
+
+# The root fixtures (tests/conftest.py: `settings`, `system`, `org`) under the names
+# these modules use: the opportunity service needs no setting of its own.
+@pytest.fixture(scope="module")
+def opp_settings(settings):
+    return settings
 
 
 @pytest.fixture(scope="module")
-def opp_settings(amqp_url):
-    return integration_settings(amqp_url)
+def opp_system(system):
+    return system
 
 
 @pytest.fixture(scope="module")
-def opp_system(opp_settings):
-    with running_system(opp_settings) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def opp_org(opp_system) -> Org:
-    return Org(flask_transport(opp_system.gateway.test_client()))
+def opp_org(org) -> Org:
+    return org
 
 
 @pytest.fixture(scope="module")

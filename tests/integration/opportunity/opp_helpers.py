@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
 
 from crm_testing import eventually
-from event_data import event_data
+from event_data import envelope
 
 _names = itertools.count(1)
 OPPS = "/api/v1/opportunities"
@@ -57,19 +56,12 @@ def today() -> str:
 def customer_event(kind: str, customer_id: str, *, owner=None, shared=(), region="east",
                    name="外部事件客户", actor_id=None, **extra) -> dict:
     """An envelope as the customer service publishes it (snapshot in `data`)."""
-    data = event_data(f"customer.{kind}", {
+    return envelope(f"customer.{kind}", {
         "customer_id": customer_id, "name": name, "region": region,
         "owner_id": owner.id if owner else None,
         "owner_team": owner.user.get("team") if owner else None,
         "owner_region": owner.user.get("region") if owner else None,
-        "shared_with": list(shared), **extra})
-    return {"id": uuid.uuid4().hex, "type": f"customer.{kind}", "version": 1,
-            "occurred_at": datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
-            "producer": "customer", "aggregate_id": customer_id,
-            "actor_id": actor_id or (owner.id if owner else None),
-            "correlation_id": uuid.uuid4().hex, "region": region, "data": data}
+        "shared_with": list(shared), **extra},
+        aggregate_id=customer_id, actor_id=actor_id or (owner.id if owner else None),
+        region=region, correlation_id=uuid.uuid4().hex)
 
-
-def pause_for_clock() -> None:
-    """Two events stamped in the same millisecond would tie; keep them apart."""
-    time.sleep(0.002)

@@ -1,6 +1,5 @@
 """Use cases over a database of their own (no broker): state and outbox in one
 write, the customer read model driving owner moves, retries and If-Match."""
-import uuid
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
@@ -9,7 +8,7 @@ import services.opportunity.schemas  # noqa: F401 (registers the event schemas)
 from crm_testing import fresh_database
 from crmkit.directory import UserDirectory
 from crmkit.errors import Conflict, Invalid, NotFound, PreconditionFailed
-from event_data import event_data
+from event_data import envelope
 from opp_people import ADMIN, OTHER_REP, REP, SUPERVISOR, TEAMMATE
 from services.opportunity.handlers import OpportunityHandlers
 from services.opportunity.repository import OpportunityRepository
@@ -27,15 +26,14 @@ def service():
 
 def customer_event(kind, owner=None, *, version, shared=(), customer_id="c1",
                    event_id=None, actor="rep1"):
-    data = event_data(f"customer.{kind}", {
+    return envelope(f"customer.{kind}", {
         "customer_id": customer_id, "name": "华东精密", "region": "east",
         "owner_id": owner.user_id if owner else None,
         "owner_team": owner.team if owner else None,
         "owner_region": owner.region if owner else None,
-        "shared_with": list(shared), "version": version})
-    return {"id": event_id or uuid.uuid4().hex, "type": f"customer.{kind}",
-            "aggregate_id": customer_id, "actor_id": actor,
-            "occurred_at": (T0 + timedelta(seconds=version)).isoformat(), "data": data}
+        "shared_with": list(shared), "version": version},
+        aggregate_id=customer_id, actor_id=actor, event_id=event_id,
+        occurred_at=T0 + timedelta(seconds=version))
 
 
 def create(service, viewer=REP, customer_id="c1", **extra):

@@ -1,12 +1,11 @@
 """Fixtures for reporting's integration tests: people, and a publisher on the real bus."""
 from __future__ import annotations
 
-import uuid
 from types import SimpleNamespace
 
 import pytest
 
-from crm_testing import Org, eventually, flask_transport, running_system
+from crm_testing import Org, caught_up, eventually, flask_transport, running_system
 from crmkit.bus.publisher import Publisher
 from reporting_envelopes import Producer
 
@@ -20,27 +19,16 @@ def reporting_system(settings):
 
 
 @pytest.fixture
-def system(reporting_system, settings):
+def system(reporting_system):
     """The module's system, its reporting service emptied before each test: these tests
     read organisation-wide figures (the admin's funnel, the regions' attainment, ABC
     classes), which earlier tests' data would change. Once everything sent so far is
-    handled (a marker through the queue), the kept events and the targets go and a
-    rebuild drops the read models and the service's caches: a reporting service that
-    has seen nothing."""
-    from services.reporting.entities import entity_ref
-
+    handled (`caught_up`: markers through the queue), the kept events and the targets go
+    and a rebuild drops the read models and the service's caches: a reporting service
+    that has seen nothing."""
     handlers = reporting_system.services["reporting"].blueprints["reports"].handlers
     repository = handlers.repository
-    marker = Producer().interaction(uuid.uuid4().hex, "marker", "call")
-    publisher = Publisher(settings.amqp_url)
-    try:
-        publisher.publish(marker)
-    finally:
-        publisher.close()
-    kind, entity = entity_ref(marker)
-    eventually(lambda: marker["id"] in ((repository.states.find_one(
-        {"_id": f"{kind}:{entity}"}) or {}).get("seen") or ()),
-        message="reporting has handled everything sent before")
+    caught_up(reporting_system, "reporting")
     repository.events.delete_many({})
     repository.target_docs.delete_many({})
     handlers.rebuild(grace=0)
@@ -121,13 +109,9 @@ def projected(system):
 
 
 @pytest.fixture
-def settled(bus, produce, projected):
-    """Waits until everything published so far has been handled, duplicates included:
-    publishes a marker (an interaction with a throwaway customer, by `author_id`) and
-    waits for its projection. One consumer takes the service's queue in order, so by
-    then every earlier delivery has been handled."""
-    def wait(author_id: str):
-        marker = produce.interaction(uuid.uuid4().hex, author_id, "call")
-        bus(marker)
-        projected([marker])
+def settled(system):
+    """Waits until the reporting service has handled everything published to it so far,
+    duplicates and redeliveries included (`caught_up`)."""
+    def wait():
+        caught_up(system, "reporting")
     return wait

@@ -8,6 +8,7 @@ import threading
 import pytest
 
 from crmkit.identity import Identity
+from people import person
 from reporting_envelopes import Producer, user_created
 from services.reporting import reports
 from services.reporting.handlers import ReportingHandlers
@@ -24,7 +25,7 @@ TODAY = "2026-11-23"
 
 def viewer(user_id: str) -> Identity:
     name, role, team, region = PEOPLE[user_id]
-    return Identity(user_id, user_id, name, role, team, region)
+    return person(user_id, role, team, region, name=name)
 
 
 def history(seed: int = 0, opportunities: int = 40) -> list[dict]:

@@ -122,7 +122,7 @@ def test_a_duplicate_delivery_and_a_stage_change_before_creation(system, people,
     # the win come first, and the win twice (same event id)
     bus(moved, won, won, created, won)
     projected([moved, won, created])
-    settled(people.rep4.id)  # every duplicate handled too
+    settled()  # every duplicate handled too
     funnel = people.rep1.get("/api/v1/reports/funnel").json
     assert funnel["won"] == {"count": 1, "amount": "900.00"}
     assert all(s["count"] == 0 for s in funnel["stages"])
@@ -252,7 +252,7 @@ def test_rebuild_reproduces_every_report(system, people, bus, produce, projected
     events = a_quarter_of_business(people, produce)
     bus(*events, *events[3:9])  # with redeliveries
     projected(events)
-    settled(people.rep4.id)  # the redeliveries handled too
+    settled()  # the redeliveries handled too
     assert funnel_total(people.admin) == 5
     assert people.admin.put("/api/v1/targets", json={
         "period": today()[:7], "owner_id": people.rep2.id, "amount": "500"}).status_code == 200

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 from kombu import Queue
 
 from crm_testing import eventually
-from event_data import event_data
+from event_data import envelope
 from crmkit.bus.connection import connect
 from crmkit.bus.publisher import Publisher
 from crmkit.bus.topology import events_exchange
@@ -117,36 +117,14 @@ def publish(amqp_url: str, event_type: str, data: dict, *, aggregate_id: str,
             region: str | None = "east") -> dict:
     """Put an event on crm.events as its producing service would (`data` completed and
     checked: `event_data`)."""
-    envelope = {"id": event_id or uuid.uuid4().hex, "type": event_type, "version": 1,
-                "occurred_at": iso(now()), "producer": producer,
-                "aggregate_id": aggregate_id, "actor_id": actor_id,
-                "correlation_id": uuid.uuid4().hex, "region": region,
-                "data": event_data(event_type, data)}
+    built = envelope(event_type, data, aggregate_id=aggregate_id, actor_id=actor_id,
+                     producer=producer, region=region, event_id=event_id)
     publisher = Publisher(amqp_url)
     try:
-        publisher.publish(envelope)
+        publisher.publish(built)
     finally:
         publisher.close()
-    return envelope
-
-
-def handled_so_far(amqp_url: str, rep) -> None:
-    """Waits until the tasks service has handled every event published to it so far,
-    duplicates included. A marker (a follow-up plan for `rep` on an opportunity of its
-    own) takes the same queue, which one consumer takes in order: once the marker's task
-    is listed, everything before it has been handled."""
-    marker = f"marker-{uuid.uuid4().hex[:10]}"
-    start = now() + timedelta(days=30)
-    publish(amqp_url, "opportunity.followup_planned", {
-        "opportunity_id": marker, "name": "marker", "customer_id": marker,
-        "owner_id": rep.id, "owner_team": rep.user["team"],
-        "owner_region": rep.user["region"], "region": rep.user["region"],
-        "plan_id": marker, "start_at": iso(start), "end_at": iso(start + timedelta(hours=1)),
-        "method": "call", "content": "marker", "assignee_id": rep.id, "title": "marker",
-        "reminders": [], "actor_id": rep.id},
-        aggregate_id=marker, actor_id=rep.id, producer="opportunity")
-    eventually(lambda: rep.get(f"/api/v1/tasks?opportunity_id={marker}").json["items"],
-               message="the marker event handled")
+    return built
 
 
 def reminders_swept(author, spy) -> None:

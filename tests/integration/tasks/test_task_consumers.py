@@ -2,19 +2,19 @@
 id, reminders fired once, calendar tokens revocable. No broker, no server."""
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 import pytest
 
 from crmkit.directory import UserDirectory
 from crmkit.errors import Conflict, Invalid, NotFound, PreconditionFailed
-from event_data import event_data
+import event_data
 from services.tasks import schemas  # noqa: F401  (registers the event schemas)
 from services.tasks.consumers import TaskReactions
 from services.tasks.handlers import TaskHandlers
 from services.tasks.repository import Repositories
-from task_people import NOW, PEOPLE, ident
+from people import person
+from task_people import NOW, PEOPLE
 from crm_testing import fresh_database
 
 H = timedelta(hours=1)
@@ -43,15 +43,11 @@ def world():
     return service, TaskReactions(service), clock, db
 
 
-def envelope(event_type, data, *, aggregate_id="agg", event_id=None, producer="x"):
-    """Another service's event as its producer sends it (`data` completed and checked
-    against its schema); our own events as the test gives them."""
-    if not event_type.startswith(("task.", "reminder.")):
-        data = event_data(event_type, data)
-    return {"id": event_id or uuid.uuid4().hex, "type": event_type, "version": 1,
-            "occurred_at": NOW.isoformat(), "producer": producer,
-            "aggregate_id": aggregate_id, "actor_id": None, "correlation_id": "c",
-            "region": "east", "data": data}
+def envelope(event_type, data, *, aggregate_id="agg", **given):
+    """An event as its producer sends it (`data` completed and checked against its
+    schema: `event_data.envelope`), at the test's NOW."""
+    return event_data.envelope(event_type, data, aggregate_id=aggregate_id, occurred_at=NOW,
+                               **given)
 
 
 def outbox_types(db):
@@ -226,7 +222,7 @@ def test_calendar_token_revocation(world):
 
 def test_the_feed_needs_a_user_the_directory_knows_as_active(world):
     service, _, _, db = world
-    stranger = ident("stranger", "rep", "east/shanghai/team-1")   # no user.* event yet
+    stranger = person("stranger", "rep", "east/shanghai/team-1")   # no user.* event yet
     service.create(stranger, {"title": "a", "due_at": NOW + D})
     with pytest.raises(NotFound) as unknown:
         service.feed(service.new_calendar_token(stranger))

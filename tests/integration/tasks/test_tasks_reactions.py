@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from crm_testing import eventually
-from tasks_helpers import (TEAM1, TEAM2, customer_of, handled_so_far, iso, known_to_tasks,
+from crm_testing import caught_up, eventually
+from tasks_helpers import (TEAM1, TEAM2, customer_of, iso, known_to_tasks,
                            known_to_tasks_as_customer, later, now, publish, spying)
 
 API = "/api/v1"
@@ -35,7 +35,7 @@ def test_a_followup_plan_lands_in_the_owners_calendar_with_a_reminder_a_day_befo
 
     items = eventually(lambda: rep.get(f"{API}/tasks?opportunity_id=opp-1").json["items"],
                        timeout=10, message="plan in the task list")
-    handled_so_far(amqp_url, rep)  # the redelivery too
+    caught_up(system, "tasks")  # the redelivery too
     [task] = rep.get(f"{API}/tasks?opportunity_id=opp-1").json["items"]
     assert task["assignee_id"] == rep.id and task["customer_ids"] == ["cust-1"]
     assert task["title"].endswith("ERP 采购项目") and task["type"] == "followup"
@@ -100,7 +100,7 @@ def test_a_customer_returned_to_the_pool_shelves_the_old_owners_open_tasks(
         publish(amqp_url, "customer.returned", customer_event("cust-9", None, rep.id),
                 aggregate_id="cust-9", actor_id=rep.id, producer="customer",
                 event_id=envelope["id"])                       # redelivered: no change
-        handled_so_far(amqp_url, rep)
+        caught_up(system, "tasks")
         assert len([e for e in spy.drain() if shelving(e)]) == 2
     assert {e["aggregate_id"] for e in changed} == {mine["id"], started["id"]}
     assert all(e["data"]["to"] == "shelved" and e["actor_id"] is None for e in changed)
@@ -182,3 +182,25 @@ def test_through_the_customer_service_assign_moves_and_return_shelves(system, or
     assert returned.status_code == 200, returned
     eventually(lambda: second.get(f"{API}/tasks/{visit['id']}").json.get("status")
                == "shelved", timeout=10, message="the visit is shelved")
+
+
+def test_a_reclaim_warning_reaches_the_owners_inbox_once(system, org, amqp_url):
+    """customer.reclaim_warning (as the customer service sends it before auto-reclaim)
+    makes one inbox entry for the customer's owner, however often it is delivered."""
+    rep, other = org.user("rep", TEAM1), org.user("rep", TEAM1)
+    warning = {**customer_event("cust-rw", rep, None), "name": "远航贸易",
+               "due_on": (now() + timedelta(days=3)).date().isoformat(), "days_left": 3,
+               "rule": "no_followup"}
+    warning.pop("previous_owner_id")
+    sent = publish(amqp_url, "customer.reclaim_warning", warning, aggregate_id="cust-rw",
+                   producer="customer")
+    publish(amqp_url, "customer.reclaim_warning", warning, aggregate_id="cust-rw",
+            producer="customer", event_id=sent["id"])           # redelivered
+    caught_up(system, "tasks")
+    notes = eventually(lambda: [n for n in rep.get(f"{API}/notifications").json["items"]
+                                if n["kind"] == "reclaim_warning"], timeout=10,
+                       message="the reclaim warning in the owner's inbox")
+    assert len(notes) == 1 and notes[0]["ref"] == {"type": "customer", "id": "cust-rw"}
+    assert "远航贸易" in notes[0]["title"] and warning["due_on"] in notes[0]["title"]
+    assert not [n for n in other.get(f"{API}/notifications").json["items"]
+                if n["kind"] == "reclaim_warning"]

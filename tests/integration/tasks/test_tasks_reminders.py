@@ -12,8 +12,8 @@ import pytest
 from crm_testing import eventually
 from crmkit.clock import utcnow
 from crmkit.directory import UserDirectory
-from crmkit.identity import Identity
 from crmkit.service import Worker
+from people import person
 from services.tasks.app import bootstrap
 from services.tasks.handlers import TaskHandlers
 from services.tasks.repository import Repositories
@@ -190,7 +190,7 @@ def test_concurrent_sweeps_over_one_database_write_each_reminder_once():
     t0 = utcnow()
     services = [TaskHandlers(Repositories(db), UserDirectory(db), clock=lambda: t0)
                 for _ in range(2)]
-    rep = Identity("u1", "u1", "U1", "rep", "east/a", "east")
+    rep = person("u1", "rep", "east/a")
     for i in range(TASKS):
         services[0].create(rep, {"title": f"t{i}", "due_at": t0 + timedelta(days=1),
                                  "reminders": [{"remind_at": t0 + timedelta(seconds=1)},

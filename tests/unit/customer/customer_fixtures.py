@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 
 from crmkit.identity import Identity
 from crmkit.visibility import Owner
+from people import person  # noqa: F401  (the one factory of test identities; re-exported)
 
 from services.customer.domain import Customer
 
@@ -20,12 +21,6 @@ _ids = itertools.count(1)
 
 def next_id(prefix: str = "id") -> str:
     return f"{prefix}{next(_ids)}"
-
-
-def person(user_id: str, role: str = "rep", team: str = "east/shanghai/team-1",
-           region: str = "east") -> Identity:
-    return Identity(user_id=user_id, username=user_id, name=user_id.title(), role=role,
-                    team=team, region=region)
 
 
 REP = person("rep1")

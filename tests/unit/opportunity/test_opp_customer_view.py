@@ -6,7 +6,7 @@ import pytest
 
 from crmkit.bus.ordering import order_key
 from crmkit.visibility import Owner
-from event_data import event_data
+from event_data import envelope
 from services.opportunity.customers import CustomerView, apply_event
 
 T0 = datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc)
@@ -16,12 +16,12 @@ TEAM_1 = "east/shanghai/team-1"
 def event(kind, data=None, *, version=1, seconds=0, event_id=None, actor="rep1"):
     """An envelope as the customer service publishes it: the snapshot (checked against
     its schema) with what the test states; events of one version are ordered by time."""
-    data = event_data(f"customer.{kind}", {"customer_id": "c1", "name": "华东精密",
-                                           "region": "east", **(data or {}),
-                                           "version": version})
-    return {"id": event_id or f"{kind}-{version}-{seconds}", "type": f"customer.{kind}",
-            "aggregate_id": "c1", "actor_id": actor,
-            "occurred_at": (T0 + timedelta(seconds=seconds)).isoformat(), "data": data}
+    return envelope(f"customer.{kind}", {"customer_id": "c1", "name": "华东精密",
+                                         "region": "east", **(data or {}),
+                                         "version": version},
+                    aggregate_id="c1", actor_id=actor,
+                    event_id=event_id or f"{kind}-{version}-{seconds}",
+                    occurred_at=T0 + timedelta(seconds=seconds))
 
 
 def owned_by(user_id, team=TEAM_1, region="east"):
