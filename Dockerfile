@@ -8,6 +8,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
+# The CJK TrueType font the customer service's PDF prints embed (services/customer/printing.py).
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-wqy-microhei \
+ && rm -rf /var/lib/apt/lists/*
+
 # Dependencies first, read from pyproject.toml alone, so that a code change reuses this
 # (slow) layer.
 COPY pyproject.toml /src/pyproject.toml

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
-from crm import demo_customer, demo_opportunity, demo_reporting, demo_tasks
+from crm import demo_contracts, demo_customer, demo_opportunity, demo_reporting, demo_tasks
 from crm.client import USER_PASSWORD, Org, http_transport
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,8 @@ DEMO_USERS = [
     ("chen.rep", "陈晨 Chen Chen", "rep", "north/beijing/team-1", "north", "Europe/Berlin"),
 ]
 SERVICE_DEMOS = {"customer": demo_customer, "opportunity": demo_opportunity,
-                 "tasks": demo_tasks, "reporting": demo_reporting}
+                 "tasks": demo_tasks, "contracts": demo_contracts,
+                 "reporting": demo_reporting}
 
 
 def build_people(org: Org) -> dict:

@@ -6,7 +6,7 @@ import re
 import secrets
 from dataclasses import dataclass, field, replace
 
-SERVICES = ("customer", "opportunity", "tasks", "reporting")
+SERVICES = ("customer", "opportunity", "tasks", "reporting", "contracts")
 _EMBEDDED_SECRET = secrets.token_urlsafe(48)  # embedded mode: one process, one secret
 
 SECRET_MIN_LENGTH = 32

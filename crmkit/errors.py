@@ -80,3 +80,9 @@ class VersionConflict(Conflict):
     """A conditional update lost a race: the document changed since it was read."""
 
     default_code = "version_conflict"
+
+
+class PayloadTooLarge(DomainError):
+    status = 413
+    default_code = "payload_too_large"
+    title = "Payload too large"

@@ -25,3 +25,21 @@ class MoneyText(fields.String):
 
     def _serialize(self, value, attr, obj, **kwargs):
         return format_money(value)
+
+
+class Money(fields.Field):
+    """An input amount: a number or a string with at most two decimals, loaded as an exact
+    Decimal (`crmkit.money.parse_money`); responses send amounts as `MoneyText`."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("metadata", {"type": "string", "example": "12000.50",
+                                       "description": "a number or a string, two decimals"})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        from marshmallow import ValidationError
+        from crmkit.money import parse_money
+        try:
+            return parse_money(value)
+        except ValueError as error:
+            raise ValidationError(str(error)) from None

@@ -7,4 +7,4 @@ them (`crmkit.catalog`). Importing this package registers them all, in every pro
 
 A new version of an event is a new schema registered with `version=2` beside the old one.
 """
-from events import customer, identity, opportunity, tasks  # noqa: F401  (registers them)
+from events import contracts, customer, identity, opportunity, tasks  # noqa: F401  (registers them)

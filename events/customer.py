@@ -1,4 +1,4 @@
-"""The customer service's events: customer.*, contact.* and interaction.logged.
+"""The customer service's events: customer.*, contact.* and interaction.*.
 
 Every customer.* event carries the customer as it is after the change (a snapshot), so a
 consumer can keep its own copy from any one event; `version` says which is newer.
@@ -35,12 +35,17 @@ class CustomerSnapshotData(Schema):
     owner_region = fields.String(allow_none=True, required=True)
     owner_name = fields.String(allow_none=True, required=True)
     shared_with = fields.List(fields.String(), required=True)
+    shared_teams = fields.List(fields.String(), load_default=list, metadata={
+        "description": "team paths shared with: every present and future member of each "
+                       "and of the teams below it sees the customer (CONTRACT §11)"})
     deal_amount = fields.String(required=True, metadata=MONEY)
     currency = fields.String(required=True)
     last_deal_on = fields.String(allow_none=True, required=True, metadata=DATE)
     last_followup_at = when(required=True)
     created_by = fields.String(required=True)
     created_at = when(required=True)
+    contact_ids = fields.List(fields.String(), metadata={
+        "description": "ids of the customer's contacts (events before it was added lack it)"})
     version = fields.Integer(required=True, metadata={
         "description": "the customer's version after the change: newer wins"})
 
@@ -102,12 +107,15 @@ class CustomerAssignedData(_OwnerChange):
 class CustomerSharedData(CustomerSnapshotData):
     user_ids = fields.List(fields.String(), required=True,
                            metadata={"description": "the users newly shared with"})
+    teams = fields.List(fields.String(), load_default=list,
+                        metadata={"description": "the teams newly shared with"})
 
 
 @event_schema("customer.unshared", producer=PRODUCER,
               summary="A customer is no longer shared with a user.")
 class CustomerUnsharedData(CustomerSnapshotData):
     user_ids = fields.List(fields.String(), required=True)
+    teams = fields.List(fields.String(), load_default=list)
 
 
 @event_schema("customer.deleted", producer=PRODUCER,
@@ -132,7 +140,14 @@ class _CustomerRef(Schema):
     owner_region = fields.String(allow_none=True, required=True)
 
 
-class _ContactData(_CustomerRef):
+class _ContactsAfter(_CustomerRef):
+    contact_ids = fields.List(fields.String(), metadata={
+        "description": "ids of the customer's contacts after the change"})
+    version = fields.Integer(metadata={
+        "description": "the customer's version after the change: newer wins"})
+
+
+class _ContactData(_ContactsAfter):
     contact_id = fields.String(required=True)
     name = fields.String(required=True)
     title = fields.String(allow_none=True)
@@ -153,7 +168,7 @@ class ContactUpdatedData(_ContactData):
 
 
 @event_schema("contact.deleted", producer=PRODUCER, summary="A contact was removed.")
-class ContactDeletedData(_CustomerRef):
+class ContactDeletedData(_ContactsAfter):
     contact_id = fields.String(required=True)
 
 
@@ -171,4 +186,27 @@ class InteractionLoggedData(_CustomerRef):
     next_action = fields.String(allow_none=True)
     next_action_due = fields.String(allow_none=True, metadata=DATE)
     created_by = fields.String(required=True)
+    location = fields.String(allow_none=True, metadata={"description": "互动地点"})
+    participants = fields.List(fields.String(), metadata={
+        "description": "我方参与人: ids of our users who took part"})
+    version = fields.Integer(metadata={
+        "description": "the customer's version after the change: orders a follow-up's "
+                       "events (absent from events before it was added)"})
+
+
+@event_schema("interaction.updated", producer=PRODUCER,
+              summary="Its author corrected a follow-up record; the record as it is now, "
+                      "and what changed.")
+class InteractionUpdatedData(InteractionLoggedData):
+    changes = changes_field()
+
+
+@event_schema("interaction.deleted", producer=PRODUCER,
+              summary="Its author deleted a follow-up record (it no longer counts).")
+class InteractionDeletedData(_CustomerRef):
+    interaction_id = fields.String(required=True)
+    created_by = fields.String(required=True)
+    deleted_by = fields.String(required=True)
+    version = fields.Integer(required=True, metadata={
+        "description": "the customer's version after the change"})
 

@@ -1,4 +1,4 @@
-"""The gateway's identity events: user.*, never carrying a password or a hash."""
+"""The gateway's events: user.* (never carrying a password or a hash) and settings.updated."""
 from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
@@ -38,3 +38,24 @@ class UserUpdatedData(UserProfileData):
     """A user's profile after the change, plus `changes: {field: [old, new]}`."""
 
     changes = changes_field()
+
+
+class SettingsDictionaryData(Schema):
+    industry = fields.List(fields.String(), required=True)
+    source = fields.List(fields.String(), required=True)
+    tags = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
+                       required=True, metadata={"description": "tag kind -> its tags"})
+    relation = fields.List(fields.String(), required=True)
+    loss_reason = fields.List(fields.String(), required=True)
+    task_type = fields.List(fields.String(), required=True)
+
+
+@event_schema("settings.updated", producer=PRODUCER,
+              summary="An admin changed the organisation's settings (参数设置): the whole "
+                      "settings after the change.")
+class SettingsUpdatedData(Schema):
+    """上下级强制共享 and the data dictionary (an empty list: free text)."""
+
+    superiors_see_subordinates = fields.Boolean(required=True)
+    dictionary = fields.Nested(SettingsDictionaryData, required=True)
+    version = fields.Integer(required=True)

@@ -14,6 +14,17 @@ OPEN, WON, LOST = "open", "won", "lost"
 STATUSES = (OPEN, WON, LOST)
 FOLLOWUP_METHODS = ("call", "visit", "online_meeting")
 MONEY_PATTERN = r"^\d+\.\d{2}$"
+# The pipeline every organisation starts with (until an admin edits it and
+# pipeline.updated says otherwise): (key, 中文, English, probability %). One source for
+# the opportunity service and reporting, so a stage has one label everywhere; the first
+# is the seeds' 初步接触 (seeds 002, 003: 初步接触 → 需求确认 → 方案报价 → 谈判签约 …).
+DEFAULT_STAGES = (
+    ("lead", "初步接触", "Initial contact", 10),
+    ("needs_analysis", "需求分析", "Needs analysis", 25),
+    ("proposal", "方案提交", "Proposal", 50),
+    ("negotiation", "商务谈判", "Negotiation", 75),
+    ("contract", "合同签订", "Contract", 90),
+)
 
 
 class StageLabelsSchema(Schema):

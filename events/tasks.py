@@ -43,7 +43,7 @@ class TaskSnapshotData(Schema):
 
 class SourceData(Schema):
     type = fields.String(required=True, validate=validate.OneOf(
-        ["followup_plan", "opportunity_reminder"]))
+        ["followup_plan", "opportunity_reminder", "interaction_next_action"]))
     id = fields.String(required=True)
     event_id = fields.String(allow_none=True, load_default=None)
 

@@ -19,6 +19,7 @@ ROUTES = (
     ("opportunities", "opportunity"), ("pipeline", "opportunity"),
     ("tasks", "tasks"), ("notifications", "tasks"), ("calendar", "tasks"),
     ("reports", "reporting"), ("targets", "reporting"),
+    ("quotes", "contracts"), ("contracts", "contracts"), ("receivables", "contracts"),
 )
 # Authenticated by the service itself (a per-user feed token in the query string).
 PUBLIC_PATHS = (f"{API}/calendar.ics",)
@@ -26,7 +27,7 @@ _ROUTE = re.compile(rf"^{API}/({'|'.join(re.escape(p) for p, _ in ROUTES)})(?:[/
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language", "If-Match",
                              "Idempotency-Key")
 RETURNED_HEADERS = ("Content-Type", "ETag", "Content-Disposition", "Retry-After",
-                    "Location", "Idempotent-Replayed")
+                    "Location", "Idempotent-Replayed", "X-Content-Type-Options")
 
 
 # How long the gateway waits for a service's answer: long only where a route needs it (a

@@ -15,15 +15,18 @@ from crmkit.web import (ApiBlueprint, current_identity, if_match_version, json_r
                         no_content, parse_body, parse_query)
 from gateway.identity.handlers import IdentityHandlers
 from gateway.identity.schemas import (DirectoryOut, DirectoryQuery, LoginIn, LoginOut,
-                                      PasswordChangeIn, PasswordResetIn, UserCreateIn,
-                                      UserListQuery, UserOut, UserPatchIn, dump_user)
+                                      PasswordChangeIn, PasswordResetIn, SettingsIn,
+                                      SettingsOut, UserCreateIn, UserListQuery, UserOut,
+                                      UserPatchIn, dump_user)
 
 PUBLIC_ENDPOINTS = frozenset({"login"})
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def blueprint(handlers: IdentityHandlers, idempotency_store=None) -> ApiBlueprint:
-    """The blueprint for /api/v1/auth/*, /api/v1/me and /api/v1/users*.
+def blueprint(handlers: IdentityHandlers, idempotency_store=None,
+              settings=None) -> ApiBlueprint:
+    """The blueprint for /api/v1/auth/*, /api/v1/me, /api/v1/users* and, given
+    `settings` (gateway.identity.settings_handlers.SettingsHandlers), /api/v1/settings.
 
     `idempotency_store` (a crmkit.idempotency.IdempotencyStore) makes POST /users honour
     Idempotency-Key; without it the header is ignored.
@@ -120,5 +123,25 @@ def blueprint(handlers: IdentityHandlers, idempotency_store=None) -> ApiBlueprin
         data = parse_body(PasswordResetIn)
         handlers.reset_password(current_identity(), user_id, data["password"])
         return no_content()
+
+    if settings is not None:
+        @bp.operation("/settings", "GET", summary="The organisation's settings (参数设置): "
+                      "上下级强制共享 and the data dictionary (any signed-in user)",
+                      response=SettingsOut)
+        def get_settings():
+            current = settings.current()
+            return json_response(SettingsOut().dump(current.to_dict()),
+                                 version=current.version)
+
+        @bp.operation("/settings", "PUT", summary="Replace the settings (admin); what is "
+                      "left out takes its default (the switch on, a list empty: free text)",
+                      body=SettingsIn, response=SettingsOut)
+        def put_settings():
+            expected_version = if_match_version()
+            data = parse_body(SettingsIn)
+            current = settings.replace(current_identity(), data,
+                                       expected_version=expected_version)
+            return json_response(SettingsOut().dump(current.to_dict()),
+                                 version=current.version)
 
     return bp

@@ -12,7 +12,7 @@ and the gateway's outbox relay publishes `identity.outbox_collections` ("users")
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from crmkit.auth import TokenService
 from crmkit.identity import Identity
@@ -21,6 +21,8 @@ from gateway.identity import api
 from gateway.identity.handlers import IdentityHandlers
 from gateway.identity.passwords import Argon2Hasher
 from gateway.identity.repository import USERS, UserRepository
+from gateway.identity.settings_handlers import SettingsHandlers
+from gateway.identity.settings_repository import SETTINGS, SettingsRepository
 from gateway.identity.throttle import LoginThrottle
 
 
@@ -31,14 +33,16 @@ class ForwardedCaller:
 
 
 class IdentityComponent:
-    outbox_collections = (USERS,)
+    outbox_collections = (USERS, SETTINGS)
 
     def __init__(self, handlers: IdentityHandlers, *, idempotency_store=None,
                  admin_username: str = "admin", admin_password: str | None = None,
-                 admin_team: str = "hq", admin_region: str = "hq"):
+                 admin_team: str = "hq", admin_region: str = "hq",
+                 settings: SettingsHandlers | None = None):
         self.handlers = handlers
         self.repository = handlers.repository
-        self.blueprint = api.blueprint(handlers, idempotency_store)
+        self.settings = settings   # the organisation's settings (CONTRACT §11)
+        self.blueprint = api.blueprint(handlers, idempotency_store, settings)
         self._admin = (admin_username, admin_password, admin_team, admin_region)
 
     @classmethod
@@ -57,6 +61,7 @@ class IdentityComponent:
                                     hasher or Argon2Hasher.from_env(env), tokens,
                                     throttle=throttle or LoginThrottle.from_env(env))
         return cls(handlers, idempotency_store=idempotency_store,
+                   settings=SettingsHandlers(SettingsRepository(database)),
                    admin_username=getattr(settings, "admin_username", None)
                    or env.get("CRM_ADMIN_USERNAME") or "admin",
                    admin_password=getattr(settings, "admin_password", None)
@@ -80,6 +85,13 @@ class IdentityComponent:
     def authenticate_forwarded(self, authorization: str | None, method: str,
                                path: str) -> ForwardedCaller:
         """For every request the gateway forwards: raises crmkit.errors (401/403) or
-        returns the caller's identity and the internal token to send to the service."""
+        returns the caller's identity and the internal token to send to the service.
+
+        The identity carries the organisation's 上下级强制共享 as it stands now, so that
+        every service's visibility rule (crmkit.visibility) follows an admin's change at
+        once."""
         caller = self.handlers.authenticate(authorization, method=method, path=path)
-        return ForwardedCaller(caller.identity, self.handlers.internal_token(caller))
+        identity = caller.identity
+        if self.settings is not None:
+            identity = replace(identity, sees_subordinates=self.settings.sees_subordinates())
+        return ForwardedCaller(identity, self.handlers.internal_token(caller, identity))

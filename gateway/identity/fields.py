@@ -7,7 +7,7 @@ from typing import Any, Mapping
 
 from crmkit.clock import zone
 from crmkit.errors import Invalid
-from crmkit.identity import ROLES
+from crmkit.identity import ROLES, clean_team
 
 PASSWORD_MIN_LENGTH = 8
 # argon2 is happy with long inputs, but hashing megabytes per login is a cheap DoS.
@@ -15,9 +15,6 @@ PASSWORD_MAX_LENGTH = 128
 
 USERNAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{1,63}$")
 REGION_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-# Team path segments: letters (any script), digits, '_', '-', '.'; no spaces.
-TEAM_SEGMENT_PATTERN = re.compile(r"^[\w][\w.-]*$")
-TEAM_MAX_LENGTH = 200
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME_MAX_LENGTH = 100
 
@@ -78,24 +75,6 @@ def clean_role(value: Any) -> str:
         raise ValueError("角色必须是 " + " | ".join(ROLES) + " 之一 / The role must be one of "
                          + ", ".join(ROLES) + ".")
     return value
-
-
-def clean_team(value: Any) -> str:
-    """A slash path such as east/shanghai/team-1; stored lower-case, no outer slashes.
-
-    Lower-case because visibility compares team prefixes exactly: "East/x" typed by one
-    admin and "east/x" by another must be the same team.
-    """
-    message = ("团队是以 / 分隔的路径，如 east/shanghai/team-1 / "
-               "The team is a slash path such as east/shanghai/team-1.")
-    if not isinstance(value, str):
-        raise ValueError(message)
-    path = value.strip().strip("/").lower()
-    if not path or len(path) > TEAM_MAX_LENGTH:
-        raise ValueError(message)
-    if not all(TEAM_SEGMENT_PATTERN.match(segment) for segment in path.split("/")):
-        raise ValueError(message)
-    return path
 
 
 def clean_region(value: Any) -> str:

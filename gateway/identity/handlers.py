@@ -127,9 +127,10 @@ class IdentityHandlers:
         _require_admin(caller.identity)
         return caller
 
-    def internal_token(self, caller: Authenticated) -> str:
-        """The short-lived token a forwarded request carries to a service."""
-        return self.tokens.issue_internal(caller.identity)
+    def internal_token(self, caller: Authenticated, identity: Identity | None = None) -> str:
+        """The short-lived token a forwarded request carries to a service (`identity`:
+        the caller's, as the gateway completed it)."""
+        return self.tokens.issue_internal(identity or caller.identity)
 
     def change_password(self, caller: Authenticated, old_password: str, new_password: str,
                         client_ip: str | None = None) -> None:

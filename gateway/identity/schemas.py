@@ -110,3 +110,44 @@ class DirectoryOut(Schema):
     teams = fields.List(fields.String(), metadata={"description": "every team path in use, "
                                                    "with its parents"})
     regions = fields.List(fields.String())
+
+
+# ---------------------------------------------------------------- settings (CONTRACT §11)
+
+class _Options(fields.List):
+    def __init__(self, **kwargs):
+        super().__init__(fields.String(validate=validate.Length(max=1024)),
+                         validate=validate.Length(max=1000), **kwargs)
+
+
+class DictionaryIn(Schema):
+    """Option lists: an empty or missing list means free text."""
+    industry = _Options()
+    source = _Options()
+    tags = fields.Dict(keys=fields.String(validate=validate.Length(max=1024)),
+                       values=_Options(), metadata={"description": "tag kind -> its tags"})
+    relation = _Options(metadata={"description": "contact relation types"})
+    loss_reason = _Options()
+    task_type = _Options()
+
+
+class SettingsIn(Schema):
+    """The whole settings: what is left out takes its default."""
+    superiors_see_subordinates = fields.Boolean(
+        truthy={True}, falsy={False}, metadata={"description": "上下级强制共享 (default true)"})
+    dictionary = fields.Nested(DictionaryIn)
+
+
+class DictionaryOut(Schema):
+    industry = fields.List(fields.String())
+    source = fields.List(fields.String())
+    tags = fields.Dict(keys=fields.String(), values=fields.List(fields.String()))
+    relation = fields.List(fields.String())
+    loss_reason = fields.List(fields.String())
+    task_type = fields.List(fields.String())
+
+
+class SettingsOut(Schema):
+    superiors_see_subordinates = fields.Boolean()
+    dictionary = fields.Nested(DictionaryOut)
+    version = fields.Integer()

@@ -1,8 +1,10 @@
 """Who may see and do what with a customer (CONTRACT §3, §4 and the users' manual 004).
 
 - A customer with an owner is seen in full by the owner, the users it is shared with
-  (共享: read and log follow-ups, never edit), the owner's superiors (supervisor of the
-  owner's team or above it, manager of the owner's region) and admins; anyone else gets
+  (共享: read and log follow-ups, never edit), the members of the teams it is shared
+  with and of the teams below them (also sharees), the owner's superiors (supervisor of
+  the owner's team or above it, manager of the owner's region; only while the
+  organisation's 上下级强制共享 is on, crmkit.visibility) and admins; anyone else gets
   404, as if it did not exist.
 - A customer in the pool (no owner, 未领用) shows its public view to everyone; only an
   admin sees more, because nobody is responsible for it yet.
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 from crmkit.errors import Forbidden, NotFound
 from crmkit.identity import Identity
-from crmkit.visibility import is_superior
+from crmkit.visibility import is_sharee, is_superior
 
 FULL, PUBLIC, HIDDEN = "full", "public", "hidden"
 EDITORS = ("admin", "owner", "superior")
@@ -57,9 +59,9 @@ def relation(customer, viewer: Identity) -> str:
         return PUBLIC
     if customer.owner_id == viewer.user_id:
         return "owner"
-    if is_superior(viewer, customer.owner):
+    if is_superior(viewer, customer.owner):   # not while 上下级强制共享 is off
         return "superior"
-    if viewer.user_id in customer.shared_with:
+    if is_sharee(viewer, customer.shared_with, customer.shared_teams):
         return "sharee"
     return HIDDEN
 

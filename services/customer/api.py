@@ -5,13 +5,14 @@ from __future__ import annotations
 from flask import Response, request
 
 from crmkit.errors import Invalid
+from crmkit.identity import clean_team
 from crmkit.idempotency import idempotent
 from crmkit.pagination import page_body
 from crmkit.web import (ApiBlueprint, current_identity, if_match_version, json_response,
                         load, no_content, parse_body, parse_query, require_role)
 
 from services.customer import schemas as S
-from services.customer import transfer
+from services.customer import printing, transfer
 from services.customer.access import FULL, view
 from services.customer.documents import customer_from
 from services.customer.domain import Customer
@@ -92,6 +93,43 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
         return Response(body, 200, content_type=mimetype, headers={
             "Content-Disposition":
                 f'attachment; filename="customers-{stamp}.{query["format"]}"'})
+
+    @api.operation("/customers/print", "GET", summary="Print the customer list as the "
+                   "caller's list shows it (打印; current page, or all=true: up to 500)",
+                   query=S.CustomerPrintQuery)
+    def print_customers():
+        viewer = current_identity()
+        query = parse_query(S.CustomerPrintQuery, many=("tag",))
+        form, everything = query.pop("format"), query.pop("all")
+        if everything:
+            query.update(page=1, per_page=printing.LIST_MAX)
+        docs, total = handlers.list_customers(query, viewer)
+        items = [dump_for(customer_from(d), viewer) for d in docs]
+        options = {"truncated": everything and total > len(items),
+                   "lang": transfer.language(request.accept_languages), "tz": handlers.tz,
+                   "now": handlers.now()}
+        if form == "pdf":
+            return _printed(printing.list_pdf(items, total, **options), "customers.pdf")
+        return _printed(printing.list_html(items, total, **options))
+
+    @api.operation("/customers/<customer_id>/print", "GET", summary="Print one customer: "
+                   "record, contacts, follow-ups (a pool customer: its public view)",
+                   query=S.PrintQuery)
+    def print_customer(customer_id):
+        viewer = current_identity()
+        query = parse_query(S.PrintQuery)
+        customer, seen = handlers.get_customer(customer_id, viewer)
+        contacts = followups = None
+        if seen == FULL:
+            contacts = CONTACT_OUT.dump(handlers.contacts(customer_id, viewer), many=True)
+            followups = INTERACTION_OUT.dump(handlers.interactions(
+                customer_id, viewer, page=1, per_page=printing.FOLLOWUPS_MAX)[0], many=True)
+        args = (dump_customer(customer, seen), contacts, followups)
+        options = {"lang": transfer.language(request.accept_languages), "tz": handlers.tz,
+                   "now": handlers.now()}
+        if query["format"] == "pdf":
+            return _printed(printing.customer_pdf(*args, **options), f"{customer.id}.pdf")
+        return _printed(printing.customer_html(*args, **options))
 
     @api.operation("/customers/import", "POST", summary="Import customers from xlsx or csv",
                    response=S.ImportResultOut)
@@ -183,7 +221,18 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
     def share(customer_id):
         viewer = current_identity()
         body = parse_body(S.SharesSchema)
-        return _action_response(handlers.share(customer_id, viewer, body["user_ids"]), viewer)
+        return _action_response(handlers.share(customer_id, viewer, body["user_ids"],
+                                               body["teams"]), viewer)
+
+    @api.operation("/customers/<customer_id>/shares/teams/<path:team>", "DELETE",
+                   summary="Stop sharing with a team", response=S.CustomerOutSchema)
+    def unshare_team(customer_id, team):
+        viewer = current_identity()
+        try:
+            team = clean_team(team)
+        except ValueError:
+            pass   # not a team path: shared with no such team (404 not_shared)
+        return _action_response(handlers.unshare_team(customer_id, viewer, team), viewer)
 
     @api.operation("/customers/<customer_id>/shares/<user_id>", "DELETE",
                    summary="Stop sharing with a user", response=S.CustomerOutSchema)
@@ -241,6 +290,21 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
         interaction = handlers.log_interaction(customer_id, data, viewer)
         return json_response(INTERACTION_OUT.dump(interaction), 201)
 
+    @api.operation("/customers/<customer_id>/interactions/<interaction_id>", "PATCH",
+                   summary="Correct one's own follow-up record (its author only)",
+                   body=S.InteractionPatchSchema, response=S.InteractionOut)
+    def patch_interaction(customer_id, interaction_id):
+        viewer = current_identity()
+        data = parse_body(S.InteractionPatchSchema, partial=True)
+        interaction = handlers.edit_interaction(customer_id, interaction_id, data, viewer)
+        return json_response(INTERACTION_OUT.dump(interaction))
+
+    @api.operation("/customers/<customer_id>/interactions/<interaction_id>", "DELETE",
+                   summary="Delete one's own follow-up record (its author only)", status=204)
+    def delete_interaction(customer_id, interaction_id):
+        handlers.delete_interaction(customer_id, interaction_id, current_identity())
+        return no_content()
+
     @api.operation("/customers/<customer_id>/interactions", "GET",
                    summary="Follow-ups, newest first", query=S.PageQueryOnly,
                    response=S.InteractionOut, paginated=True)
@@ -287,3 +351,13 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
 
 def _action_response(customer: Customer, viewer):
     return customer_response(customer, dump_for(customer, viewer))
+
+
+def _printed(body, pdf_name: str | None = None) -> Response:
+    """A print: a PDF shown inline (named for saving), or the HTML page."""
+    if pdf_name is None:
+        return Response(body, 200, content_type="text/html; charset=utf-8",
+                        headers={"X-Content-Type-Options": "nosniff"})
+    return Response(body, 200, content_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{pdf_name}"',
+        "X-Content-Type-Options": "nosniff"})

@@ -1,12 +1,15 @@
 """Composition root of the customer service."""
 from __future__ import annotations
 
+from crmkit.attachments import AttachmentStore
 from crmkit.config import Settings
 from crmkit.directory import UserDirectory
 from crmkit.scheduling import PeriodicJob
+from crmkit.settings import OrgSettings
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
 
 from services.customer import api, consumers, schemas  # noqa: F401  (registers event schemas)
+from services.customer import attachments
 from services.customer.handlers import CustomerHandlers
 from services.customer.repository import CustomerRepository
 
@@ -19,18 +22,25 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
     repository = CustomerRepository(runtime.db)
     directory = UserDirectory(runtime.db)
-    handlers = CustomerHandlers(repository, directory, timezone=settings.timezone)
+    org_settings = OrgSettings(runtime.db)   # the data dictionary (CONTRACT §11)
+    handlers = CustomerHandlers(repository, directory, timezone=settings.timezone,
+                                org_settings=org_settings)
+    subscriptions = consumers.subscriptions(handlers, directory)
+    org_settings.subscribe(subscriptions)
+    files = AttachmentStore(runtime.db)
     directory.when_changed(handlers.on_user_changed)
 
     def ensure_indexes() -> None:
         repository.ensure_indexes()
         directory.ensure_indexes()
         runtime.idempotency.ensure_indexes()
+        files.ensure_indexes()
 
     definition = ServiceDefinition(
         name=NAME, title="Customer pool service",
-        blueprints=[api.blueprint(handlers, runtime.idempotency)],
-        subscriptions=consumers.subscriptions(handlers, directory),
+        blueprints=[api.blueprint(handlers, runtime.idempotency),
+                    attachments.blueprint(handlers, files, runtime.idempotency)],
+        subscriptions=subscriptions,
         outbox_collections=repository.outbox_collections,
         jobs=[PeriodicJob("customer-reclaim", RECLAIM_CHECK_SECONDS, handlers.scheduled_reclaim),
               PeriodicJob("customer-import-recovery", IMPORT_RECOVERY_SECONDS,

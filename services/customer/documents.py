@@ -46,9 +46,10 @@ def interaction_doc(interaction: Interaction) -> dict:
 def interaction_from(doc: dict) -> Interaction:
     values = {k: v for k, v in doc.items() if k != "_id"}
     values["next_action_due"] = parse_day(values.get("next_action_due"))
-    for key in ("occurred_at", "created_at"):
+    for key in ("occurred_at", "created_at", "updated_at"):
         values[key] = _moment(values.get(key))
     values["contact_ids"] = list(values.get("contact_ids") or [])
+    values["participants"] = list(values.get("participants") or [])
     return Interaction(**values)
 
 
@@ -68,11 +69,15 @@ def customer_doc(customer: Customer) -> dict:
         "owner_id": customer.owner_id, "owner_team": customer.owner_team,
         "owner_region": customer.owner_region, "owner_name": customer.owner_name,
         "owned_since": customer.owned_since, "shared_with": list(customer.shared_with),
+        "shared_teams": list(customer.shared_teams),
         "contacts": [contact_doc(c) for c in customer.contacts],
         "primary_contact": customer.primary_contact,
         "deal_amount_cents": to_cents(customer.deal_amount), "currency": customer.currency,
         "last_deal_on": day_text(customer.last_deal_on),
         "last_followup_at": customer.last_followup_at,
+        "budget_cents": None if customer.budget is None else to_cents(customer.budget),
+        "purchase_time": day_text(customer.purchase_time),
+        "first_contact_on": day_text(customer.first_contact_on),
         "created_by": customer.created_by, "created_at": customer.created_at,
         "updated_at": customer.updated_at, "version": customer.version,
         "deleted": customer.deleted, "deleted_at": customer.deleted_at,
@@ -93,11 +98,15 @@ def customer_from(doc: dict) -> Customer:
         owner_team=doc.get("owner_team"), owner_region=doc.get("owner_region"),
         owner_name=doc.get("owner_name"), owned_since=_moment(doc.get("owned_since")),
         shared_with=list(doc.get("shared_with") or []),
+        shared_teams=list(doc.get("shared_teams") or []),
         contacts=[contact_from(c) for c in doc.get("contacts") or []],
         deal_amount=from_cents(doc.get("deal_amount_cents") or 0),
         currency=doc.get("currency") or "CNY",
         last_deal_on=parse_day(doc.get("last_deal_on")),
         last_followup_at=_moment(doc.get("last_followup_at")),
+        budget=None if doc.get("budget_cents") is None else from_cents(doc["budget_cents"]),
+        purchase_time=parse_day(doc.get("purchase_time")),
+        first_contact_on=parse_day(doc.get("first_contact_on")),
         version=doc.get("version", 0), deleted=bool(doc.get("deleted")),
         deleted_at=_moment(doc.get("deleted_at")),
         releases=[{**r, "at": as_utc(r["at"])} for r in doc.get("releases") or []],

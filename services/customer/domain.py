@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from crmkit.clock import as_utc, isoformat, utcnow
-from crmkit.errors import Forbidden, Invalid
+from crmkit.errors import Forbidden, Invalid, NotFound
 from crmkit.events import DomainEvent
 from crmkit.identity import Identity
 from crmkit.visibility import Owner
@@ -29,7 +29,7 @@ from services.customer.ownership import Ownership
 # Fields a change may touch, in the order the change log lists them.
 TRACKED_FIELDS = ("name", "industry", "status", "level", "source", "source_detail", "tags",
                   "size", "address", "needs", "region", "primary_contact", "deal_amount",
-                  "last_deal_on")
+                  "last_deal_on", "budget", "purchase_time", "first_contact_on")
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks differ a little; a follow-up is past
 
 
@@ -57,11 +57,15 @@ class Customer(Ownership, ContactBook):
     owner_name: str | None = None
     owned_since: datetime | None = None
     shared_with: list[str] = field(default_factory=list)
+    shared_teams: list[str] = field(default_factory=list)   # team paths (CONTRACT §11)
     contacts: list[Contact] = field(default_factory=list)
     deal_amount: Decimal = Decimal("0.00")
     currency: str = "CNY"
     last_deal_on: date | None = None
     last_followup_at: datetime | None = None
+    budget: Decimal | None = None              # 预算: exact money, >= 0 (seed 002)
+    purchase_time: date | None = None          # 采购时间: the planned purchase date
+    first_contact_on: date | None = None       # 首次接触日期
     version: int = 0
     deleted: bool = False
     deleted_at: datetime | None = None
@@ -77,6 +81,10 @@ class Customer(Ownership, ContactBook):
     events: list[DomainEvent] = field(default_factory=list, repr=False)
     log: list[dict] = field(default_factory=list, repr=False)
     new_interactions: list[Interaction] = field(default_factory=list, repr=False)
+    # The follow-ups as loaded for an edit or a deletion (None: not loaded); a command
+    # that changed them sets `interactions_changed` and the repository writes the list.
+    interactions: list[Interaction] | None = field(default=None, repr=False)
+    interactions_changed: bool = field(default=False, repr=False)
 
     # --- creation -----------------------------------------------------------------------
 
@@ -171,28 +179,93 @@ class Customer(Ownership, ContactBook):
                             "/ 请先领用该客户再记录跟进。")
         now = as_utc(now or utcnow())
         values = F.clean_interaction(data)
-        if values["occurred_at"] > now + FUTURE_TOLERANCE:
-            raise Invalid("occurred_at", "A follow-up cannot happen in the future. "
-                                         "/ 跟进时间不能晚于当前时间。")
-        known = {c.id for c in self.contacts}
-        unknown = [c for c in values["contact_ids"] if c not in known]
-        if unknown:
-            raise Invalid("contact_ids", f"Not contacts of this customer: {', '.join(unknown)}")
+        self._check_interaction(values, now)
         interaction = Interaction(id=interaction_id, customer_id=self.id, created_by=actor.user_id,
                                   created_at=now, **values)
         followup_change = self._followed_up(interaction.occurred_at, now)
         self.new_interactions.append(interaction)
-        self._emit("interaction.logged", {
+        self._emit("interaction.logged", self._interaction_data(interaction))
+        self._record(actor.user_id, "interaction_logged",
+                     {"interactions": [None, interaction.id], **followup_change}, now)
+        return interaction
+
+    def edit_interaction(self, actor: Identity, interaction_id: str, data: dict, *,
+                         now: datetime | None = None) -> Interaction:
+        """Correct one's own follow-up record (its author only, while they still see the
+        customer in full). A later occurred_at moves last_followup_at forward; an earlier
+        one leaves it (a task's completion may have set it)."""
+        interaction = self._own_interaction(actor, interaction_id)
+        now = as_utc(now or utcnow())
+        values = F.clean_interaction(data, partial=True)
+        self._check_interaction(values, now)
+        changes = {}
+        for name, new in values.items():
+            old = getattr(interaction, name)
+            if old != new:
+                changes[name] = [plain(old), plain(new)]
+                setattr(interaction, name, new)
+        if not changes:
+            return interaction
+        interaction.updated_at = now
+        self.interactions_changed = True
+        followup_change = self._followed_up(interaction.occurred_at, now)
+        self._emit("interaction.updated", {**self._interaction_data(interaction),
+                                           "changes": changes})
+        self._record(actor.user_id, "interaction_updated",
+                     {f"interactions.{interaction.id}.{k}": v for k, v in changes.items()}
+                     | followup_change, now)
+        return interaction
+
+    def delete_interaction(self, actor: Identity, interaction_id: str, *,
+                           now: datetime | None = None) -> Interaction:
+        """Delete one's own follow-up record (its author only). last_followup_at stays:
+        it says when the customer was last followed up as far as anyone knew."""
+        interaction = self._own_interaction(actor, interaction_id)
+        now = as_utc(now or utcnow())
+        self.interactions = [i for i in self.interactions if i.id != interaction_id]
+        self.interactions_changed = True
+        self.updated_at = now
+        self._emit("interaction.deleted", {
+            "interaction_id": interaction.id, "created_by": interaction.created_by,
+            "deleted_by": actor.user_id})
+        self._record(actor.user_id, "interaction_deleted",
+                     {"interactions": [interaction.id, None]}, now)
+        return interaction
+
+    def _own_interaction(self, actor: Identity, interaction_id: str) -> Interaction:
+        """The caller's own follow-up: 404 if the customer or the record is not there for
+        them, 403 if it is someone else's."""
+        seen = require_visible(self, actor)
+        if seen not in ("admin", "owner", "superior", "sharee"):
+            raise NotFound("No such follow-up record. / 跟进记录不存在。")
+        found = [i for i in self.interactions or () if i.id == interaction_id]
+        if not found:
+            raise NotFound("No such follow-up record. / 跟进记录不存在。")
+        if found[0].created_by != actor.user_id:
+            raise Forbidden("Only its author may change or delete a follow-up record. "
+                            "/ 只有记录人可以修改或删除跟进记录。", code="not_author")
+        return found[0]
+
+    def _check_interaction(self, values: dict, now: datetime) -> None:
+        if values.get("occurred_at") and values["occurred_at"] > now + FUTURE_TOLERANCE:
+            raise Invalid("occurred_at", "A follow-up cannot happen in the future. "
+                                         "/ 跟进时间不能晚于当前时间。")
+        known = {c.id for c in self.contacts}
+        unknown = [c for c in values.get("contact_ids") or () if c not in known]
+        if unknown:
+            raise Invalid("contact_ids", f"Not contacts of this customer: {', '.join(unknown)}")
+
+    @staticmethod
+    def _interaction_data(interaction: Interaction) -> dict:
+        return {
             "interaction_id": interaction.id, "occurred_at": isoformat(interaction.occurred_at),
             "method": interaction.method, "subject": interaction.subject,
             "attitude": interaction.attitude, "contact_ids": interaction.contact_ids,
             "opportunity_id": interaction.opportunity_id,
             "next_action": interaction.next_action,
             "next_action_due": plain(interaction.next_action_due),
-            "created_by": actor.user_id})
-        self._record(actor.user_id, "interaction_logged",
-                     {"interactions": [None, interaction.id], **followup_change}, now)
-        return interaction
+            "location": interaction.location, "participants": list(interaction.participants),
+            "created_by": interaction.created_by}
 
     def record_task_followup(self, event_id: str, *, completed_at: datetime, task_id: str,
                              actor_id: str | None, now: datetime | None = None) -> bool:
@@ -275,10 +348,12 @@ class Customer(Ownership, ContactBook):
             "source": self.source, "tags": list(self.tags), "region": self.region,
             "owner_id": self.owner_id, "owner_team": self.owner_team,
             "owner_region": self.owner_region, "owner_name": self.owner_name,
-            "shared_with": list(self.shared_with), "deal_amount": plain(self.deal_amount),
+            "shared_with": list(self.shared_with), "shared_teams": list(self.shared_teams),
+            "deal_amount": plain(self.deal_amount),
             "currency": self.currency, "last_deal_on": plain(self.last_deal_on),
             "last_followup_at": plain(self.last_followup_at),
             "created_by": self.created_by, "created_at": plain(self.created_at),
+            "contact_ids": [c.id for c in self.contacts],
             # the version this change saves: subscribers keep the newest state when
             # events arrive out of order
             "version": self.version,
@@ -289,6 +364,12 @@ class Customer(Ownership, ContactBook):
         payload = self.snapshot() if event_type.startswith("customer.") else {
             "customer_id": self.id, "owner_id": self.owner_id, "owner_team": self.owner_team,
             "owner_region": self.owner_region}
+        if event_type.startswith("contact."):
+            # the customer's contacts after the change, at the version this change saves:
+            # a copy (the opportunity service's) keeps the newest list
+            payload.update(contact_ids=[c.id for c in self.contacts], version=self.version)
+        elif event_type.startswith("interaction."):
+            payload["version"] = self.version   # orders a follow-up's events
         payload.update(data)
         self.events.append(DomainEvent(type=event_type, aggregate_id=self.id,
                                        data=payload, region=self.region))

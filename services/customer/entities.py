@@ -77,6 +77,10 @@ class Interaction:
     next_action_due: date | None = None
     contact_ids: list[str] = field(default_factory=list)
     opportunity_id: str | None = None
+    location: str | None = None                       # 互动地点
+    participants: list[str] = field(default_factory=list)   # 我方参与人: user ids
+    key_information: str | None = None                # 关键信息点
+    updated_at: datetime | None = None                # last edited (None: never)
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in dataclass_fields(self)}

@@ -29,8 +29,11 @@ MAX_TAGS = 50
 
 CUSTOMER_TEXT = {"name": 200, "industry": SHORT, "source": SHORT, "source_detail": MEDIUM,
                  "size": SHORT, "address": MEDIUM, "needs": LONG, "region": 50}
+# 002's 需求信息 / 首次接触日期: budget (预算, exact money), purchase_time (采购时间, the
+# planned purchase date: the seed's field type is 日期) and first_contact_on (首次接触日期).
+CUSTOMER_DATES = ("last_deal_on", "purchase_time", "first_contact_on")
 CUSTOMER_FIELDS = set(CUSTOMER_TEXT) | {"status", "level", "tags", "primary_contact",
-                                        "deal_amount", "last_deal_on"}
+                                        "deal_amount", "budget", *CUSTOMER_DATES}
 CUSTOMER_REQUIRED = ("name", "industry", "status")
 PRIMARY_CONTACT_TEXT = {"name": SHORT, "phone": 30, "email": 200, "title": SHORT}
 
@@ -40,11 +43,15 @@ CONTACT_TEXT = {"name": SHORT, "title": SHORT, "department": SHORT, "gender": 20
 CONTACT_FIELDS = set(CONTACT_TEXT) | {"role", "relationship", "birthday", "is_primary",
                                       "relations"}
 
+# Seed 002's 互动地点 (location), 我方参与人 (participants: our users, by id) and 关键信息点
+# (key_information) too.
 INTERACTION_TEXT = {"subject": 200, "content": LONG, "feedback": LONG, "next_action": MEDIUM,
-                    "opportunity_id": SHORT}
+                    "opportunity_id": SHORT, "location": 200, "key_information": LONG}
 INTERACTION_FIELDS = set(INTERACTION_TEXT) | {"occurred_at", "method", "attitude",
-                                              "next_action_due", "contact_ids"}
+                                              "next_action_due", "contact_ids",
+                                              "participants"}
 INTERACTION_REQUIRED = ("occurred_at", "method", "subject", "content")
+MAX_PARTICIPANTS = 50
 
 REQUIRED = "Missing data for required field. / 必填项。"
 
@@ -156,8 +163,17 @@ def clean_customer(data: dict, *, partial: bool) -> dict:
                 out["deal_amount"] = parse_money(data["deal_amount"])
             except ValueError as exc:
                 errors.add("deal_amount", str(exc))
-    if "last_deal_on" in data:
-        out["last_deal_on"] = _date(errors, "last_deal_on", data["last_deal_on"])
+    if "budget" in data:   # null clears it; negative, > 2 decimals or not a number: refused
+        if data["budget"] is None:
+            out["budget"] = None
+        else:
+            try:
+                out["budget"] = parse_money(data["budget"])
+            except ValueError as exc:
+                errors.add("budget", f"{exc} / 预算须为不小于 0、最多两位小数的金额。")
+    for field in CUSTOMER_DATES:
+        if field in data:
+            out[field] = _date(errors, field, data[field])
     if "primary_contact" in data:
         out["primary_contact"] = clean_primary_contact(errors, data["primary_contact"],
                                                        partial=partial)
@@ -173,7 +189,7 @@ def clean_customer(data: dict, *, partial: bool) -> dict:
         errors.add("primary_contact.name", REQUIRED)
         errors.add("primary_contact.phone", REQUIRED)
     errors.raise_if_any()
-    _refuse_sensitive({k: v for k, v in out.items() if k != "deal_amount"})
+    _refuse_sensitive({k: v for k, v in out.items() if isinstance(v, (str, list, dict))})
     return out
 
 
@@ -279,7 +295,9 @@ def clean_relations(errors: _Errors, relations) -> list[dict]:
     return clean
 
 
-def clean_interaction(data: dict) -> dict:
+def clean_interaction(data: dict, *, partial: bool = False) -> dict:
+    """A follow-up's fields; `partial` (PATCH) cleans only the fields given and makes
+    nothing required (a required one given empty is still refused)."""
     errors = _Errors()
     for field in sorted(set(data) - INTERACTION_FIELDS):
         errors.add(field, "Unknown or server-managed field.")
@@ -287,19 +305,27 @@ def clean_interaction(data: dict) -> dict:
     for field, limit in INTERACTION_TEXT.items():
         if field in data:
             out[field] = _text(errors, field, data[field], limit)
-    out["occurred_at"] = _moment(errors, "occurred_at", data.get("occurred_at"))
-    out["method"] = _choice(errors, "method", data.get("method"), METHODS)
+    if not partial or "occurred_at" in data:
+        out["occurred_at"] = _moment(errors, "occurred_at", data.get("occurred_at"))
+    if not partial or "method" in data:
+        out["method"] = _choice(errors, "method", data.get("method"), METHODS)
     if "attitude" in data:
         out["attitude"] = _choice(errors, "attitude", data["attitude"], ATTITUDES)
     if "next_action_due" in data:
         out["next_action_due"] = _date(errors, "next_action_due", data["next_action_due"])
-    contact_ids = data.get("contact_ids") or []
-    if not isinstance(contact_ids, list) or not all(isinstance(c, str) for c in contact_ids):
-        errors.add("contact_ids", "Must be a list of contact ids.")
-        contact_ids = []
-    out["contact_ids"] = list(dict.fromkeys(contact_ids))
+    for field in ("contact_ids", "participants"):
+        if partial and field not in data:
+            continue
+        ids = data.get(field) or []
+        if not isinstance(ids, list) or not all(isinstance(c, str) and c for c in ids):
+            errors.add(field, "Must be a list of ids. / 须为 id 列表。")
+            ids = []
+        out[field] = list(dict.fromkeys(ids))
+    if len(out.get("participants") or ()) > MAX_PARTICIPANTS:
+        errors.add("participants", f"At most {MAX_PARTICIPANTS} participants. "
+                                   f"/ 最多 {MAX_PARTICIPANTS} 名参与人。")
     for field in INTERACTION_REQUIRED:
-        if not out.get(field) and field not in errors.items:
+        if (not partial or field in data) and not out.get(field) and field not in errors.items:
             errors.add(field, REQUIRED)
     errors.raise_if_any()
     _refuse_sensitive({k: v for k, v in out.items() if isinstance(v, str)})

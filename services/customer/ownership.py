@@ -137,24 +137,51 @@ class Ownership:
         self._record(actor.user_id, "assigned", {"owner_id": [previous, target.user_id]}, now)
         self._emit("customer.assigned", {"previous_owner_id": previous})
 
-    def share(self, actor: Identity, user_ids: list[str], *,
+    def share(self, actor: Identity, user_ids: list[str], *, teams: list[str] = (),
               now: datetime | None = None) -> list[str]:
-        """共享: sharees may read and log follow-ups. Returns the users newly added."""
+        """共享: sharees may read and log follow-ups. A team path shares with every
+        present and future member of that team and of the teams below it (CONTRACT
+        §11). Returns the users newly added."""
         now = as_utc(now or utcnow())
         self._require_claimed_and_visible(actor)
         require_editor(self, actor)
-        if not user_ids or not all(isinstance(u, str) and u for u in user_ids):
+        user_ids, teams = list(user_ids or ()), list(teams or ())
+        if not user_ids and not teams:
+            raise Invalid("user_ids", "Give at least one user id or team. "
+                                      "/ 请至少指定一个用户或团队。")
+        if not all(isinstance(u, str) and u for u in user_ids):
             raise Invalid("user_ids", "Give at least one user id.")
         added = [u for u in dict.fromkeys(user_ids)
                  if u != self.owner_id and u not in self.shared_with]
-        if not added:
+        added_teams = [t for t in dict.fromkeys(teams) if t not in self.shared_teams]
+        if not added and not added_teams:
             return []
-        before = list(self.shared_with)
-        self.shared_with = before + added
+        changes = {}
+        if added:
+            changes["shared_with"] = [list(self.shared_with), self.shared_with + added]
+            self.shared_with = self.shared_with + added
+        if added_teams:
+            changes["shared_teams"] = [list(self.shared_teams), self.shared_teams + added_teams]
+            self.shared_teams = self.shared_teams + added_teams
         self.updated_at = now
-        self._record(actor.user_id, "shared", {"shared_with": [before, self.shared_with]}, now)
-        self._emit("customer.shared", {"user_ids": added})
+        self._record(actor.user_id, "shared", changes, now)
+        self._emit("customer.shared", {"user_ids": added, "teams": added_teams})
         return added
+
+    def unshare_team(self, actor: Identity, team: str, *, now: datetime | None = None) -> None:
+        """Stop sharing with a team (its members who are not sharees otherwise lose it)."""
+        now = as_utc(now or utcnow())
+        require_visible(self, actor)
+        require_editor(self, actor)
+        if team not in self.shared_teams:
+            raise NotFound("This customer is not shared with that team. / 未共享给该团队。",
+                           code="not_shared")
+        before = list(self.shared_teams)
+        self.shared_teams = [t for t in before if t != team]
+        self.updated_at = now
+        self._record(actor.user_id, "unshared", {"shared_teams": [before, self.shared_teams]},
+                     now)
+        self._emit("customer.unshared", {"user_ids": [], "teams": [team]})
 
     def unshare(self, actor: Identity, user_id: str, *, now: datetime | None = None) -> None:
         """Stop sharing with `user_id`; a sharee may also leave a share themselves."""
@@ -233,9 +260,12 @@ class Ownership:
         changes = {"owner_id": [previous, None]}
         if self.shared_with:
             changes["shared_with"] = [list(self.shared_with), []]
+        if self.shared_teams:
+            changes["shared_teams"] = [list(self.shared_teams), []]
         self.owner_id = self.owner_team = self.owner_region = self.owner_name = None
         self.owned_since = None
         self.shared_with = []  # a pool customer has no sharees: they would see it in full
+        self.shared_teams = []
         self.reclaim_warned_for = None
         self.updated_at = now
         self._record(actor_id, action, changes, now, reason=reason)

@@ -29,7 +29,7 @@ from crmkit.clock import utcnow
 from crmkit.errors import VersionConflict
 from crmkit.pagination import sort_spec
 from crmkit.queries import all_of, count_matching
-from crmkit.visibility import team_subtree_filter, visibility_filter
+from crmkit.visibility import shared_clauses, team_subtree_filter, visibility_filter
 
 from services.customer import naming
 from services.customer.access import PUBLIC_FIELDS
@@ -84,6 +84,7 @@ CUSTOMER_INDEXES = (
     # database's planner statistics keep it from standing in for a selective index.
     [("deleted", 1)],
     [("shared_with", 1)],
+    [("shared_teams", 1)],
     [("owner_team", 1)],
     [("owner_region", 1)],
     [("search_terms", 1)],
@@ -138,20 +139,29 @@ def customer_filter(*, tz: ZoneInfo, visible: dict | None = None, q=None, status
 
 
 def scope_filter(viewer, scope: str) -> dict:
-    """mine | shared | team (what the caller sees by rank) | all (everything visible)."""
+    """mine | shared (with the caller or their team) | team (what the caller's
+    subordinates own; while 上下级强制共享 is off, only what of it the caller sees) | all
+    (everything visible)."""
     if scope == "mine":
         return {"owner_id": viewer.user_id}
     if scope == "shared":
-        return {"shared_with": viewer.user_id}
+        return {"$or": shared_clauses(viewer, "shared_with", "shared_teams")}
     if scope == "team":
         if viewer.role == "admin":
             return {"owner_id": {"$ne": None}}
         if viewer.role == "manager" and viewer.region:
-            return {"owner_region": viewer.region}
-        if viewer.role == "supervisor" and viewer.team:
-            return team_subtree_filter(viewer.team)
-        return {"owner_id": viewer.user_id}
-    return visibility_filter(viewer)
+            team = {"owner_region": viewer.region}
+        elif viewer.role == "supervisor" and viewer.team:
+            team = team_subtree_filter(viewer.team)
+        else:
+            return {"owner_id": viewer.user_id}
+        return team if viewer.sees_subordinates else all_of([team, visible_filter(viewer)])
+    return visible_filter(viewer)
+
+
+def visible_filter(viewer) -> dict:
+    """Exactly the customers `access.relation` lets `viewer` see in full."""
+    return visibility_filter(viewer, shared_teams_field="shared_teams")
 
 
 def sort_for(sort: str | None, sortable: dict = SORTABLE) -> list[tuple[str, int]]:
@@ -218,11 +228,21 @@ class CustomerRepository:
 
     # ---- the aggregate
 
-    def get(self, customer_id: str, *, with_seen_events: bool = False) -> Customer | None:
-        """The aggregate; `with_seen_events` for a consumer (the ids of applied events)."""
-        doc = self.customers.find_one({"_id": customer_id},
-                                      LOAD_FOR_EVENTS if with_seen_events else LOAD)
-        return customer_from(doc) if doc else None
+    def get(self, customer_id: str, *, with_seen_events: bool = False,
+            with_interactions: bool = False) -> Customer | None:
+        """The aggregate; `with_seen_events` for a consumer (the ids of applied events);
+        `with_interactions` for editing a follow-up (read in the same document read, so
+        they are of the version loaded)."""
+        projection = LOAD_FOR_EVENTS if with_seen_events else LOAD
+        if with_interactions:
+            projection = {k: v for k, v in projection.items() if k != "interactions"}
+        doc = self.customers.find_one({"_id": customer_id}, projection)
+        if not doc:
+            return None
+        customer = customer_from(doc)
+        if with_interactions:
+            customer.interactions = [interaction_from(d) for d in doc.get("interactions") or []]
+        return customer
 
     def insert(self, customer: Customer, envelopes: list[dict]) -> None:
         doc = {**customer_doc(customer), "history": nesting.encode(list(customer.log)),
@@ -240,6 +260,8 @@ class CustomerRepository:
         fields = customer_doc(customer)
         for key in ("_id", "number", "created_by", "created_at"):
             fields.pop(key)
+        if customer.interactions_changed:   # an edit or deletion: the list as it is now
+            fields["interactions"] = [interaction_doc(i) for i in customer.interactions or ()]
         update: dict = {"$set": fields}
         push = {}
         if customer.log:
@@ -259,6 +281,7 @@ class CustomerRepository:
             raise VersionConflict(f"customer {customer.id} changed meanwhile")
         customer.log.clear()           # written: the next command starts a new entry
         customer.new_interactions.clear()
+        customer.interactions_changed = False
         if envelopes:
             notify_outbox(CUSTOMERS, [customer.id])
 

@@ -11,9 +11,10 @@ their consumers.
 """
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from crmkit.fields import Instant, MoneyText
+from crmkit.identity import clean_team
 from crmkit.pagination import PageQuery
 import events  # noqa: F401  (registers every event's schema, this service's among them)
 
@@ -72,6 +73,13 @@ class _CustomerFields(Schema):
     region = _text(50)
     deal_amount = Money(allow_none=True, metadata=_MONEY)
     last_deal_on = fields.Date(allow_none=True)
+    budget = Money(allow_none=True, metadata={
+        **_MONEY, "description": "预算: the customer's expected spend, exact money >= 0 "
+                                 "(a string with two decimals, or a number); null clears it"})
+    purchase_time = fields.Date(allow_none=True, metadata={
+        **_DATE, "description": "采购时间: the date the customer plans to buy (YYYY-MM-DD)"})
+    first_contact_on = fields.Date(allow_none=True, metadata={
+        **_DATE, "description": "首次接触日期: the date of the first contact (YYYY-MM-DD)"})
 
 
 class CustomerCreateSchema(_CustomerFields):
@@ -95,9 +103,28 @@ class AssignSchema(Schema):
     user_id = fields.String(required=True, validate=validate.Length(min=1, max=100))
 
 
+class TeamPath(fields.String):
+    """A team path (east/shanghai/team-1), stored as the gateway stores users' teams."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return clean_team(super()._deserialize(value, attr, data, **kwargs))
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+
 class SharesSchema(Schema):
+    """Users and / or teams (CONTRACT §11: a team path shares with every present and
+    future member of that team and below); at least one of the two."""
     user_ids = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
-                           required=True, validate=validate.Length(min=1, max=200))
+                           validate=validate.Length(max=200), load_default=list)
+    teams = fields.List(TeamPath(), validate=validate.Length(max=50), load_default=list)
+
+    @validates_schema
+    def _some(self, data, **kwargs):
+        if not data.get("user_ids") and not data.get("teams"):
+            raise ValidationError("Give at least one user id or team. "
+                                  "/ 请至少指定一个用户或团队。", "user_ids")
 
 
 class BulkSchema(Schema):
@@ -142,6 +169,22 @@ class InteractionSchema(Schema):
     next_action_due = fields.Date(allow_none=True)
     contact_ids = fields.List(fields.String(), validate=validate.Length(max=100))
     opportunity_id = _text(100)
+    location = _text(200, metadata={"description": "互动地点: where it took place"})
+    participants = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                               validate=validate.Length(max=50), metadata={
+        "description": "我方参与人: ids of our users who took part (each a known, active "
+                       "user: 422 naming participants otherwise)"})
+    key_information = _text(5000, metadata={
+        "description": "关键信息点: key facts learned (checked for sensitive data)"})
+
+
+class InteractionPatchSchema(InteractionSchema):
+    """Correcting a follow-up record (its author only): any of its fields."""
+
+    occurred_at = fields.AwareDateTime(metadata=_ISO)
+    method = fields.String(validate=validate.OneOf(METHODS))
+    subject = fields.String(validate=validate.Length(max=200))
+    content = fields.String(validate=validate.Length(max=5000))
 
 
 class PoolRulesSchema(Schema):
@@ -185,6 +228,22 @@ class PoolQuery(CustomerFilterQuery):
 
 class ExportQuery(CustomerListQuery):
     format = fields.String(load_default="xlsx", validate=validate.OneOf(("xlsx", "csv")))
+
+
+PRINT_FORMATS = ("html", "pdf")
+
+
+class PrintQuery(Schema):
+    format = fields.String(load_default="html", validate=validate.OneOf(PRINT_FORMATS),
+                           metadata={"description": "html (a print-CSS page) or pdf"})
+
+
+class CustomerPrintQuery(CustomerListQuery):
+    """The list's filters and page; `all=true`: every match, up to 500 (打印)."""
+    format = fields.String(load_default="html", validate=validate.OneOf(PRINT_FORMATS),
+                           metadata={"description": "html (a print-CSS page) or pdf"})
+    all = fields.Boolean(load_default=False, metadata={
+        "description": "every customer the filters match (at most 500), not one page"})
 
 
 class DuplicatesQuery(Schema):
@@ -276,6 +335,8 @@ class CustomerOutSchema(CustomerPublicOut):
     source_detail = fields.String(allow_none=True)
     needs = fields.String(allow_none=True)
     shared_with = fields.List(fields.String())
+    shared_teams = fields.List(fields.String(), metadata={
+        "description": "team paths shared with (their members and those below)"})
     primary_contact = fields.Nested(PrimaryContactOut, allow_none=True)
     contacts = fields.List(fields.Nested(ContactOut))
     deal_amount = MoneyText(metadata={"description": "a string with two decimals",
@@ -284,6 +345,12 @@ class CustomerOutSchema(CustomerPublicOut):
     last_deal_on = fields.Date(allow_none=True, metadata=_DATE)
     last_followup_at = Instant(allow_none=True, metadata=_ISO)
     created_by = fields.String()
+    budget = MoneyText(allow_none=True, metadata={
+        "description": "预算: a string with two decimals, or null", "example": "50000.00"})
+    purchase_time = fields.Date(allow_none=True, metadata={
+        **_DATE, "description": "采购时间: the planned purchase date"})
+    first_contact_on = fields.Date(allow_none=True, metadata={
+        **_DATE, "description": "首次接触日期"})
 
 
 class DeletedCustomerOut(CustomerPublicOut):
@@ -322,6 +389,8 @@ class InteractionOut(InteractionSchema):
     occurred_at = Instant(metadata=_ISO)
     created_by = fields.String()
     created_at = Instant(metadata=_ISO)
+    updated_at = Instant(allow_none=True, metadata={
+        **_ISO, "description": "when its author last corrected it (null: never)"})
 
 
 class BulkItemOut(Schema):

@@ -46,6 +46,10 @@ COLUMNS = (
     ("last_deal_on", "最后成交日期", "Last deal on"),
     ("last_followup_at", "最后跟进时间", "Last follow-up"),
     ("created_at", "创建时间", "Created at"),
+    # added later, so at the end: spreadsheets read by column position keep working
+    ("budget", "预算", "Budget"),
+    ("purchase_time", "采购时间", "Purchase time"),
+    ("first_contact_on", "首次接触日期", "First contact on"),
 )
 STATUS_LABELS = {"potential": "潜在客户", "intent": "意向客户", "deal": "成交客户",
                  "lost": "流失客户"}
@@ -66,6 +70,10 @@ IMPORT_HEADERS = {
     "address": ("地址", "客户地址", "address"),
     "needs": ("需求", "主要需求", "needs"),
     "region": ("区域", "region"),
+    "budget": ("预算", "预算范围", "预算金额", "budget"),
+    "purchase_time": ("采购时间", "计划采购时间", "purchasetime", "purchase_time"),
+    "first_contact_on": ("首次接触日期", "首次接触", "firstcontacton", "firstcontact",
+                         "first_contact_on"),
     "contact_name": ("联系人", "联系人姓名", "主联系人", "contact", "contactname",
                      "contact_name"),
     "contact_phone": ("联系电话", "电话", "手机", "手机号", "联系方式", "phone", "mobile",
@@ -109,6 +117,10 @@ def export_table(docs: list[dict], lang: str, tz: ZoneInfo) -> tuple[list[str], 
             "source_detail": doc.get("source_detail"),
             "tags": ("、" if lang == "zh" else ", ").join(doc.get("tags") or []),
             "size": doc.get("size"), "address": doc.get("address"), "needs": doc.get("needs"),
+            "budget": None if doc.get("budget_cents") is None
+            else format_money(from_cents(doc["budget_cents"])),
+            "purchase_time": doc.get("purchase_time"),
+            "first_contact_on": doc.get("first_contact_on"),
             "region": doc.get("region"), "contact_name": contact.get("name"),
             "contact_phone": mask_phone(contact.get("phone")),
             "contact_email": contact.get("email"), "contact_title": contact.get("title"),
@@ -224,7 +236,8 @@ def row_command(fields: list[str | None], cells: list) -> dict | None:
         return None
     command: dict = {}
     for key in ("name", "industry", "level", "source", "source_detail", "size", "address",
-                "needs", "region", "deal_amount", "last_deal_on"):
+                "needs", "region", "deal_amount", "last_deal_on", "budget", "purchase_time",
+                "first_contact_on"):
         if key in values:
             command[key] = values[key]
     if "level" in command:

@@ -24,9 +24,10 @@ def can_use_customer(viewer: Identity, customer: CustomerRef | None) -> bool:
     """May the viewer open an opportunity on this customer? Full visibility per CONTRACT
     §3 (owner, sharees, the owner's superiors, admins); an unclaimed customer only for
     supervisors and up (the opportunity starts unowned)."""
+    owned = customer is not None and customer.owner is not None
     return customer is not None and may_work_on(
         viewer, customer.owner, customer.region,
-        customer.shared_with if customer.owner is not None else ())
+        customer.shared_with if owned else (), customer.shared_teams if owned else ())
 
 
 def require_customer(viewer: Identity, customer: CustomerRef | None) -> CustomerRef:
@@ -38,8 +39,8 @@ def require_customer(viewer: Identity, customer: CustomerRef | None) -> Customer
 
 def can_read(viewer: Identity, opp: Opportunity) -> bool:
     if opp.owner_id is None:
-        return may_work_on(viewer, None, opp.region, opp.shared_with)
-    return can_see(viewer, opp.owner, opp.shared_with)
+        return may_work_on(viewer, None, opp.region, opp.shared_with, opp.shared_teams)
+    return can_see(viewer, opp.owner, opp.shared_with, opp.shared_teams)
 
 
 def can_edit(viewer: Identity, opp: Opportunity) -> bool:

@@ -1,11 +1,14 @@
 """Composition root of the opportunity service."""
 from __future__ import annotations
 
+from crmkit.attachments import AttachmentStore
 from crmkit.config import Settings
 from crmkit.directory import UserDirectory
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
+from crmkit.settings import OrgSettings
 
 from services.opportunity import api, consumers, schemas  # noqa: F401 (registers events)
+from services.opportunity import attachments
 from services.opportunity.handlers import OpportunityHandlers
 from services.opportunity.repository import OpportunityRepository
 
@@ -16,15 +19,21 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
     repository = OpportunityRepository(runtime.db)
     directory = UserDirectory(runtime.db)
-    handlers = OpportunityHandlers(repository, directory)
+    org_settings = OrgSettings(runtime.db)   # the data dictionary (CONTRACT §11)
+    handlers = OpportunityHandlers(repository, directory, org_settings=org_settings)
+    subscriptions = consumers.subscriptions(handlers, directory)
+    org_settings.subscribe(subscriptions)
+    files = AttachmentStore(runtime.db)
     directory.when_changed(handlers.on_user_changed)
     definition = ServiceDefinition(
         name=NAME, title="Opportunity service",
-        blueprints=[api.blueprint(handlers, runtime.idempotency)],
-        subscriptions=consumers.subscriptions(handlers, directory),
+        blueprints=[api.blueprint(handlers, runtime.idempotency),
+                    attachments.blueprint(handlers, files, runtime.idempotency)],
+        subscriptions=subscriptions,
         outbox_collections=repository.outbox_collections,
         ensure_indexes=lambda: (repository.ensure_indexes(), directory.ensure_indexes(),
-                                runtime.idempotency.ensure_indexes()),
+                                runtime.idempotency.ensure_indexes(),
+                                files.ensure_indexes()),
     )
     return runtime, definition
 

@@ -2,6 +2,8 @@
 
 - customer.* : the service's own copy of customers (customers.py), then the customer's
   opportunities are made to agree with it (owner, sharees, name, region).
+- contact.created / contact.deleted : the copy's list of the customer's contact ids (an
+  opportunity's contact_id must be one of them).
 - user.created / user.updated : the user directory copy (team/region of owners).
 - pipeline.updated (our own): opportunities whose probability follows their stage take
   the stage's new default.
@@ -13,12 +15,12 @@ from __future__ import annotations
 
 from crmkit.bus.consumer import Subscriptions
 
-from services.opportunity.customers import CUSTOMER_EVENTS
+from services.opportunity.customers import CONTACT_EVENTS, CUSTOMER_EVENTS
 
 
 def subscriptions(handlers, directory) -> Subscriptions:
     subs = Subscriptions()
-    for event_type in CUSTOMER_EVENTS:
+    for event_type in (*CUSTOMER_EVENTS, *CONTACT_EVENTS):
         subs.on(event_type)(handlers.on_customer_event)
     directory.subscribe(subs)
     subs.on("pipeline.updated")(handlers.rebase_probabilities)

@@ -28,6 +28,8 @@ CUSTOMER_EVENTS = (
     "customer.recovered", "customer.assigned", "customer.shared", "customer.unshared",
     "customer.deleted",
 )
+# Contact events update only the copy's list of the customer's contact ids.
+CONTACT_EVENTS = ("contact.created", "contact.deleted")
 CREATED, DELETED = "customer.created", "customer.deleted"
 
 
@@ -39,6 +41,10 @@ class CustomerRef:
     region: str | None = None
     shared_with: tuple[str, ...] = ()
     name: str | None = None
+    shared_teams: tuple[str, ...] = ()   # team paths shared with (CONTRACT §11)
+    # The customer's contact ids; None: not known yet (a copy made from events that did
+    # not carry them): an opportunity's contact_id is then accepted unchecked.
+    contact_ids: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,10 @@ class CustomerView:
     owner_cause: str | None = None
     owner_actor_id: str | None = None
     shared_with: tuple[str, ...] = ()
+    shared_teams: tuple[str, ...] = ()
     key: str | None = None  # order key of the event whose snapshot this is
+    contact_ids: tuple[str, ...] | None = None   # None: not known yet
+    contacts_key: str | None = None  # order key of the event that listed contact_ids
     # The copy's own revision, for the conditional write that stores it (raised once
     # per event that changes it); a read model records no events of its own.
     version: int = 0
@@ -84,13 +93,19 @@ class CustomerView:
         if not self.exists:
             return None
         return CustomerRef(id=self.id, owner=self.owner, region=self.region,
-                           shared_with=self.shared_with, name=self.name)
+                           shared_with=self.shared_with, name=self.name,
+                           contact_ids=self.contact_ids, shared_teams=self.shared_teams)
 
     def apply(self, envelope: Mapping[str, Any]) -> Applied:
         """Fold one customer event into the copy."""
         data = envelope["data"]
-        before = (self.owner, self.shared_with, self.deleted)
-        changed = False
+        before = (self.owner, (self.shared_with, self.shared_teams), self.deleted)
+        changed = self._take_contacts(envelope)
+        if envelope["type"] in CONTACT_EVENTS:
+            if changed:
+                self.version += 1
+            return Applied(changed=changed, owner_changed=False, shares_changed=False,
+                           deleted=False)
         if envelope["type"] == DELETED and not self.deleted:
             self.deleted = changed = True
         key = order_key(envelope, creation=envelope["type"] == CREATED)
@@ -102,6 +117,7 @@ class CustomerView:
             self.owner_team, self.owner_region = data["owner_team"], data["owner_region"]
             self.name, self.region = data["name"], data["region"]
             self.shared_with = tuple(sorted(set(data["shared_with"])))
+            self.shared_teams = tuple(sorted(set(data.get("shared_teams") or ())))
             # Written even when only the key moved on: a newer event restating the same
             # owner must still outrank an older one that arrives after it.
             self.key = key
@@ -109,8 +125,19 @@ class CustomerView:
         if changed:
             self.version += 1
         return Applied(changed=changed, owner_changed=before[0] != self.owner,
-                       shares_changed=before[1] != self.shared_with,
+                       shares_changed=before[1] != (self.shared_with, self.shared_teams),
                        deleted=self.deleted and not before[2])
+
+    def _take_contacts(self, envelope: Mapping[str, Any]) -> bool:
+        """Keep the newest list of contact ids an event states (if it states one)."""
+        ids = envelope["data"].get("contact_ids")
+        if ids is None:
+            return False
+        key = order_key(envelope, creation=envelope["type"] == CREATED)
+        if self.contacts_key is not None and key <= self.contacts_key:
+            return False
+        self.contact_ids, self.contacts_key = tuple(sorted(set(ids))), key
+        return True
 
     # ---- persistence (plain dicts; the repository stores them as they are)
 
@@ -120,7 +147,10 @@ class CustomerView:
             "name": self.name, "region": self.region, "owner_id": self.owner_id,
             "owner_team": self.owner_team, "owner_region": self.owner_region,
             "owner_cause": self.owner_cause, "owner_actor_id": self.owner_actor_id,
-            "shared_with": list(self.shared_with), "key": self.key, "version": self.version,
+            "shared_with": list(self.shared_with), "shared_teams": list(self.shared_teams),
+            "key": self.key, "version": self.version,
+            "contact_ids": None if self.contact_ids is None else list(self.contact_ids),
+            "contacts_key": self.contacts_key,
         }
 
     @classmethod
@@ -131,7 +161,10 @@ class CustomerView:
             owner_team=doc.get("owner_team"), owner_region=doc.get("owner_region"),
             owner_cause=doc.get("owner_cause"), owner_actor_id=doc.get("owner_actor_id"),
             shared_with=tuple(doc.get("shared_with") or ()),
+            shared_teams=tuple(doc.get("shared_teams") or ()),
             key=doc.get("key") or _key_of_stamps(doc), version=doc.get("version", 0),
+            contact_ids=None if doc.get("contact_ids") is None else tuple(doc["contact_ids"]),
+            contacts_key=doc.get("contacts_key"),
         )
 
 

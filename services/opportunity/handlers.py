@@ -28,10 +28,12 @@ SYSTEM_ACTOR = None  # changes the service makes by itself carry no actor
 
 
 class OpportunityHandlers:
-    def __init__(self, repo, directory, clock: Callable[[], datetime] = utcnow):
+    def __init__(self, repo, directory, clock: Callable[[], datetime] = utcnow,
+                 org_settings=None):
         self.repo = repo
         self.directory = directory
         self.clock = clock
+        self.org_settings = org_settings   # crmkit.settings.OrgSettings: the dictionary
         # what the service changes by itself: no caller, so no visibility to check
         self.system = CommandRunner(load=self._stored, save=repo.save, producer=PRODUCER,
                                     noun=OPPORTUNITY)
@@ -91,7 +93,13 @@ class OpportunityHandlers:
     def update(self, opportunity_id, changes: dict, viewer, expected_version=None):
         return self._edit(opportunity_id, viewer, lambda o: o.update(
             changes, actor_id=viewer.user_id, pipeline=self.repo.pipeline(),
-            now=self.clock()), expected_version)[0]
+            now=self.clock(), customer_contacts=self._contacts_of(o.customer_id)
+            if "contact_id" in changes else None), expected_version)[0]
+
+    def _contacts_of(self, customer_id: str) -> tuple[str, ...] | None:
+        """The customer's contact ids as the copy knows them (None: not known yet)."""
+        view = self.repo.customer_view(customer_id)
+        return view.contact_ids if view is not None else None
 
     def change_stage(self, opportunity_id, stage, note, viewer, expected_version=None):
         return self._edit(opportunity_id, viewer, lambda o: o.change_stage(
@@ -105,6 +113,8 @@ class OpportunityHandlers:
             expected_version)[0]
 
     def lose(self, opportunity_id, reason, viewer, expected_version=None):
+        if self.org_settings is not None:   # the dictionary's loss reasons, when set
+            self.org_settings.current().require_choices({"reason": ("loss_reason", reason)})
         return self._edit(opportunity_id, viewer, lambda o: o.lose(
             reason=reason, actor_id=viewer.user_id, now=self.clock()), expected_version)[0]
 
@@ -164,7 +174,8 @@ class OpportunityHandlers:
         view = self.repo.customer_view(customer_id)
         if view is None or not view.exists:
             return 0
-        fields = {"shared_with": list(view.shared_with)}
+        fields = {"shared_with": list(view.shared_with),
+                  "shared_teams": list(view.shared_teams)}
         if view.name is not None:
             fields["customer_name"] = view.name
         if view.region is not None:

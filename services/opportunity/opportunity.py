@@ -44,6 +44,17 @@ EDITABLE = ("name", "contact_id", "product", "amount", "currency", "expected_clo
             "risks", "next_action", "next_action_due", "description")
 
 
+def require_contact_of(contact_id: str | None, contact_ids: Iterable[str] | None) -> None:
+    """An opportunity's contact is one of its customer's contacts (seed 002: 主要联系人
+    关联到联系人信息表). `contact_ids` None: the service's copy of the customer does not
+    know its contacts yet (made from events before they carried them): accepted."""
+    if contact_id is None or contact_ids is None:
+        return
+    if contact_id not in contact_ids:
+        raise Invalid("contact_id", "Not a contact of this opportunity's customer. "
+                                    "/ 该联系人不属于此商机的客户。")
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
@@ -79,6 +90,7 @@ class Opportunity:
     owner_region: str | None = None
     region: str | None = None
     shared_with: list[str] = field(default_factory=list)
+    shared_teams: list[str] = field(default_factory=list)   # the customer's (§11)
     customer_name: str | None = None
     won: dict | None = None   # {amount: Decimal, contract_number, signed_on: date}
     lost: dict | None = None  # {reason}
@@ -116,11 +128,13 @@ class Opportunity:
             created_at=now, updated_at=now, stage_changed_at=now,
             region=customer.region,
             shared_with=list(customer.shared_with),
+            shared_teams=list(customer.shared_teams),
             customer_name=customer.name,
         )
         opp._set_owner(customer.owner)
         for key, value in optional.items():
             opp._assign_field(key, value, pipeline)
+        require_contact_of(opp.contact_id, customer.contact_ids)
         opp.version = 1
         opp._record("opportunity.created", {"created_by": viewer.user_id})
         return opp
@@ -128,8 +142,11 @@ class Opportunity:
     # ---- plain edits
 
     def update(self, changes: Mapping[str, Any], *, actor_id: str, pipeline: Pipeline,
-               now: datetime | None = None) -> dict:
-        """Edit the descriptive fields; returns {field: [old, new]} of what changed."""
+               now: datetime | None = None,
+               customer_contacts: tuple[str, ...] | None = None) -> dict:
+        """Edit the descriptive fields; returns {field: [old, new]} of what changed.
+        `customer_contacts`: the customer's contact ids as the copy knows them (None:
+        not known yet), which a new contact_id must be one of."""
         self._refuse_if_closed()
         now = now or utcnow()
         if "stage" in changes:
@@ -140,6 +157,9 @@ class Opportunity:
             raise Invalid({f: ["Unknown or read-only field."] for f in sorted(unknown)},
                           code="unknown_field")
         before = {k: self._public(k) for k in changes}
+        if "contact_id" in changes:   # refused before anything is changed
+            require_contact_of(parse.text("contact_id", changes["contact_id"], limit=64),
+                               customer_contacts)
         for key, value in changes.items():
             self._assign_field(key, value, pipeline)
         diff = {k: [before[k], self._public(k)] for k in changes

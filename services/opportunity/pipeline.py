@@ -12,6 +12,7 @@ from typing import Any, Iterable, Mapping
 from crmkit.errors import Conflict, Invalid
 from crmkit.events import DomainEvent
 
+import events.opportunity
 from events.opportunity import LOST, WON
 
 PIPELINE_ID = "pipeline"
@@ -45,13 +46,8 @@ class Stage:
                 "labels": self.labels, "probability": self.probability, "order": self.order}
 
 
-DEFAULT_STAGES = (
-    Stage("lead", "线索", "Lead", 10, 1),
-    Stage("needs_analysis", "需求分析", "Needs analysis", 25, 2),
-    Stage("proposal", "方案提交", "Proposal", 50, 3),
-    Stage("negotiation", "商务谈判", "Negotiation", 75, 4),
-    Stage("contract", "合同签订", "Contract", 90, 5),
-)
+DEFAULT_STAGES = tuple(Stage(key, zh, en, probability, order) for order, (key, zh, en, probability)
+                       in enumerate(events.opportunity.DEFAULT_STAGES, 1))
 
 
 @dataclass

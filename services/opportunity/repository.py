@@ -26,7 +26,7 @@ from crmkit.identity import Identity
 from crmkit.money import from_cents, to_cents
 from crmkit.pagination import paginate, sort_spec
 from crmkit.queries import all_of, count_matching
-from crmkit.visibility import team_subtree_filter, visibility_filter
+from crmkit.visibility import shared_clauses, team_subtree_filter, visibility_filter
 
 from events.opportunity import OPEN
 from services.opportunity.customers import CustomerView
@@ -39,7 +39,7 @@ CUSTOMER_VIEWS = "customer_views"
 
 # Fields kept in step with the customer by `sync_customer_fields` (not by saves of the
 # aggregate, which would otherwise write back a stale copy).
-CUSTOMER_FIELDS = ("shared_with", "customer_name", "region")
+CUSTOMER_FIELDS = ("shared_with", "shared_teams", "customer_name", "region")
 
 # the list's `sort` values and the stored field each sorts by
 SORTABLE = {"created_at": "created_at", "updated_at": "updated_at",
@@ -54,6 +54,7 @@ INDEXES = [
     [("owner_team", 1), ("created_at", -1)],
     [("owner_region", 1), ("created_at", -1)],
     [("shared_with", 1), ("created_at", -1)],
+    [("shared_teams", 1), ("created_at", -1)],
     [("owner_id", 1), ("region", 1)],
     # filters
     [("customer_id", 1), ("status", 1)],
@@ -86,6 +87,7 @@ def to_doc(opp: Opportunity) -> dict:
         "description": opp.description, "owner_id": opp.owner_id,
         "owner_team": opp.owner_team, "owner_region": opp.owner_region,
         "region": opp.region, "shared_with": list(opp.shared_with),
+        "shared_teams": list(opp.shared_teams),
         "won": None if opp.won is None else {
             "amount_cents": to_cents(opp.won["amount"]),
             "contract_number": opp.won["contract_number"],
@@ -116,6 +118,7 @@ def from_doc(doc: dict) -> Opportunity:
         description=doc.get("description"), owner_id=doc.get("owner_id"),
         owner_team=doc.get("owner_team"), owner_region=doc.get("owner_region"),
         region=doc.get("region"), shared_with=list(doc.get("shared_with") or []),
+        shared_teams=list(doc.get("shared_teams") or []),
         won=None if won is None else {
             "amount": from_cents(won["amount_cents"]),
             "contract_number": won["contract_number"],
@@ -138,7 +141,7 @@ def read_filter(viewer: Identity) -> dict:
     """Mongo filter of the opportunities `domain.can_read` admits for this viewer."""
     if viewer.is_admin:
         return {}
-    clauses = list(visibility_filter(viewer)["$or"])
+    clauses = list(visibility_filter(viewer, shared_teams_field="shared_teams")["$or"])
     if viewer.at_least("supervisor"):
         # unowned (customer in the pool): supervisors and up of the same region
         clauses.append({"owner_id": None, "region": viewer.region})
@@ -150,7 +153,7 @@ def scope_filter(viewer: Identity, scope: str) -> dict:
     if scope == "mine":
         return {"owner_id": viewer.user_id}
     if scope == "shared":
-        return {"shared_with": viewer.user_id}
+        return {"$or": shared_clauses(viewer, "shared_with", "shared_teams")}
     if scope == "team":
         if viewer.role in ("manager", "admin"):
             return {"owner_region": viewer.region} if viewer.role == "manager" else {}

@@ -54,7 +54,10 @@ def _text(**kw):
 
 class OpportunityFieldsSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
-    contact_id = fields.String(allow_none=True, validate=validate.Length(max=64))
+    contact_id = fields.String(allow_none=True, validate=validate.Length(max=64), metadata={
+        "description": "one of the customer's contacts (422 naming contact_id otherwise; "
+                       "accepted unchecked while the service does not yet know the "
+                       "customer's contacts)"})
     product = fields.String(allow_none=True, validate=SHORT)
     amount = Money()
     currency = fields.String(validate=validate.Regexp(r"^[A-Z]{3}$",

@@ -7,7 +7,8 @@ from crmkit.web import (ApiBlueprint, current_identity, json_response, parse_bod
                         parse_query, require_role)
 from services.reporting import render
 from services.reporting.schemas import (ActivityQuery, CustomerValueQuery, FormatQuery,
-                                        ForecastQuery, FunnelQuery, PerformanceQuery,
+                                        ForecastQuery, ForecastVsTargetQuery, FunnelQuery,
+                                        PerformanceQuery,
                                         TargetIn, TargetOut, TargetQuery, WinLossQuery)
 
 REPORTS = (
@@ -17,7 +18,11 @@ REPORTS = (
      "Won amount against targets per owner/team/region and month/quarter/year"),
     ("activity", ActivityQuery,
      "Interactions by method, tasks completed, customers touched and converted"),
-    ("forecast", ForecastQuery, "Open amount x probability by expected close period"),
+    ("forecast", ForecastQuery, "Open amount x probability by expected close period "
+     "(month, quarter or year)"),
+    ("forecast-vs-target", ForecastVsTargetQuery,
+     "Forecast against target per owner/team/region and month/quarter/year: won so far, "
+     "weighted open amount expected to close, expected total, target, gap (销售预测与目标对比)"),
     ("customer-value", CustomerValueQuery, "Customer value: ABC classes or RFM scores"),
     ("win-loss", WinLossQuery, "Wins and losses: loss reasons, average cycle days"),
 )

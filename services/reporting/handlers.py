@@ -129,6 +129,10 @@ class ReportingHandlers:
         if name == "forecast":
             return reports.forecast(rm, viewer, period=query["period"], start=start,
                                     end=end, filters=filters)
+        if name == "forecast-vs-target":
+            return reports.forecast_vs_target(rm, viewer, group_by=query["group_by"],
+                                              period=query["period"], start=start, end=end,
+                                              today=self.today(), filters=filters)
         if name == "customer-value":
             return reports.customer_value(rm, viewer, model=query["model"],
                                           as_of=query.get("as_of") or self.today(),

@@ -2,18 +2,12 @@
 service's `pipeline.updated` says otherwise."""
 from __future__ import annotations
 
+from events.opportunity import DEFAULT_STAGES
 from services.reporting.fields import probability_bp
 
 DEFAULT_PIPELINE = {
-    "stages": [
-        {"key": "lead", "zh": "线索获取", "en": "Lead", "probability": 10, "order": 1},
-        {"key": "needs_analysis", "zh": "需求分析", "en": "Needs analysis",
-         "probability": 25, "order": 2},
-        {"key": "proposal", "zh": "方案提交", "en": "Proposal", "probability": 50, "order": 3},
-        {"key": "negotiation", "zh": "商务谈判", "en": "Negotiation", "probability": 75,
-         "order": 4},
-        {"key": "contract", "zh": "合同签订", "en": "Contract", "probability": 90, "order": 5},
-    ],
+    "stages": [{"key": key, "zh": zh, "en": en, "probability": probability, "order": order}
+               for order, (key, zh, en, probability) in enumerate(DEFAULT_STAGES, 1)],
 }
 
 

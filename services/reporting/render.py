@@ -22,7 +22,7 @@ from events.customer import METHODS
 Column = tuple[str, str, str]  # (field, 中文, English)
 
 _MONEY_FIELDS = {"amount", "weighted_amount", "won_amount", "target", "monetary",
-                 "pipeline_amount", "lost_amount"}
+                 "pipeline_amount", "lost_amount", "open_amount", "expected_amount", "gap"}
 
 TITLES = {
     "summary": ("概览", "Summary"),
@@ -30,6 +30,7 @@ TITLES = {
     "performance": ("销售业绩", "Performance"),
     "activity": ("客户活跃度", "Activity"),
     "forecast": ("销售预测", "Forecast"),
+    "forecast-vs-target": ("预测与目标对比", "Forecast vs target"),
     "customer-value": ("客户价值", "Customer value"),
     "win-loss": ("赢单/输单分析", "Win / loss"),
 }
@@ -98,6 +99,17 @@ def _forecast(p):
     return cols, p["rows"] + [{"period": "合计 Total", **p["total"]}]
 
 
+def _forecast_vs_target(p):
+    cols = [("key", "键", "Key"), ("label", "名称", "Name"), ("period", "期间", "Period"),
+            ("won_amount", "已成交", "Won"), ("open_count", "在途商机数", "Open count"),
+            ("open_amount", "在途金额", "Open amount"),
+            ("weighted_amount", "加权预测", "Weighted forecast"),
+            ("expected_amount", "预计完成", "Expected"), ("target", "目标", "Target"),
+            ("gap", "差距", "Gap"), ("attainment", "完成率", "Attainment"),
+            ("expected_attainment", "预计完成率", "Expected attainment")]
+    return cols, p["rows"]
+
+
 def _customer_value(p):
     if p["model"] == "rfm":
         cols = [("customer_id", "客户ID", "Customer id"), ("name", "客户名称", "Customer"),
@@ -129,7 +141,8 @@ def _win_loss(p):
 
 _TABLES = {
     "summary": _summary, "funnel": _funnel, "performance": _performance,
-    "activity": _activity, "forecast": _forecast, "customer-value": _customer_value,
+    "activity": _activity, "forecast": _forecast, "forecast-vs-target": _forecast_vs_target,
+    "customer-value": _customer_value,
     "win-loss": _win_loss,
 }
 

@@ -22,7 +22,7 @@ from services.reporting.figures import money, rate, weighted_money
 from services.reporting.pipeline import DEFAULT_PIPELINE, stage_order, stage_probability_bp
 
 GROUP_BYS = ("owner", "team", "region")
-FORECAST_PERIODS = ("month", "quarter")
+FORECAST_PERIODS = ("month", "quarter", "year")
 POOL_LABEL = "公海 Pool"
 UNASSIGNED_LABEL = "未归属 Unassigned"
 
@@ -266,6 +266,75 @@ def forecast(rm: ReadModel, viewer: Identity, *, period: str = "month",
                   "weighted_amount": weighted_money(sum(r["w"] for r in rows.values()))},
         "currency": "CNY",
     }
+
+
+def forecast_vs_target(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
+                       period: str = "year", start: date | None = None,
+                       end: date | None = None, today: date,
+                       filters: Filters = Filters()) -> dict:
+    """Seed 002 (销售预测与目标管理): per owner / team / region and period, what is won
+    already, what the open opportunities expected to close in the period weigh (amount x
+    probability), their sum (expected), the target, the gap to it and both rates."""
+    entries = visible_entries(rm, viewer, filters)
+    labels = period_range(period, start, end, today)
+    rows: dict[tuple, dict] = {}
+
+    def row(key, label_text, period_label):
+        found = rows.get((key, period_label))
+        if found is None:
+            found = rows[(key, period_label)] = {
+                "key": key, "label": label_text, "period": period_label, "won_c": 0,
+                "n": 0, "c": 0, "w": 0}
+        return found
+
+    if labels:
+        for doc in rm.counter_docs(PERF, list(entries), [_period_buckets(period, labels)]):
+            key, label_text = group_key(entries[doc["segment"]], group_by)
+            if doc["c"].get("won_c"):
+                row(key, label_text, doc["bucket"][2:])["won_c"] += doc["c"]["won_c"]
+        months = (periods.months_of_period(labels[0])[0],
+                  periods.months_of_period(labels[-1])[-1])
+        wanted = set(labels)
+        for doc in rm.counter_docs(FORECAST, list(entries),
+                                   [(f"M:{months[0]}", f"M:{months[1]}")]):
+            label = periods.period_of_month(period, doc["bucket"][2:])
+            if label not in wanted:
+                continue
+            key, label_text = group_key(entries[doc["segment"]], group_by)
+            r = row(key, label_text, label)
+            r["n"] += doc["c"].get("n", 0)
+            r["c"] += doc["c"].get("c", 0)
+            r["w"] += doc["c"].get("w", 0)
+
+    targets = [t for t in rm.targets(group_by)
+               if target_visible(viewer, group_by, t, entries, filters)]
+    explicit = {(t["key"], t["period"]): t["amount_c"] for t in targets}
+    owner_names = {e.get("owner_id"): owner_label(e) for e in entries.values()}
+    for key in sorted({t["key"] for t in targets}):
+        for label in labels:
+            if target_amount(explicit, key, label) is not None:
+                row(key, owner_names.get(key, key) if group_by == "owner" else key, label)
+
+    out = []
+    for (key, label), r in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0] or "")):
+        target = target_amount(explicit, key, label) if key is not None else None
+        expected_units = r["won_c"] * BP + r["w"]        # cents x basis points
+        out.append({
+            "key": r["key"], "label": r["label"], "period": r["period"],
+            "won_amount": money(r["won_c"]), "open_count": r["n"],
+            "open_amount": money(r["c"]), "weighted_amount": weighted_money(r["w"]),
+            "expected_amount": weighted_money(expected_units),
+            "target": money(target),
+            "gap": None if target is None else weighted_money(target * BP - expected_units),
+            "attainment": rate(r["won_c"], target) if target else None,
+            "expected_attainment": rate(Decimal(expected_units) / BP, target)
+            if target else None,
+        })
+    return {"group_by": group_by, "period": period, "periods": labels, "rows": out,
+            "currency": "CNY"}
+
+
+BP = 10_000   # basis points in one: weighted figures are cents x basis points
 
 
 # --- win / loss ------------------------------------------------------------------------

@@ -84,7 +84,16 @@ class ActivityQuery(PerformanceQuery):
 
 class ForecastQuery(RangeQuery):
     period = fields.String(load_default="month",
-                           validate=validate.OneOf(("month", "quarter")))
+                           validate=validate.OneOf(("month", "quarter", "year")), metadata={
+        "description": "month | quarter | year (年度销售预测): the expected close period"})
+
+
+class ForecastVsTargetQuery(RangeQuery):
+    """from/to select the periods (default: the current one)."""
+
+    group_by = fields.String(load_default="owner", validate=validate.OneOf(GROUP_BYS))
+    period = fields.String(load_default="year", validate=validate.OneOf(PERIODS), metadata={
+        "description": "month | quarter | year (default year)"})
 
 
 class CustomerValueQuery(FilterQuery):

@@ -1,7 +1,9 @@
 """Who may do what with a task, and which customers and opportunities it may link.
 
-A task is seen (and worked on) by its assignee and its creator, their superiors, and,
-while it sits in the task pool, by supervisors and up of its region. The same rule as a
+A task is seen (and worked on) by its assignee and its creator, their superiors (while
+the organisation's 上下级强制共享 is on: crmkit.visibility.is_superior), and, while it
+sits in the task pool, by supervisors and up of its region. Who may give whom a task
+goes by rank whatever that setting says (crmkit.visibility.outranks). The same rule as a
 Mongo filter lives in the repository (`visibility_filter`); a test keeps the two equal.
 """
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from crmkit.errors import Forbidden, Invalid, NotFound
 from crmkit.identity import Identity
-from crmkit.visibility import Owner, is_superior, may_work_on
+from crmkit.visibility import Owner, is_superior, may_work_on, outranks
 
 if TYPE_CHECKING:
     from services.tasks.domain import Task
@@ -45,13 +47,20 @@ def require_can_edit(viewer: Identity, task: Task) -> None:
         raise Forbidden("You may not change this task. 无权修改该任务。")
 
 
+def same_team(actor: Identity, assignee: Owner) -> bool:
+    """A colleague in the actor's own team (the same team path)."""
+    return bool(actor.team) and assignee.team == actor.team
+
+
 def require_may_assign_to(actor: Identity, assignee: Owner) -> None:
-    if assignee.user_id == actor.user_id:
+    """Oneself; a colleague in one's own team (reps too: seed 003 团队协作); anyone a
+    supervisor or above is superior to."""
+    if assignee.user_id == actor.user_id or same_team(actor, assignee):
         return
     if not actor.at_least("supervisor"):
-        raise Forbidden("Only supervisors and up may assign tasks to others. "
-                        "只有主管及以上可以把任务指派给他人。", code="assign_not_allowed")
-    if not is_superior(actor, assignee):
+        raise Forbidden("A rep may give tasks only to colleagues in their own team. "
+                        "销售只能把任务指派给本团队的同事。", code="assign_not_allowed")
+    if not outranks(actor, assignee):   # authority, whatever 上下级强制共享 says
         raise Forbidden("That user is outside your team. 该用户不在您的管理范围内。",
                         code="assignee_out_of_scope")
 
@@ -64,13 +73,16 @@ class Linkable:
     owner: Owner | None          # None: unowned (a customer in the pool)
     region: str | None = None
     shared_with: tuple[str, ...] = ()
+    shared_teams: tuple[str, ...] = ()   # team paths (CONTRACT §11)
 
 
 def linkable_customer(owner: Owner | None, region: str | None,
-                      shared_with=()) -> Linkable:
+                      shared_with=(), shared_teams=()) -> Linkable:
     # A customer in the pool shows even its sharees only its public view (customer
     # service): nobody but an admin, or a supervisor+ handing it out, works on it.
-    return Linkable(owner, region, tuple(shared_with or ()) if owner else ())
+    if not owner:
+        return Linkable(owner, region)
+    return Linkable(owner, region, tuple(shared_with or ()), tuple(shared_teams or ()))
 
 
 def may_link(viewer: Identity, record: Linkable | None) -> bool:
@@ -78,7 +90,7 @@ def may_link(viewer: Identity, record: Linkable | None) -> bool:
     completing a task writes a follow-up into its customers' history, so linking is
     exactly as wide as seeing."""
     return record is not None and may_work_on(viewer, record.owner, record.region,
-                                              record.shared_with)
+                                              record.shared_with, record.shared_teams)
 
 
 def require_may_link(viewer: Identity, *, customers: dict[str, Linkable | None] | None = None,

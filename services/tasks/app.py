@@ -1,12 +1,15 @@
 """Composition root of the tasks service: tasks, the pool, reminders, inbox, calendar."""
 from __future__ import annotations
 
+from crmkit.attachments import AttachmentStore
 from crmkit.config import Settings
 from crmkit.directory import UserDirectory
 from crmkit.scheduling import PeriodicJob
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
+from crmkit.settings import OrgSettings
 
 from services.tasks import api, consumers, schemas  # noqa: F401  (registers event schemas)
+from services.tasks import attachments
 from services.tasks.handlers import TaskHandlers
 from services.tasks.repository import Repositories
 
@@ -19,18 +22,24 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
     repositories = Repositories(runtime.db)
     directory = UserDirectory(runtime.db)
-    handlers = TaskHandlers(repositories, directory)
+    org_settings = OrgSettings(runtime.db)   # the data dictionary (CONTRACT §11)
+    handlers = TaskHandlers(repositories, directory, org_settings=org_settings)
+    subscriptions = consumers.subscriptions(handlers, directory)
+    org_settings.subscribe(subscriptions)
+    files = AttachmentStore(runtime.db)
     directory.when_changed(handlers.on_user_changed)
 
     def ensure_indexes() -> None:
         repositories.ensure_indexes()
         directory.ensure_indexes()
         runtime.idempotency.ensure_indexes()
+        files.ensure_indexes()
 
     definition = ServiceDefinition(
         name=NAME, title="Tasks service",
-        blueprints=[api.blueprint(handlers, runtime.idempotency)],
-        subscriptions=consumers.subscriptions(handlers, directory),
+        blueprints=[api.blueprint(handlers, runtime.idempotency),
+                    attachments.blueprint(handlers, files, runtime.idempotency)],
+        subscriptions=subscriptions,
         outbox_collections=repositories.outbox_collections,
         jobs=[PeriodicJob("reminders", REMINDER_INTERVAL, handlers.fire_due_reminders,
                           lease_ttl=REMINDER_LEASE)],

@@ -18,12 +18,13 @@ from typing import Callable
 
 from crmkit.bus.consumer import Subscriptions
 from crmkit.bus.ordering import order_key, parse_instant
+from crmkit.clock import org_timezone, parse_day
 from crmkit.visibility import Owner
 
 from services.tasks.domain import Task
 from services.tasks.handlers import TaskHandlers
 from services.tasks.translators import (move_to_new_owner, shelve_for_returned_customer,
-                                        task_from_followup_plan,
+                                        task_from_followup_plan, task_from_next_action,
                                         task_from_opportunity_reminder)
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,11 @@ CUSTOMER_FACTS = ("customer.created", "customer.updated", "customer.shared",
 # make or move it (plans and reminders, consumed above, say the same).
 OPPORTUNITY_FACTS = ("opportunity.created", "opportunity.assigned")
 INBOX_EVENTS = ("task.created", "task.assigned", "reminder.due")
+# A follow-up's next action (logged, or added by its author's correction) becomes a task
+# for the customer's owner.
+NEXT_ACTION_EVENTS = ("interaction.logged", "interaction.updated")
+# The customer service warns an owner before auto-reclaim: an inbox entry for them.
+RECLAIM_WARNING = "customer.reclaim_warning"
 
 
 def subscriptions(handlers: TaskHandlers, directory) -> Subscriptions:
@@ -55,6 +61,9 @@ def subscriptions(handlers: TaskHandlers, directory) -> Subscriptions:
         subs.on(event_type)(reactions.on_opportunity_event)
     for event_type in INBOX_EVENTS:
         subs.on(event_type)(reactions.on_own_event)
+    subs.on(RECLAIM_WARNING)(reactions.on_reclaim_warning)
+    for event_type in NEXT_ACTION_EVENTS:
+        subs.on(event_type)(reactions.on_interaction)
     directory.subscribe(subs)
     return subs
 
@@ -131,6 +140,7 @@ class TaskReactions:
         # that took it already are left as they are.
         facts = {k: data[k] for k in ("owner_id", "owner_team", "owner_region", "region")}
         facts["shared_with"] = list(data["shared_with"])
+        facts["shared_teams"] = list(data.get("shared_teams") or [])
         if event_type == "customer.deleted":
             facts["deleted"] = True
         self.handlers.customers.record(
@@ -147,4 +157,30 @@ class TaskReactions:
     def on_own_event(self, envelope: dict) -> None:
         if envelope.get("producer") not in (None, "tasks"):
             return
+        self.handlers.add_notification_for(envelope)
+
+    def on_interaction(self, envelope: dict) -> None:
+        """A follow-up with a next action: a task for the customer's owner, once per
+        follow-up (its id is derived from the follow-up's: a second insert, from a
+        redelivery or a later correction, is a duplicate). A changed next action does
+        not change the task: the owner has it and may edit it."""
+        data = envelope["data"]
+        if not data.get("next_action") or not data.get("owner_id"):
+            return
+        task = task_from_next_action(
+            task_id=f"interaction-{data['interaction_id']}",
+            interaction_id=data["interaction_id"], customer_id=data["customer_id"],
+            owner=self.handlers.placed(data["owner_id"], data["owner_team"],
+                                       data["owner_region"]),
+            next_action=data["next_action"],
+            due_on=parse_day(data.get("next_action_due")),
+            occurred_at=parse_instant(data["occurred_at"]), subject=data.get("subject"),
+            opportunity_id=data.get("opportunity_id"), now=self.handlers.clock(),
+            tz=org_timezone(), event_id=envelope["id"])
+        if not self.handlers.add(task, None):
+            log.info("next action of follow-up %s already a task", data["interaction_id"])
+
+    def on_reclaim_warning(self, envelope: dict) -> None:
+        """customer.reclaim_warning: the owner's inbox says when the customer goes back
+        to the pool (one entry per event id)."""
         self.handlers.add_notification_for(envelope)

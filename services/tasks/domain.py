@@ -1,7 +1,7 @@
 """The task aggregate: a task, its status machine and its reminders, in plain Python.
 
 A task belongs to one assignee (or to nobody: then it sits in the task pool that
-supervisors and up hand out). Its status moves todo -> in_progress -> done, any open
+supervisors and up hand out). Its status moves todo -> (in_progress ->) done, any open
 task may be shelved and a shelved one goes back to todo; `done` needs a result. Each
 reminder fires once: firing marks it and records `reminder.due`; the inbox is built
 from that event (notifications.py). Who may do what: access.py; tasks that other
@@ -32,10 +32,11 @@ from services.tasks.reminders import Reminder, custom_reminders, default_reminde
 
 OPEN_STATUSES = ("todo", "in_progress")
 
-# The status machine (CONTRACT §6): todo -> in_progress -> done; any open -> shelved;
+# The status machine (CONTRACT §6): todo -> in_progress -> done, or todo -> done at once
+# with its result (a quick call is done when logged); any open -> shelved;
 # shelved -> todo. `done` is final.
 TRANSITIONS: dict[str, frozenset[str]] = {
-    "todo": frozenset({"in_progress", "shelved"}),
+    "todo": frozenset({"in_progress", "done", "shelved"}),
     "in_progress": frozenset({"done", "shelved"}),
     "shelved": frozenset({"todo"}),
     "done": frozenset(),

@@ -34,7 +34,8 @@ def hash_token(token: str) -> str:
 
 class TaskHandlers:
     def __init__(self, repositories: Repositories, directory, *,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, org_settings=None):
+        self.org_settings = org_settings   # crmkit.settings.OrgSettings: the dictionary
         self.repo = repositories.tasks
         self.notes = repositories.notifications
         self.tokens = repositories.tokens
@@ -111,7 +112,7 @@ class TaskHandlers:
             doc = docs.get(customer_id)
             customers[customer_id] = None if doc is None or doc.get("deleted") else \
                 access.linkable_customer(self._owner_of(doc), doc.get("region"),
-                                         doc.get("shared_with"))
+                                         doc.get("shared_with"), doc.get("shared_teams"))
         opportunity = None
         if opportunity_id:
             doc = self.opportunities.get(opportunity_id)
@@ -120,7 +121,8 @@ class TaskHandlers:
                 # An opportunity is shared with whom its customer is shared with.
                 customer = self.customers.get(doc.get("customer_id") or "") or {}
                 record = access.Linkable(self._owner_of(doc), doc.get("region"),
-                                         tuple(customer.get("shared_with") or ()))
+                                         tuple(customer.get("shared_with") or ()),
+                                         tuple(customer.get("shared_teams") or ()))
             opportunity = (opportunity_id, record)
         access.require_may_link(actor, customers=customers, opportunity=opportunity)
 
@@ -135,8 +137,15 @@ class TaskHandlers:
 
     # ---------------------------------------------------------------- tasks
 
+    def require_dictionary(self, body: dict) -> None:
+        """422 `not_in_dictionary` for a task type the organisation's data dictionary
+        does not list (when it lists task types at all)."""
+        if self.org_settings is not None and "type" in body:
+            self.org_settings.current().require_choices({"type": ("task_type", body["type"])})
+
     def create(self, actor: Identity, body: dict) -> Task:
         body = dict(body)
+        self.require_dictionary(body)
         assignee = self._assignee_for(actor, body.pop("assignee_id", CALLER))
         task = create_task(actor, assignee=assignee, now=self.clock(), **body)
         self.require_links(actor, task.customer_ids, task.opportunity_id)
@@ -150,6 +159,8 @@ class TaskHandlers:
 
     def edit(self, actor: Identity, task_id: str, changes: dict, *,
              expected_version: int | None = None) -> Task:
+        self.require_dictionary(changes)
+
         def change(task: Task) -> None:
             customers, opportunity_id = set(task.customer_ids), task.opportunity_id
             task.edit(actor, changes, now=self.clock())
@@ -187,6 +198,7 @@ class TaskHandlers:
     def bulk_create(self, actor: Identity, customer_ids: list[str], template: dict
                     ) -> list[dict]:
         template = dict(template)
+        self.require_dictionary(template)
         assignee = self._assignee_for(actor, template.pop("assignee_id", CALLER))
         now = self.clock()
         # The template is checked once: if it is wrong, it is wrong for every customer.

@@ -1,4 +1,5 @@
-"""The in-app inbox: the entry each of the service's own events makes for someone.
+"""The in-app inbox: the entry each of the service's own events makes for someone, and
+the customer service's `customer.reclaim_warning` for the customer's owner.
 
 An entry's id is the id of the event that made it, so a redelivered event makes no second
 entry.
@@ -13,11 +14,14 @@ from crmkit.clock import utcnow
 from services.tasks.domain import clip
 
 
+RECLAIM_WARNING = "customer.reclaim_warning"
+
+
 @dataclass
 class Notification:
     id: str
     user_id: str
-    kind: str          # reminder | task_assigned
+    kind: str          # reminder | task_assigned | reclaim_warning
     title: str
     ref: dict
     created_at: datetime
@@ -51,6 +55,13 @@ def notification_for(envelope: dict, *, now: datetime | None = None) -> Notifica
             return None
         text = f"新任务:{title} / New task for you: {title}"
         kind_name = "task_assigned"
+    elif kind == RECLAIM_WARNING:
+        # The customer service warns the owner before auto-reclaim (once per deadline).
+        user_id, name, due_on = data.get("owner_id"), data.get("name") or "", data.get("due_on")
+        ref = {"type": "customer", "id": data.get("customer_id")}
+        text = (f"客户即将被回收:{name}({due_on} 前请跟进)"
+                f" / Customer goes back to the pool on {due_on} unless followed up: {name}")
+        kind_name = "reclaim_warning"
     else:
         return None
     if not user_id:

@@ -86,10 +86,11 @@ def visibility_filter(viewer: Identity) -> dict:
         return {}
     clauses: list[dict] = [{"assignee_id": viewer.user_id}, {"created_by": viewer.user_id}]
     assigned = {"assignee_id": {"$ne": None}}
-    if viewer.role == "supervisor" and viewer.team:
+    by_rank = viewer.sees_subordinates   # 上下级强制共享 off: nothing by rank
+    if by_rank and viewer.role == "supervisor" and viewer.team:
         for team_field in ("assignee_team", "creator_team"):
             clauses.append({**assigned, **team_subtree_filter(viewer.team, team_field)})
-    elif viewer.role == "manager" and viewer.region:
+    elif by_rank and viewer.role == "manager" and viewer.region:
         for region_field in ("assignee_region", "creator_region"):
             clauses.append({**assigned, region_field: viewer.region})
     if viewer.at_least("supervisor"):

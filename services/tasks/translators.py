@@ -1,10 +1,11 @@
 """Tasks that other services' events cause: an opportunity's follow-up plan or reminder
-becomes a calendar entry; a customer's change of owner shelves or moves the open work on
+becomes a calendar entry; a follow-up's next action becomes a task for the customer's
+owner; a customer's change of owner shelves or moves the open work on
 it. The consumers (consumers.py) read the events; these are the rules.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from typing import Iterable
 
 from crmkit.clock import as_utc
@@ -12,6 +13,7 @@ from crmkit.visibility import Owner
 
 from services.tasks.domain import (CUSTOMER_WORK_TYPES, SYSTEM_ACTOR, Reminder, Task, clip,
                                    new_id)
+from services.tasks.reminders import default_reminders
 
 # A follow-up plan "同步至负责人的日程管理模块,并提前1天发送提醒".
 FOLLOWUP_PLAN_REMINDER_LEAD = timedelta(days=1)
@@ -62,6 +64,33 @@ def task_from_opportunity_reminder(*, reminder_key: str, opportunity_id: str,
         description=note or "", customer_ids=[customer_id] if customer_id else [],
         opportunity_id=opportunity_id, due_at=remind_at,
         reminders=[Reminder(remind_at=remind_at, kind="opportunity")])
+
+
+# An interaction's next action is due at the end of the working day it names (18:00 in
+# the organisation's time zone); without a date, at the end of the day after the follow-up.
+NEXT_ACTION_HOUR = 18
+
+
+def next_action_due_at(due_on: date | None, occurred_at: datetime, tz: tzinfo) -> datetime:
+    day = due_on or (as_utc(occurred_at).astimezone(tz).date() + timedelta(days=1))
+    return datetime.combine(day, time(NEXT_ACTION_HOUR), tzinfo=tz).astimezone(timezone.utc)
+
+
+def task_from_next_action(*, interaction_id: str, customer_id: str, owner: Owner | None,
+                          next_action: str, due_on: date | None, occurred_at: datetime,
+                          subject: str | None, opportunity_id: str | None, now: datetime,
+                          tz: tzinfo, task_id: str | None = None,
+                          event_id: str | None = None) -> Task:
+    """A follow-up's 后续行动 (next action) becomes a task for the customer's owner, due
+    on its date, with the default reminder two hours before (if still ahead)."""
+    due_at = next_action_due_at(due_on, occurred_at, tz)
+    return _caused_task(
+        owner, now, task_id,
+        {"type": "interaction_next_action", "id": interaction_id, "event_id": event_id},
+        type="followup", title=clip(f"后续行动 Next action: {next_action}"),
+        description=clip(f"{subject or ''}\n{next_action}".strip(), 5000),
+        customer_ids=[customer_id], opportunity_id=opportunity_id, due_at=due_at,
+        reminders=default_reminders(due_at, now))
 
 
 def _caused_task(owner: Owner | None, now: datetime, task_id: str | None, source: dict,

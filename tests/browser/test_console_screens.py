@@ -158,6 +158,9 @@ def test_tour_of_every_screen(org, tab):
         ("/admin/pipeline", "[data-test=admin-pipeline] input"),
         ("/admin/dead-letters", "[data-test=admin-dead-letters] table"),
         ("/print/customers?scope=mine", "[data-test=print-list] table"),
+        ("/quotes", "[data-test=quotes]"), ("/contracts", "[data-test=contracts]"),
+        ("/receivables", "[data-test=receivables]"), ("/admin/settings", "[data-test=settings-superiors]"),
+        (f"/print/customers/{customer['id']}", "[data-test=print-one] table"),
     ]
     for path, marker in screens:
         tab.goto(path)

@@ -32,7 +32,7 @@ RABBITMQ_IMAGE = os.environ.get("CRM_TEST_RABBITMQ_IMAGE", "rabbitmq:3.13-manage
 # no guest user when it imports definitions at boot).
 RABBITMQ_USER, RABBITMQ_PASSWORD = "crm", "crm"
 
-SERVICES = ("customer", "opportunity", "tasks", "reporting")
+SERVICES = ("customer", "opportunity", "tasks", "reporting", "contracts")
 STARTUP_TIMEOUT_S = 120.0
 STOP_TIMEOUT_S = 40.0  # gunicorn drains for its graceful timeout (30 s) at most
 

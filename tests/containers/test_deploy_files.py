@@ -14,7 +14,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
-CONSUMERS = ("customer", "opportunity", "tasks", "reporting")
+CONSUMERS = ("customer", "opportunity", "tasks", "reporting", "contracts")
 FACTORIES = {
     "gateway": "gateway.app:create_app()",
     **{name: f"services.{name}.app:create_app()" for name in CONSUMERS},

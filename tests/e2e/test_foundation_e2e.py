@@ -26,7 +26,8 @@ def test_readyz_lists_every_service_and_dependency(crm):
     status, report = get_json(f"{crm.base_url}/readyz")
     assert status == 200
     assert report["ready"] is True and report["mode"] == "distributed"
-    assert set(report["services"]) == {"customer", "opportunity", "tasks", "reporting"}
+    assert set(report["services"]) == {"customer", "opportunity", "tasks", "reporting",
+                                       "contracts"}
     for name, service in report["services"].items():
         assert service["ready"] is True, name
         assert service["checks"]["mongo"] == "ok" and service["checks"]["broker"] == "ok"

@@ -29,3 +29,22 @@ def test_demo_has_opportunities_in_every_stage(demo_crm):
     plans = sum(sun.get(f"/api/v1/opportunities/{o['id']}/followup-plans").json["total"]
                 for o in some)
     assert plans >= 1
+
+
+def test_demo_has_contracts_with_plans_and_payments_and_quotes(demo_crm):
+    from crm.demo import load_demo
+
+    people = load_demo(demo_crm.base_url, SimpleNamespace(admin_username="admin",
+                                                          admin_password=ADMIN_PASSWORD))
+    sun = people["by_username"]["sun.rep"]
+
+    def active_contracts():
+        items = sun.get(f"/api/v1/contracts?owner_id={sun.id}&status=active").json["items"]
+        return items or None
+
+    contract = eventually(active_contracts, timeout=30, interval=0.5,
+                          message="demo contracts of sun.rep, active")[0]
+    detail = sun.get(f"/api/v1/contracts/{contract['id']}").json
+    assert len(detail["plan"]) == 2 and detail["payments"]
+    assert detail["received"] != "0.00" and detail["receivable"] != "0.00"
+    assert sun.get("/api/v1/quotes?status=draft").json["total"] >= 1

@@ -76,7 +76,7 @@ def test_reports_download_as_csv_and_xlsx(crm, org):
     reply = rep.get("/api/v1/reports/funnel?format=csv")
     assert reply.status_code == 200 and reply.headers["Content-Type"].startswith("text/csv")
     rows = list(csv.reader(io.StringIO(reply.data.decode("utf-8-sig"))))
-    assert rows[0][0] == "阶段 Stage" and rows[1][:4] == ["lead", "线索获取", "1", "1200.00"]
+    assert rows[0][0] == "阶段 Stage" and rows[1][:4] == ["lead", "初步接触", "1", "1200.00"]
     reply = rep.get("/api/v1/reports/performance?format=xlsx")
     assert reply.status_code == 200
     assert load_workbook(io.BytesIO(reply.data)).active.cell(1, 1).value == "键 Key"

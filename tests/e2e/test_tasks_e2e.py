@@ -58,8 +58,11 @@ def test_pool_assign_inbox_and_done_with_a_result(crm, org):
     assert rep.post(f"/api/v1/notifications/{notes[0]['id']}/read").json["read"] is True
 
     assert outsider.get(f"{TASKS}/{tid}").status_code == 404
+    # shelved work goes back to the to-do list before anything else
+    assert rep.post(f"{TASKS}/{tid}/status", json={"status": "shelved"}).status_code == 200
     bad = rep.post(f"{TASKS}/{tid}/status", json={"status": "done", "result": "x"})
     assert bad.status_code == 409 and bad.json["code"] == "illegal_transition"
+    assert rep.post(f"{TASKS}/{tid}/status", json={"status": "todo"}).status_code == 200
     assert rep.post(f"{TASKS}/{tid}/status", json={"status": "in_progress"}).status_code == 200
     missing = rep.post(f"{TASKS}/{tid}/status", json={"status": "done"})
     assert missing.status_code == 422

@@ -392,10 +392,11 @@ def key_of(ids: dict, user_id):
 # --------------------------------------------------------------------------- the table
 
 # Endpoints of the matrix: path -> (kind of its items, baseline query, public view?)
-LIST, EXPORT, REPORT, PUBLIC = "list", "export", "report", "public"
+LIST, EXPORT, REPORT, PUBLIC, PRINT = "list", "export", "report", "public", "print"
 ENDPOINTS = {
     "/customers": ("customer", LIST, {"per_page": "100"}),
     "/customers/export": ("customer", EXPORT, {"format": "csv"}),
+    "/customers/print": ("customer", PRINT, {"all": "true"}),
     "/pool": ("customer", PUBLIC, {"per_page": "100"}),
     "/customers/duplicates": ("customer", PUBLIC, {"name": "Zq"}),
     "/customers/reclaim-due": ("customer", LIST, {}),
@@ -409,6 +410,7 @@ ENDPOINTS = {
     "/reports/performance": (None, REPORT, {"period": "year"}),
     "/reports/activity": (None, REPORT, {"period": "year"}),
     "/reports/forecast": (None, REPORT, {}),
+    "/reports/forecast-vs-target": (None, REPORT, {"period": "year"}),
     "/reports/customer-value": (None, REPORT, {}),
     "/reports/win-loss": (None, REPORT, {}),
     "/users/directory": ("user", PUBLIC, {}),
@@ -419,12 +421,38 @@ EXEMPT = {
     "/me": "the caller's own profile",
     "/pipeline": "the organisation's stage configuration: no owned records",
     "/pool/rules": "the organisation's pool rules: no owned records",
+    "/settings": "the organisation's settings (上下级强制共享, data dictionary): no owned "
+                 "records; each role in tests/integration/gateway/test_org_settings_system.py",
     "/reports/rebuild": "admin-only status of a read-model rebuild: no records",
     "/admin/dead-letters": "admin only (checked in test_admin_only_endpoints)",
     "/calendar.ics": "no bearer token: the feed of whoever holds the secret calendar "
                      "token, i.e. /calendar of its owner",
     "/openapi.json": "the API description",
     "/events/catalog": "the event catalog",
+    "/customers/{customer_id}/attachments/{attachment_id}": "one attachment: its parent "
+        "is loaded as /customers/{customer_id}/attachments loads it (test_bola_objects); "
+        "each role in tests/integration/customer/test_customer_attachments.py",
+    "/customers/{customer_id}/interactions/{interaction_id}/attachments": "a follow-up's "
+        "attachments: tests/integration/customer/test_customer_attachments.py",
+    "/customers/{customer_id}/interactions/{interaction_id}/attachments/{attachment_id}":
+        "tests/integration/customer/test_customer_attachments.py",
+    "/opportunities/{opportunity_id}/attachments/{attachment_id}": "each role in "
+        "tests/integration/opportunity/test_opportunity_attachments.py",
+    "/tasks/{task_id}/attachments/{attachment_id}": "each role in "
+        "tests/integration/tasks/test_tasks_attachments.py",
+    # The contracts service (CONTRACT §9): its lists, filters and reports by role are
+    # tests/integration/contracts/test_contracts_api.py (owner, sharee, team member,
+    # supervisor, manager, admin, stranger).
+    "/quotes": "contracts service: test_contracts_api.py",
+    "/quotes/{quote_id}": "contracts service: test_contracts_api.py",
+    "/contracts": "contracts service: test_contracts_api.py",
+    "/contracts/{contract_id}": "contracts service: test_contracts_api.py",
+    "/contracts/{contract_id}/attachments": "contracts service: test_contracts_api.py",
+    "/contracts/{contract_id}/attachments/{attachment_id}":
+        "contracts service: test_contracts_api.py",
+    "/receivables": "contracts service: test_contracts_api.py",
+    "/receivables/collections": "contracts service: test_contracts_api.py",
+    "/receivables/amount-vs-collected": "contracts service: test_contracts_api.py",
 }
 # Object endpoints (path ids): each record of the kind, asked by every caller.
 OBJECTS = {
@@ -433,6 +461,10 @@ OBJECTS = {
     "/customers/{customer_id}/contacts/{contact_id}": "customer",
     "/customers/{customer_id}/history": "customer",
     "/customers/{customer_id}/interactions": "customer",
+    "/customers/{customer_id}/attachments": "customer",
+    "/customers/{customer_id}/print": "customer",
+    "/opportunities/{opportunity_id}/attachments": "opportunity",
+    "/tasks/{task_id}/attachments": "task",
     "/opportunities/{opportunity_id}": "opportunity",
     "/opportunities/{opportunity_id}/followup-plans": "opportunity",
     "/opportunities/{opportunity_id}/history": "opportunity",
@@ -444,6 +476,7 @@ OBJECT_QUERY = {  # query parameters of object endpoints: (name, values)
     ("/customers/{customer_id}/interactions", "page"): ["2"],
     ("/customers/{customer_id}/interactions", "per_page"): ["1"],
     ("/customers/{customer_id}/interactions", "sort"): ["-occurred_at"],
+    ("/customers/{customer_id}/print", "format"): ["html", "pdf"],
 }
 
 # Records whose values probe the filters: the shared one, one of another team, one of
@@ -522,7 +555,8 @@ PARAMS_AT = {
     ("/targets", "scope"): ["owner", "team", "region"],
     ("/targets", "period"): [TODAY.strftime("%Y-%m"), TODAY.strftime("%Y"), "2000-01"],
     ("/reports/summary", "format"): ["json", "csv", "xlsx"],
-    ("/reports/forecast", "period"): ["month", "quarter"],
+    ("/reports/forecast", "period"): ["month", "quarter", "year"],
+    ("/reports/forecast-vs-target", "period"): ["month", "quarter", "year"],
 }
 for _path, (_kind, _how, _base) in ENDPOINTS.items():
     if _how == REPORT:
@@ -536,6 +570,7 @@ _REPORT_FILTERS = ["format", "owner_id", "team", "region"]
 ENDPOINT_PARAMS = {
     "/customers": _CUSTOMER_FILTERS + ["scope"],
     "/customers/export": _CUSTOMER_FILTERS + ["scope", "format"],
+    "/customers/print": _CUSTOMER_FILTERS + ["scope", "format", "all"],
     "/pool": _CUSTOMER_FILTERS + ["claimed"],
     "/customers/duplicates": ["name"],
     "/customers/reclaim-due": ["within_days"],
@@ -551,6 +586,7 @@ ENDPOINT_PARAMS = {
     "/reports/performance": _REPORT_FILTERS + ["from", "to", "group_by", "period"],
     "/reports/activity": _REPORT_FILTERS + ["from", "to", "group_by", "period"],
     "/reports/forecast": _REPORT_FILTERS + ["from", "to", "period"],
+    "/reports/forecast-vs-target": _REPORT_FILTERS + ["from", "to", "group_by", "period"],
     "/reports/customer-value": _REPORT_FILTERS + ["model", "as_of"],
     "/reports/win-loss": _REPORT_FILTERS + ["from", "to"],
     "/users/directory": ["q", "role", "team", "region"],
@@ -561,6 +597,8 @@ PARAMS_AT[("/users", "q")] = ["Bola", "Bola r5", "Bola s"]
 PARAMS_AT[("/users", "sort")] = sorted(__import__(
     "gateway.identity.repository", fromlist=["SORTABLE"]).SORTABLE)
 PARAMS["active"] = ["true", "false"]
+PARAMS_AT[("/customers/print", "format")] = ["html", "pdf"]
+PARAMS["all"] = ["true", "false"]
 
 
 def values_for(path: str, name: str):
@@ -594,6 +632,10 @@ def answer_text(reply) -> str:
         book = load_workbook(io.BytesIO(reply.data), read_only=True)
         return "\n".join("\t".join("" if c is None else str(c) for c in row)
                          for sheet in book.worksheets for row in sheet.iter_rows(values_only=True))
+    if kind.startswith("application/pdf"):
+        from pypdf import PdfReader
+
+        return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(reply.data)).pages)
     return reply.data.decode("utf-8-sig")
 
 
@@ -677,7 +719,8 @@ def check_report(world: World, caller: str, path: str, data: dict) -> list[str]:
             counts.append(("open", sum(s["count"] for s in data["stages"]), open_n))
     elif path == "/reports/forecast":
         counts = [("open", data["total"]["count"], open_n)]
-    elif path in ("/reports/performance", "/reports/activity"):
+    elif path in ("/reports/performance", "/reports/activity",
+                  "/reports/forecast-vs-target"):
         group_by = data.get("group_by")
         seen_by_rank = [k for k in PEOPLE if world.by_rank(caller, k)]
         allowed = {"owner": {world.users[k]["id"] for k in seen_by_rank},
@@ -706,6 +749,8 @@ def check_report(world: World, caller: str, path: str, data: dict) -> list[str]:
 def check_list(world: World, caller: str, kind: str, how: str, path: str, reply,
                name, value, probe) -> list[str]:
     problems = []
+    if how == PRINT:   # a page, no JSON: checked for markers of hidden records only
+        return problems
     if how == EXPORT and reply.status_code == 200:
         text = answer_text(reply)
         rows = (list(csv.reader(io.StringIO(text)))[1:] if "," in text.split("\n", 1)[0]
@@ -877,14 +922,17 @@ def test_bola_objects(world, case):
                     problems.append(f"{where}: {reply.status_code}, the caller sees it")
                 continue
             if pool_customer:
-                expected = 200 if path == "/customers/{customer_id}" else 403
+                # the record and its print show the public view; its parts are refused
+                expected = 200 if path in ("/customers/{customer_id}",
+                                           "/customers/{customer_id}/print") else 403
             elif kind == "user" and PEOPLE[caller][0] == "rep":
                 expected = 403
             else:
                 expected = 404
             if reply.status_code != expected:
                 problems.append(f"{where}: {reply.status_code}, expected {expected}")
-            found = leaks(reply.data.decode("utf-8", "replace"),
+            found = leaks(answer_text(reply) if reply.status_code == 200 else
+                          reply.data.decode("utf-8", "replace"),
                           world.forbidden(caller, public_view=False, people=False))
             if found:
                 problems.append(f"{where}: shows {', '.join(found)}")

@@ -67,9 +67,9 @@ def _seed(org, rep, other) -> dict:
 
     main = customer()
     ids = {"customer_id": main, "contact_id": first_contact(main), "user_id": other.id}
-    _created(rep.post(f"{CUSTOMERS}/{main}/interactions", json={
+    ids["interaction_id"] = _created(rep.post(f"{CUSTOMERS}/{main}/interactions", json={
         "occurred_at": "2026-01-05T10:00:00+08:00", "method": "call", "subject": "首次沟通",
-        "content": "介绍产品", "contact_ids": [ids["contact_id"]]}))
+        "content": "介绍产品", "contact_ids": [ids["contact_id"]]}))["id"]
 
     def open_opportunity():
         reply = rep.post("/api/v1/opportunities", json={

@@ -9,11 +9,12 @@ export function atLeast(role: Role | undefined | null, minimum: Role): boolean {
   return RANK[role] >= RANK[minimum]
 }
 
-export type MenuKey = 'workbench' | 'customers' | 'opportunities' | 'tasks' | 'calendar' | 'reports' | 'transfer' | 'admin'
+export type MenuKey = 'workbench' | 'customers' | 'opportunities' | 'contracts' | 'tasks' | 'calendar' | 'reports' | 'transfer' | 'admin'
 export const MENUS: { key: MenuKey; min: Role }[] = [
   { key: 'workbench', min: 'rep' },
   { key: 'customers', min: 'rep' },
   { key: 'opportunities', min: 'rep' },
+  { key: 'contracts', min: 'rep' },
   { key: 'tasks', min: 'rep' },
   { key: 'calendar', min: 'rep' },
   { key: 'reports', min: 'rep' },
@@ -29,7 +30,7 @@ export type Action =
   | 'customer.claim' | 'customer.return' | 'customer.recover' | 'customer.assign' | 'customer.share'
   | 'customer.delete' | 'customer.bulk_assign' | 'customer.create_for_others'
   | 'task.assign_others' | 'task.pool' | 'task.bulk_assign' | 'task.team'
-  | 'target.edit' | 'user.pick' | 'admin.users' | 'admin.pool_rules' | 'admin.pipeline' | 'admin.dead_letters'
+  | 'target.edit' | 'user.pick' | 'admin.users' | 'admin.pool_rules' | 'admin.pipeline' | 'admin.dead_letters' | 'admin.settings'
   | 'customer.scope_team' | 'report.group_team'
 
 const ACTION_MIN: Record<Action, Role> = {
@@ -53,6 +54,7 @@ const ACTION_MIN: Record<Action, Role> = {
   'admin.pool_rules': 'admin',
   'admin.pipeline': 'admin',
   'admin.dead_letters': 'admin',
+  'admin.settings': 'admin',
 }
 
 export function can(role: Role | undefined | null, action: Action): boolean {

@@ -6,7 +6,7 @@ describe('role to menus', () => {
     expect(visibleMenus('rep')).not.toContain('admin')
     expect(visibleMenus('manager')).not.toContain('admin')
     expect(visibleMenus('admin')).toContain('admin')
-    expect(visibleMenus('rep')).toEqual(['workbench', 'customers', 'opportunities', 'tasks', 'calendar', 'reports', 'transfer'])
+    expect(visibleMenus('rep')).toEqual(['workbench', 'customers', 'opportunities', 'contracts', 'tasks', 'calendar', 'reports', 'transfer'])
     expect(visibleMenus(null)).toEqual([])
   })
   it('ranks', () => {

@@ -63,9 +63,11 @@ def match_summary(doc: dict) -> dict:
 
 class HandlerBase:
     def __init__(self, repository: CustomerRepository, directory, *,
-                 timezone: str = "Asia/Shanghai", clock: Callable[[], datetime] = utcnow):
+                 timezone: str = "Asia/Shanghai", clock: Callable[[], datetime] = utcnow,
+                 org_settings=None):
         self.repository = repository
         self.directory = directory
+        self.org_settings = org_settings   # crmkit.settings.OrgSettings: the dictionary
         self.tz = zone(timezone)
         self.clock = clock
 
@@ -75,10 +77,25 @@ class HandlerBase:
     def today(self) -> date:
         return local_date(self.now(), self.tz)
 
+    def require_dictionary(self, data: dict) -> None:
+        """422 `not_in_dictionary` naming each field of a create or edit whose value the
+        organisation's data dictionary refuses (an unset list: free text)."""
+        if self.org_settings is None:
+            return
+        checks = {name: (name, data[name]) for name in ("industry", "source", "tags")
+                  if name in data}
+        relations = [r.get("relation") for r in data.get("relations") or []
+                     if isinstance(r, dict)]
+        if relations:
+            checks["relations"] = ("relation", relations)
+        self.org_settings.current().require_choices(checks)
+
     # ---- loading
 
-    def load(self, customer_id: str, *, with_seen_events: bool = False) -> Customer:
-        customer = self.repository.get(customer_id, with_seen_events=with_seen_events)
+    def load(self, customer_id: str, *, with_seen_events: bool = False,
+             with_interactions: bool = False) -> Customer:
+        customer = self.repository.get(customer_id, with_seen_events=with_seen_events,
+                                       with_interactions=with_interactions)
         if customer is None or customer.deleted:
             raise not_found()
         return customer
@@ -93,7 +110,7 @@ class HandlerBase:
     # ---- changing
 
     def change(self, customer_id: str, actor: Identity | None, action, *,
-               expected_version: int | None = None):
+               expected_version: int | None = None, with_interactions: bool = False):
         """Run `action(customer)` on fresh state and save what it changed (its log
         entries and follow-ups too). Returns (customer, action's result).
 
@@ -102,9 +119,11 @@ class HandlerBase:
         a hidden customer answers (a claim of someone else's customer is 409
         already_claimed)."""
         def load(customer_id: str) -> Customer:
-            if expected_version is None or actor is None:
-                return self.load(customer_id)
-            return self.load_visible(customer_id, actor)[0]
+            customer = self.load(customer_id, with_interactions=with_interactions)
+            if expected_version is not None and actor is not None and \
+                    view(customer, actor) == HIDDEN:
+                raise not_found()
+            return customer
 
         runner = CommandRunner(load=load, save=self.repository.save, producer=PRODUCER,
                                noun=NOUN)

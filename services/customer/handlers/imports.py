@@ -34,6 +34,7 @@ class ImportHandlers(HandlerBase):
                 continue
             try:
                 F.clean_customer(command, partial=False)
+                self.require_dictionary(command)
             except Invalid as error:
                 for field, messages in sorted(error.errors.items()):
                     for message in messages:

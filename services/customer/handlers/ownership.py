@@ -54,12 +54,17 @@ class OwnershipHandlers(HandlerBase):
         return self.change(customer_id, actor, lambda c: c.assign(
             actor, owner, name, now=self.now()))[0]
 
-    def share(self, customer_id: str, actor: Identity, user_ids: list[str]) -> Customer:
+    def share(self, customer_id: str, actor: Identity, user_ids: list[str],
+              teams: list[str] = ()) -> Customer:
         self.load_visible(customer_id, actor)
         for user_id in dict.fromkeys(user_ids):
             self.user(user_id, "user_ids")
         return self.change(customer_id, actor, lambda c: c.share(
-            actor, user_ids, now=self.now()))[0]
+            actor, user_ids, teams=teams, now=self.now()))[0]
+
+    def unshare_team(self, customer_id: str, actor: Identity, team: str) -> Customer:
+        return self.change(customer_id, actor, lambda c: c.unshare_team(
+            actor, team, now=self.now()))[0]
 
     def unshare(self, customer_id: str, actor: Identity, user_id: str) -> Customer:
         return self.change(customer_id, actor, lambda c: c.unshare(

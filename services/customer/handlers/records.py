@@ -20,6 +20,7 @@ class RecordHandlers(HandlerBase):
         owner_id = command.pop("owner_id", None)
         require_may_set(actor, command)  # refuse before using a number
         F.clean_customer(command, partial=False)
+        self.require_dictionary(command)
         owner, owner_name = None, None
         if owner_id is not None:
             if in_pool:
@@ -55,6 +56,7 @@ class RecordHandlers(HandlerBase):
     def update_customer(self, customer_id: str, data: dict, actor: Identity, *,
                         expected_version: int | None = None) -> Customer:
         renamed: dict = {}
+        self.require_dictionary(data)
 
         def edit(customer: Customer):
             old = naming.normalize_name(customer.name)

@@ -1,4 +1,5 @@
-"""Follow-ups in the read models, from interaction.logged (events.customer)."""
+"""Follow-ups in the read models, from interaction.logged, corrected by
+interaction.updated and taken out by interaction.deleted (events.customer)."""
 from __future__ import annotations
 
 from services.reporting import periods
@@ -6,7 +7,7 @@ from services.reporting.counters import PERF, Vector, add, add_member, owner_seg
 from services.reporting.entities.state import set_field
 from services.reporting.fields import as_date, local_day
 
-EVENTS = frozenset({"interaction.logged"})
+EVENTS = frozenset({"interaction.logged", "interaction.updated", "interaction.deleted"})
 
 
 def entity_id(data: dict) -> str:
@@ -15,6 +16,11 @@ def entity_id(data: dict) -> str:
 
 def apply(state: dict, envelope: dict, key: str, tz) -> None:
     data = envelope["data"]
+    if envelope["type"] == "interaction.deleted":
+        # final: a logged or updated event arriving late does not bring it back
+        state["f"]["deleted"] = True
+        set_field(state, "author_id", data["created_by"], key)
+        return
     set_field(state, "customer_id", data["customer_id"], key)
     set_field(state, "method", data["method"], key)
     set_field(state, "author_id", data["created_by"], key)
@@ -25,7 +31,7 @@ def contributions(state: dict, pipeline: dict) -> Vector:
     f = state["f"]
     vec: Vector = {}
     day = as_date(f.get("occurred_on"))
-    if not day:
+    if not day or f.get("deleted"):
         return vec
     segment_ = segment(state)
     buckets = periods.period_buckets(day)

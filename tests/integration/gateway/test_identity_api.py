@@ -461,6 +461,31 @@ def test_forwarded_requests_get_an_internal_token_with_the_current_identity(clie
     assert again.identity.role == "supervisor"
 
 
+def test_forwarded_identities_carry_the_organisations_sharing_switch(client, admin,
+                                                                    identity):
+    """上下级强制共享 (CONTRACT §11) travels with each forwarded request, as it stands
+    when the request comes: an admin's change holds in every service at once."""
+    _, headers = ready_user(client, admin, role="supervisor")
+    caller = identity.authenticate_forwarded(headers["Authorization"], "GET",
+                                             "/api/v1/customers")
+    assert caller.identity.sees_subordinates is True
+    reply = client.put("/api/v1/settings", headers=admin,
+                       json={"superiors_see_subordinates": False})
+    assert reply.status_code == 200 and reply.json["version"] == 1
+    assert db_settings_event(identity) == "settings.updated"
+    caller = identity.authenticate_forwarded(headers["Authorization"], "GET",
+                                             "/api/v1/customers")
+    assert caller.identity.sees_subordinates is False
+    assert identity.handlers.tokens.verify_internal(caller.internal_token) == caller.identity
+    assert client.put("/api/v1/settings", headers=headers, json={}).status_code == 403
+
+
+def db_settings_event(identity) -> str:
+    """The type of the event the settings document holds in its outbox."""
+    doc = identity.settings.repository.settings.find_one({})
+    return doc["_outbox"][-1]["type"]
+
+
 def test_forwarded_requests_wait_for_the_password_change(client, admin, identity):
     from crmkit.errors import Forbidden
     create_user(client, admin)

@@ -9,7 +9,7 @@ from opp_helpers import OPPS, new_customer, open_when_known
 
 PIPELINE = "/api/v1/pipeline"
 DEFAULT = [
-    {"key": "lead", "zh": "线索", "en": "Lead", "probability": 10, "order": 1},
+    {"key": "lead", "zh": "初步接触", "en": "Initial contact", "probability": 10, "order": 1},
     {"key": "needs_analysis", "zh": "需求分析", "en": "Needs analysis", "probability": 25,
      "order": 2},
     {"key": "proposal", "zh": "方案提交", "en": "Proposal", "probability": 50, "order": 3},

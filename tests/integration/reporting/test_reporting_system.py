@@ -265,3 +265,67 @@ def test_rebuild_reproduces_every_report(system, people, bus, produce, projected
         people.admin.get("/api/v1/reports/rebuild").json), timeout=30, message="rebuilt")
     assert status["events"] >= len(events)
     assert everything(people) == before
+
+
+def test_yearly_forecast_and_forecast_vs_target_for_each_role(system, people, bus, produce,
+                                                              projected):
+    year = today()[:4]
+    next_year = str(int(year) + 1)
+    o = [uuid.uuid4().hex for _ in range(5)]
+    r1, r2, r3, r4 = people.rep1.id, people.rep2.id, people.rep3.id, people.rep4.id
+    events = [
+        produce.opportunity_created(o[0], r1, "1000.00", customer="c1", close=f"{year}-12-28"),
+        produce.opportunity_created(o[1], r1, "3000.00", customer="c1",
+                                    close=f"{next_year}-01-10"),
+        produce.opportunity_created(o[2], r2, "2000.00", customer="c2", close=f"{year}-12-28"),
+        produce.opportunity_created(o[3], r3, "4000.00", customer="c3", close=f"{year}-12-28"),
+        produce.opportunity_created(o[4], r4, "5000.00", customer="c4", close=f"{year}-12-28",
+                                    region="north"),
+        produce.won(o[2], "2000.00", today()),
+    ]
+    bus(*events)
+    projected(events)
+    yearly = people.rep1.get("/api/v1/reports/forecast?period=year").json
+    assert [(r["period"], r["amount"], r["weighted_amount"]) for r in yearly["rows"]] == [
+        (year, "1000.00", "100.00"), (next_year, "3000.00", "300.00")]
+    assert people.rep1.get("/api/v1/reports/forecast?period=decade").status_code == 422
+
+    assert people.sup.put("/api/v1/targets", json={"period": year, "owner_id": r1,
+                                                   "amount": "1000.00"}).status_code == 200
+    assert people.mgr.put("/api/v1/targets", json={"period": year, "region": "east",
+                                                   "amount": "20000.00"}).status_code == 200
+    path = "/api/v1/reports/forecast-vs-target"
+
+    def rows(session, query=""):
+        reply = session.get(f"{path}{query}")
+        assert reply.status_code == 200, reply
+        return {(r["key"], r["period"]): r for r in reply.json["rows"]}
+
+    mine = rows(people.rep1)
+    assert set(mine) == {(r1, year)}
+    assert {k: mine[(r1, year)][k] for k in ("won_amount", "weighted_amount", "expected_amount",
+                                              "target", "gap", "expected_attainment")} == {
+        "won_amount": "0.00", "weighted_amount": "100.00", "expected_amount": "100.00",
+        "target": "1000.00", "gap": "900.00", "expected_attainment": 0.1}
+    assert set(rows(people.rep2)) == {(r2, year)}
+    assert rows(people.rep2)[(r2, year)]["won_amount"] == "2000.00"
+    assert set(rows(people.sup)) == {(r1, year), (r2, year)}                  # team-1
+    assert set(rows(people.mgr)) == {(r1, year), (r2, year), (r3, year)}      # east
+    assert set(rows(people.admin)) == {(r1, year), (r2, year), (r3, year), (r4, year)}
+    east = rows(people.mgr, "?group_by=region")[("east", year)]
+    assert (east["won_amount"], east["weighted_amount"], east["target"], east["gap"]) == (
+        "2000.00", "500.00", "20000.00", "17500.00")
+    assert ("north", year) not in rows(people.mgr, "?group_by=region")
+    assert set(rows(people.rep3, f"?owner_id={r1}")) == set()                 # never widens
+    later = rows(people.rep1, f"?from={next_year}&to={next_year}")
+    assert later[(r1, next_year)]["weighted_amount"] == "300.00"
+    quarterly = rows(people.rep1, "?period=quarter")
+    assert all(r["target"] is None for r in quarterly.values())   # a year's target: not split
+    for bad, field in (("?period=week", "period"), ("?group_by=planet", "group_by"),
+                       ("?colour=red", "colour")):
+        reply = people.rep1.get(f"{path}{bad}")
+        assert reply.status_code == 422 and field in reply.json["errors"], reply
+    csv_reply = people.mgr.get(f"{path}?format=csv")
+    assert csv_reply.status_code == 200
+    header = next(csv.reader(io.StringIO(csv_reply.data.decode("utf-8-sig"))))
+    assert "目标 Target" in header and "差距 Gap" in header

@@ -94,11 +94,11 @@ def test_an_id_card_number_in_the_description_is_422_naming_the_field(people):
     assert edited.status_code == 422 and list(edited.json["errors"]) == ["title"]
 
 
-def test_rep_may_not_assign_others_or_use_the_pool_but_a_supervisor_may(people):
+def test_rep_may_not_assign_outside_the_team_or_use_the_pool_but_a_supervisor_may(people):
     rep, sup = people["rep1"], people["sup1"]
     to_other = rep.post(f"{API}/tasks", json={"title": "t", "due_at": later(days=1),
-                                              "assignee_id": people["rep2"].id})
-    assert to_other.status_code == 403
+                                              "assignee_id": people["rep3"].id})
+    assert to_other.status_code == 403 and to_other.json["code"] == "assign_not_allowed"
     to_pool = rep.post(f"{API}/tasks", json={"title": "t", "due_at": later(days=1),
                                              "assignee_id": None})
     assert to_pool.status_code == 403
@@ -132,8 +132,7 @@ def test_status_machine_through_the_gateway(people, amqp_url, settings):
     task = new_task(rep, customer_ids=[customer])
     tid = task["id"]
     with spying(amqp_url, "task.completed") as spy:
-        illegal = rep.post(f"{API}/tasks/{tid}/status", json={"status": "done",
-                                                              "result": "x"})
+        illegal = rep.post(f"{API}/tasks/{tid}/status", json={"status": "todo"})
         assert illegal.status_code == 409 and illegal.json["code"] == "illegal_transition"
         started = rep.post(f"{API}/tasks/{tid}/status", json={"status": "in_progress"})
         assert started.status_code == 200 and started.json["status"] == "in_progress"
@@ -268,9 +267,38 @@ def test_pool_task_assigned_by_a_supervisor_reaches_the_reps_inbox(people):
     assert notes[0]["ref"] == {"type": "task", "id": pooled["id"]}
     assert set(notes[0]) >= {"id", "kind", "title", "ref", "created_at", "read"}
     assert rep.post(f"{API}/tasks/{pooled['id']}/assign",
-                    json={"user_id": people["rep1"].id}).status_code == 403
+                    json={"user_id": people["rep3"].id}).status_code == 403
     assert people["rep3"].post(f"{API}/tasks/{pooled['id']}/assign",
                                json={"user_id": people["rep3"].id}).status_code == 404
+
+
+def test_a_rep_gives_a_task_to_a_colleague_in_their_team_who_gets_it_in_the_inbox(people):
+    rep1, rep2, rep3 = people["rep1"], people["rep2"], people["rep3"]
+    given = new_task(rep1, assignee_id=rep2.id, title="帮忙回访 B 公司")
+    assert (given["assignee_id"], given["created_by"]) == (rep2.id, rep1.id)
+    assert rep2.get(f"{API}/tasks/{given['id']}").status_code == 200
+    notes = eventually(lambda: rep2.get(f"{API}/notifications?unread=true").json["items"],
+                       timeout=10, message="the colleague's inbox entry")
+    assert [n["ref"]["id"] for n in notes] == [given["id"]]
+    mine = new_task(rep1)
+    handed = rep1.post(f"{API}/tasks/{mine['id']}/assign", json={"user_id": rep2.id})
+    assert handed.status_code == 200 and handed.json["assignee_id"] == rep2.id
+    outside = rep1.post(f"{API}/tasks/{new_task(rep1)['id']}/assign",
+                        json={"user_id": rep3.id})
+    assert outside.status_code == 403 and outside.json["code"] == "assign_not_allowed"
+    assert rep3.get(f"{API}/tasks/{given['id']}").status_code == 404
+
+
+def test_a_todo_task_is_completed_at_once_with_its_result(people):
+    rep = people["rep1"]
+    task = new_task(rep)
+    no_result = rep.post(f"{API}/tasks/{task['id']}/status", json={"status": "done"})
+    assert no_result.status_code == 422 and "result" in no_result.json["errors"]
+    done = rep.post(f"{API}/tasks/{task['id']}/status",
+                    json={"status": "done", "result": "电话已沟通,客户同意下周拜访"})
+    assert done.status_code == 200, done
+    assert (done.json["status"], done.json["result"]) == ("done", "电话已沟通,客户同意下周拜访")
+    assert done.json["completed_at"]
 
 
 def test_marking_a_notification_read(people):
@@ -327,9 +355,12 @@ def test_bulk_assign_deals_round_robin_and_reports_each(people):
                                                           (False, "not_found")]
     assert rep2.get(f"{API}/tasks?scope=mine").json["total"] == 2
     rep_try = rep1.post(f"{API}/tasks/bulk-assign", json={"task_ids": pooled[:1],
-                                                          "user_ids": [rep2.id]})
+                                                          "user_ids": [people["rep3"].id]})
     assert rep_try.status_code == 200
-    assert rep_try.json["results"][0]["ok"] is False
+    assert rep_try.json["results"][0]["ok"] is False     # another team
+    colleague = rep1.post(f"{API}/tasks/bulk-assign", json={"task_ids": pooled[:1],
+                                                            "user_ids": [rep2.id]})
+    assert colleague.json["results"][0]["ok"] is True    # a colleague of their own team
 
 
 # ---------------------------------------------------------------- catalog

@@ -101,11 +101,12 @@ def test_two_worker_replicas_fire_each_reminder_exactly_once(system, org, amqp_u
     threads: list[threading.Thread] = []
     try:
         with spying(amqp_url, "reminder.due") as spy:
-            remind_at = now() + timedelta(seconds=4)
+            # due together, far enough ahead that all 30 are made first on a loaded machine
+            remind_at = now() + timedelta(seconds=12)
             tasks = [task_with_reminder(rep, remind_at, f"任务 {i}") for i in range(count)]
             # Besides both replicas' schedulers, sweep from both sides without a lease.
             threads = hammer([sweeper(settings), sweeper(settings)], stop)
-            events = spy.wait_for(count, timeout=20)
+            events = spy.wait_for(count, timeout=40)
             eventually(lambda: len(reminder_notes(rep)) >= count, timeout=10,
                        message="all inbox entries")
             reminders_swept(org.admin, spy)

@@ -103,7 +103,10 @@ def test_q_is_a_prefix_match_on_search_terms():
 
 def test_scopes():
     assert scope_filter(REP, "mine") == {"owner_id": REP.user_id}
-    assert scope_filter(REP, "shared") == {"shared_with": REP.user_id}
+    # shared with the caller, or with their team or a team above it (CONTRACT §11)
+    assert scope_filter(REP, "shared") == {"$or": [
+        {"shared_with": REP.user_id},
+        {"shared_teams": {"$in": ["east", "east/shanghai", "east/shanghai/team-1"]}}]}
     assert scope_filter(REP, "team") == {"owner_id": REP.user_id}
     assert scope_filter(MANAGER, "team") == {"owner_region": "east"}
     assert scope_filter(ADMIN, "all") == {}

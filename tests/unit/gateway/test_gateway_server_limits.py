@@ -15,7 +15,8 @@ GUNICORN = Path(__file__).resolve().parents[3] / "deploy" / "gunicorn"
 LONGEST_LINE_AROUND_TARGET = len("DELETE  HTTP/1.1")
 
 
-@pytest.mark.parametrize("part", ["gateway", "customer", "opportunity", "tasks", "reporting"])
+@pytest.mark.parametrize("part", ["gateway", "customer", "opportunity", "tasks", "reporting",
+                                  "contracts"])
 def test_gunicorn_lets_what_the_gateway_refuses_itself_through(part, monkeypatch):
     monkeypatch.delenv("CRM_HTTP_BIND", raising=False)
     settings = runpy.run_path(str(GUNICORN / f"{part}.conf.py"))

@@ -22,7 +22,7 @@ def specs():
 
 from_events = specs()
 for module in ("services.customer.app", "services.opportunity.app", "services.tasks.app",
-               "services.reporting.app", "gateway.app"):
+               "services.reporting.app", "services.contracts.app", "gateway.app"):
     importlib.import_module(module)
 from gateway.docs import PublicDocs
 catalog = PublicDocs({}, []).catalog()
@@ -44,7 +44,7 @@ def test_every_event_schema_comes_from_the_events_package_and_is_in_the_catalog(
     specs = found["from_events"]
     assert found["with_every_service"] == specs        # no service registers its own
     producers = {producer for _, _, producer, _, _ in specs}
-    assert producers == {"customer", "opportunity", "tasks", "gateway"}
+    assert producers == {"customer", "opportunity", "tasks", "gateway", "contracts"}
     for event_type, version, _, module, name in specs:
         assert module.startswith("events."), (event_type, module)
         contracts = __import__(module, fromlist=[name])

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 import events  # noqa: F401  (registers every event's schema)
 from crmkit.events import DomainEvent, make_envelope, registry
 from crmkit.identity import Identity
+from people import person
 from services.reporting.memstore import MemoryStore
 from services.reporting.projections import Projector
 
@@ -31,8 +32,7 @@ PEOPLE = {
 
 def identity(user_id: str) -> Identity:
     name, role, team, region = PEOPLE[user_id]
-    return Identity(user_id=user_id, username=user_id, name=name, role=role, team=team,
-                    region=region)
+    return person(user_id, role, team, region, name=name)
 
 
 STAGE_PROBABILITY = {"lead": 10, "needs_analysis": 25, "proposal": 50, "negotiation": 75,

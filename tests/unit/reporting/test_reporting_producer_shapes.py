@@ -149,3 +149,43 @@ def test_buckets_in_names_every_bucket_of_a_range():
     assert periods.buckets_in("D:2026-11-29", "D:2026-12-01", (2000, 2100)) == [
         "D:2026-11-29", "D:2026-11-30", "D:2026-12-01"]
     assert periods.buckets_in("A", "A", (1, 1)) == ["A"]
+
+
+def test_a_corrected_followup_counts_as_corrected_and_a_deleted_one_not_at_all(who, org):
+    base = {"customer_id": "c1", "owner_id": "rep1", "owner_team": "east/a",
+            "owner_region": "east", "subject": "拜访", "attitude": None, "contact_ids": [],
+            "opportunity_id": None, "next_action": None, "next_action_due": None,
+            "created_by": "rep1"}
+    for iid in ("i1", "i2"):
+        org.handle(envelope("interaction.logged", "c1", {
+            **base, "interaction_id": iid, "occurred_at": "2026-11-03T01:00:00.000+00:00",
+            "method": "visit", "version": 2}, "2026-11-03T01:00:01.000+00:00"))
+    org.handle(envelope("interaction.updated", "c1", {
+        **base, "interaction_id": "i1", "occurred_at": "2026-11-03T01:00:00.000+00:00",
+        "method": "call", "version": 4, "changes": {"method": ["visit", "call"]}},
+        "2026-11-03T03:00:00.000+00:00"))
+    deleted = envelope("interaction.deleted", "c1", {
+        "customer_id": "c1", "owner_id": "rep1", "owner_team": "east/a",
+        "owner_region": "east", "interaction_id": "i2", "created_by": "rep1",
+        "deleted_by": "rep1", "version": 5}, "2026-11-03T04:00:00.000+00:00")
+    org.handle(deleted)
+    org.handle(dict(deleted, id="again"))                     # a duplicate changes nothing
+    activity = reports.activity(org.store, who("rep1"), today=TODAY)["rows"][0]
+    assert activity["by_method"].get("visit", 0) == 0 and activity["by_method"]["call"] == 1
+    assert activity["interactions"] == 1
+
+
+def test_a_deletion_arriving_before_the_followup_still_wins(who, org):
+    org.handle(envelope("interaction.deleted", "c1", {
+        "customer_id": "c1", "owner_id": "rep1", "owner_team": "east/a",
+        "owner_region": "east", "interaction_id": "i9", "created_by": "rep1",
+        "deleted_by": "rep1", "version": 3}, "2026-11-03T04:00:00.000+00:00"))
+    org.handle(envelope("interaction.logged", "c1", {
+        "customer_id": "c1", "owner_id": "rep1", "owner_team": "east/a",
+        "owner_region": "east", "interaction_id": "i9",
+        "occurred_at": "2026-11-03T01:00:00.000+00:00", "method": "visit", "subject": "拜访",
+        "attitude": None, "contact_ids": [], "opportunity_id": None, "next_action": None,
+        "next_action_due": None, "created_by": "rep1", "version": 2},
+        "2026-11-03T01:00:01.000+00:00"))
+    rows = reports.activity(org.store, who("rep1"), today=TODAY)["rows"]
+    assert sum(r["interactions"] for r in rows) == 0

@@ -41,7 +41,7 @@ def test_csv_has_a_bom_and_chinese_english_headers(filled, who):
     assert content_type.startswith("text/csv") and name == "funnel.csv"
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert rows[0][:4] == ["阶段 Stage", "阶段名称 Stage name", "数量 Count", "金额 Amount"]
-    assert rows[1][:5] == ["lead", "线索获取", "1", "1234.56", "123.46"]
+    assert rows[1][:5] == ["lead", "初步接触", "1", "1234.56", "123.46"]
     assert ["won", "赢单", "1", "10.00", "", ""] in rows
 
 

@@ -378,3 +378,42 @@ def test_summary_counts_what_the_caller_may_see(ev, org, who):
         "currency": "CNY"}
     admin = reports.summary(org.store, who("admin"))
     assert (admin["customers"], admin["pipeline_amount"]) == (2, "150.25")
+
+
+def test_forecast_by_expected_close_year(ev, org, who):
+    for e in [ev.opportunity("o1", "rep1", "1000.00", close="2026-11-30"),
+              ev.opportunity("o2", "rep1", "2000.00", close="2026-12-01", stage="proposal"),
+              ev.opportunity("o3", "rep1", "4000.00", close="2027-01-05", stage="contract")]:
+        org.handle(e)
+    yearly = reports.forecast(org.store, who("rep1"), period="year")
+    assert [(r["period"], r["count"], r["amount"], r["weighted_amount"])
+            for r in yearly["rows"]] == [("2026", 2, "3000.00", "1100.00"),
+                                         ("2027", 1, "4000.00", "3600.00")]
+
+
+def test_forecast_vs_target_shows_won_expected_and_the_gap(ev, org, who):
+    ev.at(NOV)
+    for e in [ev.opportunity("o1", "rep1", "1000.00", close="2026-11-30"),
+              ev.opportunity("o2", "rep1", "2000.00", close="2026-12-01", stage="proposal"),
+              ev.opportunity("o3", "rep1", "4000.00", close="2027-01-05", stage="contract"),
+              ev.opportunity("o4", "rep1", "3000.00", close="2026-12-20"),
+              ev.opportunity("o5", "rep3", "8000.00", close="2026-12-20", stage="proposal")]:
+        org.handle(e)
+    org.handle(ev.won("o4", "3000.00", signed_on="2026-11-20"))
+    org.store.put_target("owner", "rep1", "2026", 1000000)          # 10000.00 for the year
+    rows = rows_by(reports.forecast_vs_target(org.store, who("admin"), today=TODAY))
+    mine = rows[("rep1", "2026")]
+    assert mine == {"key": "rep1", "label": mine["label"], "period": "2026",
+                    "won_amount": "3000.00", "open_count": 2, "open_amount": "3000.00",
+                    "weighted_amount": "1100.00", "expected_amount": "4100.00",
+                    "target": "10000.00", "gap": "5900.00", "attainment": 0.3,
+                    "expected_attainment": 0.41}
+    assert rows[("rep3", "2026")]["target"] is None and rows[("rep3", "2026")]["gap"] is None
+    assert ("rep1", "2027") not in rows                # outside the periods asked for
+    # a rep sees only their own row; by quarter the year's target is not split up
+    own = reports.forecast_vs_target(org.store, who("rep1"), period="quarter", today=TODAY)
+    assert {r["key"] for r in own["rows"]} == {"rep1"}
+    assert own["rows"][0]["period"] == "2026-Q4" and own["rows"][0]["target"] is None
+    later = rows_by(reports.forecast_vs_target(org.store, who("admin"), start=date(2027, 1, 1),
+                                               end=date(2027, 12, 31), today=TODAY))
+    assert later[("rep1", "2027")]["weighted_amount"] == "3600.00"

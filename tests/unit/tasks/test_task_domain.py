@@ -106,12 +106,26 @@ def test_end_before_start_is_refused():
     assert "end_at" in err.value.errors
 
 
-def test_a_rep_cannot_put_a_task_in_the_pool_or_give_it_to_a_colleague():
+def test_a_rep_cannot_put_a_task_in_the_pool_or_give_it_outside_their_team():
     with pytest.raises(Forbidden) as err:
         make("rep1", assignee=None)
     assert err.value.code == "pool_not_allowed"
     with pytest.raises(Forbidden) as err:
-        make("rep1", assignee=owner_of("rep2"))
+        make("rep1", assignee=owner_of("rep3"))      # another team
+    assert err.value.code == "assign_not_allowed"
+    with pytest.raises(Forbidden) as err:
+        make("rep1", assignee=owner_of("rep_west"))
+    assert err.value.code == "assign_not_allowed"
+
+
+def test_a_rep_gives_a_task_to_a_colleague_in_their_own_team():
+    task = make("rep1", assignee=owner_of("rep2"))     # same team path
+    assert (task.assignee_id, task.created_by) == ("rep2", "rep1")
+    mine = make("rep1")
+    mine.assign(PEOPLE["rep1"], owner_of("rep2"), now=NOW)
+    assert mine.assignee_id == "rep2" and "task.assigned" in types(mine)
+    with pytest.raises(Forbidden) as err:
+        make("rep1").assign(PEOPLE["rep1"], owner_of("rep3"), now=NOW)
     assert err.value.code == "assign_not_allowed"
 
 
@@ -156,8 +170,19 @@ def test_status_machine_allows_exactly_the_contract_moves(src, dst):
 
 def test_the_contract_moves_are_the_ones_in_the_table():
     legal = {(a, b) for a, b in ALL_MOVES if b in TRANSITIONS[a]}
-    assert legal == {("todo", "in_progress"), ("in_progress", "done"),
+    assert legal == {("todo", "in_progress"), ("in_progress", "done"), ("todo", "done"),
                      ("todo", "shelved"), ("in_progress", "shelved"), ("shelved", "todo")}
+
+
+def test_a_todo_task_goes_straight_to_done_with_its_result():
+    task = at_status("todo")
+    with pytest.raises(Invalid) as err:
+        task.change_status(PEOPLE["rep1"], "done", "  ", now=NOW)
+    assert "result" in err.value.errors and task.status == "todo"
+    task.change_status(PEOPLE["rep1"], "done", "电话沟通完成,客户确认方案", now=NOW + H)
+    assert (task.status, task.result, task.completed_at) == (
+        "done", "电话沟通完成,客户确认方案", NOW + H)
+    assert "task.completed" in types(task)
 
 
 def test_done_needs_a_result():
@@ -220,10 +245,10 @@ def test_assigning_a_closed_or_already_assigned_task_conflicts():
     assert err.value.code == "task_closed"
 
 
-def test_a_rep_cannot_reassign_their_task():
+def test_a_rep_cannot_reassign_their_task_outside_their_team():
     task = make("rep1")
     with pytest.raises(Forbidden):
-        task.assign(PEOPLE["rep1"], owner_of("rep2"), now=NOW)
+        task.assign(PEOPLE["rep1"], owner_of("rep3"), now=NOW)
 
 
 def test_round_robin_deals_tasks_over_users_in_turn():
@@ -432,6 +457,18 @@ def test_a_task_given_by_someone_else_makes_an_inbox_entry_but_not_ones_own():
     assert notification_for({"id": "x", "type": "task.completed", "data": {}}) is None
 
 
+def test_a_reclaim_warning_makes_an_inbox_entry_for_the_customer_owner():
+    warning = {"id": "ev-rw", "type": "customer.reclaim_warning", "producer": "customer",
+               "data": {"customer_id": "CRM202611230001", "name": "华东精密", "owner_id": "rep1",
+                        "due_on": "2026-12-01", "days_left": 3, "rule": "no_followup"}}
+    note = notification_for(warning, now=NOW)
+    assert (note.id, note.user_id, note.kind) == ("ev-rw", "rep1", "reclaim_warning")
+    assert note.ref == {"type": "customer", "id": "CRM202611230001"}
+    assert "华东精密" in note.title and "2026-12-01" in note.title and "pool" in note.title
+    unowned = {**warning, "data": {**warning["data"], "owner_id": None}}
+    assert notification_for(unowned, now=NOW) is None
+
+
 def test_marking_read_is_idempotent():
     note = Notification(id="n", user_id="u", kind="reminder", title="t",
                         ref={"type": "task", "id": "t"}, created_at=NOW)
@@ -451,3 +488,32 @@ def test_a_plan_that_states_its_reminders_keeps_them():
                                    reminder_times=[start - D, start - D], now=NOW)
     assert [(r.kind, r.remind_at) for r in task.reminders] == [("plan", start - D)]
     assert task.title == "电话跟进 Call: ERP"
+
+
+# ---------------------------------------------------------------- a follow-up's next action
+
+def test_a_next_action_becomes_a_task_for_the_customer_owner_due_at_six_pm():
+    from datetime import date as day
+    from zoneinfo import ZoneInfo
+
+    from services.tasks.translators import task_from_next_action
+    shanghai = ZoneInfo("Asia/Shanghai")
+    task = task_from_next_action(
+        task_id="interaction-i1", interaction_id="i1", customer_id="c1",
+        owner=owner_of("rep1"), next_action="发送竞品分析报告", due_on=day(2026, 11, 25),
+        occurred_at=NOW - H, subject="电话沟通报价", opportunity_id="o1", now=NOW,
+        tz=shanghai, event_id="ev-1")
+    assert (task.id, task.assignee_id, task.created_by, task.type) == (
+        "interaction-i1", "rep1", "rep1", "followup")
+    assert task.due_at.astimezone(shanghai).isoformat() == "2026-11-25T18:00:00+08:00"
+    assert task.customer_ids == ["c1"] and task.opportunity_id == "o1"
+    assert "发送竞品分析报告" in task.title and task.status == "todo"
+    assert task.source == {"type": "interaction_next_action", "id": "i1", "event_id": "ev-1"}
+    assert [r.remind_at for r in task.reminders] == [task.due_at - 2 * H]
+    undated = task_from_next_action(
+        interaction_id="i2", customer_id="c1", owner=owner_of("rep1"), next_action="回访",
+        due_on=None, occurred_at=NOW, subject=None, opportunity_id=None, now=NOW,
+        tz=shanghai)
+    # NOW is 10:00 on 11-23 in Shanghai: due the next day at 18:00
+    assert undated.due_at.astimezone(shanghai).isoformat() == "2026-11-24T18:00:00+08:00"
+    assert types(task) == ["task.created"]
