@@ -109,6 +109,14 @@ def org(system) -> Org:
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
+def pytest_make_parametrize_id(config, val, argname):
+    """Long bytes get a short id: every xdist worker must collect the same ids, and a
+    file made at collection time (a zip stamps the clock) differs between workers."""
+    if isinstance(val, bytes) and len(val) > 32:
+        return f"{argname}-{len(val)}B"
+    return None
+
+
 def pytest_collection_modifyitems(config, items):
     """Groups for pytest-xdist (`--dist loadgroup`, set in pyproject): what shares a
     running system runs in one worker, so each system starts once (crm_testing.

@@ -36,8 +36,10 @@ def ooxml(folder: str) -> bytes:
     """A zip shaped like a .docx (folder "word") or .xlsx (folder "xl")."""
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w") as package:
-        package.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
-        package.writestr(f"{folder}/document.xml", "<document/>")
+        # A fixed date keeps the bytes (and so the test ids) the same on every worker.
+        for name, text in [("[Content_Types].xml", '<?xml version="1.0"?><Types/>'),
+                           (f"{folder}/document.xml", "<document/>")]:
+            package.writestr(zipfile.ZipInfo(name, date_time=(2026, 1, 1, 0, 0, 0)), text)
     return out.getvalue()
 
 

@@ -17,7 +17,7 @@ from crmkit.errors import Invalid
     (files.PDF, A.PDF), (files.PNG, A.PNG), (files.JPEG, A.JPEG),
     (files.DOC, A.DOC), (files.XLS, A.XLS), (files.ole2("Book"), A.XLS),
     (files.DOCX, A.DOCX), (files.XLSX_SHAPED, A.XLSX), (files.xlsx(), A.XLSX),
-])
+], ids=["pdf", "png", "jpeg", "doc", "xls", "xls-book", "docx", "xlsx-shaped", "xlsx"])
 def test_each_kind_is_known_by_its_content(data, expected):
     assert A.sniff(data) == expected
 
@@ -29,7 +29,8 @@ def test_each_kind_is_known_by_its_content(data, expected):
     files.DOC[:600],                            # an OLE2 header cut short
     b"PK\x03\x04 not really a zip",
     b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\xff" * 600,   # garbage after the magic
-])
+], ids=["html", "empty", "text", "exe", "ole2-ppt", "zip-ppt", "doc-cut", "fake-zip",
+        "ole2-garbage"])
 def test_anything_else_is_refused(data):
     assert A.sniff(data) is None
 
