@@ -120,17 +120,22 @@ def kill_group(process: subprocess.Popen, *, grace: float) -> None:
 
 
 class System:
-    """`crm up` with AMQP_URL, its own FerretDB on a fresh temporary CRM_DATA_DIR, fixed
-    service ports (moved if taken) and a known token secret."""
+    """`crm up` with AMQP_URL, its own FerretDB on a fresh temporary CRM_DATA_DIR (or on
+    `data_dir`, a loaded data set such as bench/dataset.py's, kept at stop), fixed
+    service ports (moved if taken), a known token secret and any `extra_env` (say
+    CRM_API_WORKERS)."""
 
-    def __init__(self, port: int = 18080, port_base: int = 18100):
+    def __init__(self, port: int = 18080, port_base: int = 18100, *,
+                 data_dir: str | None = None, extra_env: dict | None = None):
         from crmkit.config import SERVICES
 
         self.port, self.port_base = _ports(port, port_base, len(SERVICES))
         self.secret = secrets.token_urlsafe(48)
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.data_dir = tempfile.mkdtemp(prefix="crm-bench-data-")
+        self.keep_data = data_dir is not None
+        self.data_dir = data_dir or tempfile.mkdtemp(prefix="crm-bench-data-")
         env = {k: v for k, v in os.environ.items() if k != "MONGO_URL"}  # its own FerretDB
+        env.update(extra_env or {})
         env.update({"AMQP_URL": AMQP_URL, "CRM_JWT_SECRET": self.secret,
                     "CRM_DATA_DIR": self.data_dir, "CRM_ADMIN_PASSWORD": ADMIN_PASSWORD,
                     "CRM_SERVICE_PORT_BASE": str(self.port_base), "CRM_LOG_LEVEL": "WARNING"})
@@ -186,7 +191,8 @@ class System:
               flush=True)
         self.process = None
         self.log.close()
-        shutil.rmtree(self.data_dir, ignore_errors=True)
+        if not self.keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 def _role(command: str) -> str:
@@ -280,6 +286,23 @@ def run_load(call, *, threads: int, seconds: float) -> dict:
     return {"requests": len(flat), "errors": sum(errors), "rps": len(flat) / elapsed,
             "p50_ms": percentile(flat, 0.50), "p99_ms": percentile(flat, 0.99),
             "mean_ms": statistics.fmean(flat) if flat else float("nan")}
+
+
+RESULT_MARKER = "BENCH "
+
+
+def result(name: str, value: float, unit: str, *, anchor: str | None = None,
+           anchor_value: float | None = None, target: str = "", passed: bool | None = None,
+           **details) -> None:
+    """One figure as one line that bench/run.py collects into its table: the measured
+    value, its anchor measured in the same run and their ratio, the target it answers."""
+    import json
+
+    ratio = (value / anchor_value) if anchor_value else None
+    print(RESULT_MARKER + json.dumps({
+        "name": name, "value": value, "unit": unit, "anchor": anchor,
+        "anchor_value": anchor_value, "ratio": ratio, "target": target, "passed": passed,
+        **details}, ensure_ascii=False, default=str), flush=True)
 
 
 def show(label: str, figures: dict) -> None:

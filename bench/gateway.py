@@ -1,7 +1,7 @@
 """Authenticated GET through the gateway vs straight to the service vs a bare Flask app.
 
     .venv/bin/python bench/gateway.py [--connections 16] [--seconds 10] [--threads 2]
-                                      [--warmup 2]
+                                      [--warmup 2] [--data DIR] [--scaling]
 
 Starts `crm up` on the local RabbitMQ with its own FerretDB (gateway and services as
 separate processes), creates one customer, then loads GET /api/v1/customers/{id} with
@@ -16,7 +16,12 @@ wrk (a C client: it costs the cores little), same connections, threads and durat
 
 wrk gets a Lua script written at run time (the Authorization header, and a `done` hook
 that prints the figures as one JSON line, so nothing depends on wrk's text layout).
-Prints one table: req/s, p50, p99 and the ratios straight/anchor and gateway/straight.
+Prints one table: req/s, p50, p99 and the ratios straight/anchor and gateway/straight,
+and a `result(...)` line for each figure (bench/run.py). `--data DIR`: the system runs on
+a loaded data folder (bench/dataset.py) and the admin reads one of its customers.
+
+`--scaling` (acceptance 9): instead, the read throughput (gateway and straight) with
+CRM_API_WORKERS=1 and then 2, on the same data folder; reports the ratio 2 / 1.
 """
 from __future__ import annotations
 
@@ -32,7 +37,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from _harness import ROOT, CpuMeter, System, free_port, kill_group
+from _harness import ROOT, CpuMeter, System, free_port, kill_group, result
 
 from crmkit.auth import TokenService
 from crmkit.identity import Identity
@@ -156,58 +161,160 @@ def get_ok(url: str, token: str | None) -> None:
         json.loads(reply.read())
 
 
+def reader(system: System, loaded: bool) -> tuple[str, str, str]:
+    """(path of one customer, the reader's access token, the internal token the gateway
+    would mint for them). A fresh system: a rep and a customer of theirs. A loaded data
+    set (`--data`): the admin reads its first customer (nothing is added to the set)."""
+    if not loaded:
+        session = system.org.user("rep")
+        created = session.post("/api/v1/customers", json={
+            "name": "基准测试科技", "industry": "IT", "status": "potential",
+            "primary_contact": {"name": "王五", "phone": "13712345678"}})
+        assert created.status_code == 201, created
+        customer_id = created.json["id"]
+    else:
+        session = system.org.admin
+        page = session.get("/api/v1/customers?per_page=1")
+        assert page.status_code == 200 and page.json["items"], page
+        customer_id = page.json["items"][0]["id"]
+    me = session.user
+    internal = TokenService(system.secret, internal_ttl=24 * 3600).issue_internal(Identity(
+        me["id"], me["username"], me["name"], me["role"], me["team"], me["region"],
+        me.get("timezone", "Asia/Shanghai")))
+    return f"/api/v1/customers/{customer_id}", session.token, internal
+
+
+def measure(system: System, targets: list, args, folder: str, groups: list[int]):
+    """wrk on each target (after a warm-up of each), anchor first; figures and CPU."""
+    scripts = {}
+    for number, (label, url, token) in enumerate(targets):
+        get_ok(url, token)
+        scripts[label] = lua_script(folder, f"target{number}", token)
+    load = dict(connections=args.connections, threads=args.threads)
+    if args.warmup > 0:
+        for label, url, _ in targets:
+            wrk(url, scripts[label], seconds=args.warmup, **load)
+    results, cpu = {}, {}
+    for label, url, _ in reversed(targets):       # anchor, straight, gateway
+        with CpuMeter(groups) as meter:
+            results[label] = wrk(url, scripts[label], seconds=args.seconds, **load)
+        cpu[label] = meter
+    return results, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--warmup", type=float, default=2, help="seconds per target")
+    parser.add_argument("--data", metavar="DIR", help="a loaded data folder "
+                        "(bench/dataset.py): read one of its customers")
+    parser.add_argument("--scaling", action="store_true", help="instead: read throughput "
+                        "with CRM_API_WORKERS=1, then 2 (acceptance 9)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
+    if args.scaling:
+        return scaling(args)
     folder = tempfile.mkdtemp(prefix="crm-bench-wrk-")
     system = anchor = None
     try:
-        system = System()
+        system = System(data_dir=args.data)
         workers = system.api_workers()
         anchor = Anchor(workers)
-        rep = system.org.user("rep")
-        created = rep.post("/api/v1/customers", json={
-            "name": "基准测试科技", "industry": "IT", "status": "potential",
-            "primary_contact": {"name": "王五", "phone": "13712345678"}})
-        assert created.status_code == 201, created
-        path = f"/api/v1/customers/{created.json['id']}"
-        me = rep.user
-        internal = TokenService(system.secret).issue_internal(Identity(
-            me["id"], me["username"], me["name"], me["role"], me["team"], me["region"],
-            me.get("timezone", "Asia/Shanghai")))
+        path, token, internal = reader(system, loaded=args.data is not None)
         targets = [  # (label, url, token)
-            ("through the gateway", system.base_url + path, rep.token),
+            ("through the gateway", system.base_url + path, token),
             ("straight to the customer service", system.service_url("customer") + path,
              internal),
             ("anchor: bare Flask JSON (gunicorn)", anchor.url + path, None),
         ]
-        scripts = {}
-        for number, (label, url, token) in enumerate(targets):
-            get_ok(url, token)
-            scripts[label] = lua_script(folder, f"target{number}", token)
-        load = dict(connections=args.connections, threads=args.threads)
-        if args.warmup > 0:
-            for label, url, _ in targets:
-                wrk(url, scripts[label], seconds=args.warmup, **load)
-        results, cpu = {}, {}
-        for label, url, _ in reversed(targets):       # anchor, straight, gateway
-            with CpuMeter([system.process.pid, anchor.process.pid]) as meter:
-                results[label] = wrk(url, scripts[label], seconds=args.seconds, **load)
-            cpu[label] = meter
+        results, cpu = measure(system, targets, args, folder,
+                               [system.process.pid, anchor.process.pid])
         report(path, args, workers, os.cpu_count(), targets, results)
         report_cpu(targets, results, cpu)
+        report_results(args, workers, targets, results)
     finally:
         if anchor is not None:
             anchor.stop()
         if system is not None:
             system.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def report_results(args, workers, targets, results) -> None:
+    gateway, straight, anchor = (results[label] for label, _, _ in targets)
+    load = {"load": f"wrk {args.connections} connections, {args.threads} threads, "
+                    f"{args.seconds:.0f} s; {workers} API workers x 8 threads",
+            "data": args.data or "one customer"}
+    result("GET one customer straight to the service", straight["rps"], "req/s",
+           anchor="bare Flask JSON under gunicorn, same settings", anchor_value=anchor["rps"],
+           target=">= 0.40 x anchor", passed=straight["rps"] >= 0.40 * anchor["rps"], **load)
+    result("GET one customer through the gateway", gateway["rps"], "req/s",
+           anchor="straight to the service", anchor_value=straight["rps"],
+           target=">= 0.60 x straight", passed=gateway["rps"] >= 0.60 * straight["rps"],
+           **load)
+    result("GET one customer through the gateway p99", gateway["p99_ms"], "ms",
+           target="<= 50 ms", passed=gateway["p99_ms"] <= 50, **load)
+
+
+def scaling(args) -> None:
+    """Read throughput (through the gateway and straight to the service) with one API
+    process per service, then two: the same data, load and duration.
+
+    Two API processes can only help while one leaves cores idle: the ceiling is the CPU
+    the machine left us (its cores less what other processes used meanwhile) over what
+    all our processes (APIs, FerretDB, workers, wrk) used with one API process per
+    service. Both are reported, with the CPU per request by role."""
+    folder = tempfile.mkdtemp(prefix="crm-bench-wrk-")
+    data_dir = args.data or tempfile.mkdtemp(prefix="crm-bench-scaling-")
+    figures, meters = {}, {}
+    try:
+        for workers in (1, 2):
+            # ports of its own per run: the first system's may still be closing
+            system = System(19080 + 300 * workers, 19100 + 300 * workers, data_dir=data_dir,
+                            extra_env={"CRM_API_WORKERS": str(workers)})
+            try:
+                if not args.data and workers == 1:   # an empty folder: one customer in it
+                    reader(system, loaded=False)
+                path, token, internal = reader(system, loaded=True)   # the admin reads
+                targets = [("through the gateway", system.base_url + path, token),
+                           ("straight to the customer service",
+                            system.service_url("customer") + path, internal)]
+                results, cpu = measure(system, targets, args, folder, [system.process.pid])
+            finally:
+                system.stop()
+            figures[workers], meters[workers] = results, cpu
+            print(f"\nCRM_API_WORKERS={workers}")
+            for label, _, _ in targets:
+                r = results[label]
+                print(f"  {label:<34}{r['rps']:>9,.0f} req/s  p50 {r['p50_ms']:.1f} ms  "
+                      f"p99 {r['p99_ms']:.1f} ms", flush=True)
+            report_cpu([(label, None, None) for label, _, _ in targets], results, cpu)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if not args.data:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    cores = os.cpu_count() or 1
+    load = {"load": f"wrk {args.connections} connections, {args.threads} threads, "
+                    f"{args.seconds:.0f} s", "cores": cores}
+    for label in ("through the gateway", "straight to the customer service"):
+        one, two = figures[1][label]["rps"], figures[2][label]["rps"]
+        meter, requests = meters[1][label], max(1, figures[1][label]["requests"])
+        ours = sum(meter.seconds.values()) + figures[1][label]["wrk_cpu_s"]
+        ours_ms = ours * 1000 / requests
+        # what the machine left us (its cores less what other processes used) over what
+        # one API process per service already used: more processes cannot beat that
+        others = max(0.0, meter.machine_busy - ours)
+        ceiling = (meter.machine_total - others) / max(ours, 1e-9)
+        print(f"2 API processes / 1, {label}: {two / one:.2f}x (ceiling {ceiling:.2f}x: "
+              f"{ours_ms:.2f} CPU ms per request on {cores} cores, of which others used "
+              f"{others / max(meter.machine_total, 1e-9):.0%})", flush=True)
+        result(f"read throughput with 2 API processes per service, {label}", two, "req/s",
+               anchor="1 API process per service", anchor_value=one, target=">= 1.6 x",
+               passed=two >= 1.6 * one, cpu_ms_per_request=round(ours_ms, 2),
+               ceiling_ratio=round(ceiling, 2), **load)
 
 
 def report(path, args, workers, cores, targets, results) -> None:

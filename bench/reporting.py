@@ -2,6 +2,14 @@
 
     .venv/bin/python bench/reporting.py [--events 200000] [--store ferretdb|memory]
                                         [--queries 300] [--mongo-url mongodb://...]
+    .venv/bin/python bench/reporting.py --gateway [--data DIR | --events N] [--queries 100]
+
+--gateway times every report as an admin through the gateway of `crm up` (bench/_harness.
+System) and reports each with `result(...)` against the cheapest authenticated GET
+(`/api/v1/me`) in the same run. With --data DIR the system runs on that loaded data folder
+(bench/dataset.py's: the full data set and its reporting read models); without it the
+benchmark publishes a generated history of --events events to the system's broker and
+waits until the reporting consumer has kept them all.
 
 --store ferretdb (the default) keeps the read models in a database server: --mongo-url or
 MONGO_URL when given, else a FerretDB 1.24 (the server `crm up` runs) that the benchmark
@@ -222,7 +230,13 @@ def main() -> int:
     parser.add_argument("--bus", type=int, default=0, metavar="N",
                         help="only: drain N events from the real RabbitMQ through the "
                              "reporting consumer (2 threads, as deployed)")
+    parser.add_argument("--gateway", action="store_true",
+                        help="time every report through the gateway of `crm up`")
+    parser.add_argument("--data", default=None, metavar="DIR",
+                        help="with --gateway: a data folder loaded by bench/dataset.py")
     args = parser.parse_args()
+    if args.gateway:
+        return through_gateway(args)
     from _database import local_database
 
     if args.bus:
@@ -319,6 +333,83 @@ def run(args, mongo_url: str | None) -> int:
         print(f"  {label:<44}{role:<22}{statistics.median(timings):>8.2f}"
               f"{percentile(timings, 99):>8.2f}")
     return 0
+
+
+GATEWAY_REPORTS = {  # every report, as an admin (no filter: the whole organisation)
+    "summary": "/api/v1/reports/summary",
+    "funnel, all time": "/api/v1/reports/funnel",
+    "funnel, one quarter": "/api/v1/reports/funnel?from=2026-01-01&to=2026-03-31",
+    "performance by owner, month": "/api/v1/reports/performance?group_by=owner&period=month",
+    "performance by team, quarters of 2 years":
+        "/api/v1/reports/performance?group_by=team&period=quarter&from=2025&to=2026",
+    "performance by region, year": "/api/v1/reports/performance?group_by=region&period=year",
+    "activity by owner, month": "/api/v1/reports/activity?group_by=owner&period=month",
+    "activity by region, quarter": "/api/v1/reports/activity?group_by=region&period=quarter",
+    "forecast by month": "/api/v1/reports/forecast?period=month",
+    "forecast by quarter": "/api/v1/reports/forecast?period=quarter",
+    "forecast vs target by team, year":
+        "/api/v1/reports/forecast-vs-target?group_by=team&period=year",
+    "customer value ABC": "/api/v1/reports/customer-value?model=abc",
+    "customer value RFM": "/api/v1/reports/customer-value?model=rfm",
+    "win/loss, all time": "/api/v1/reports/win-loss",
+}
+
+
+def through_gateway(args) -> int:
+    """Each report's latency as the admin through the gateway, against `/api/v1/me`."""
+    from _harness import System, result
+
+    system = System(data_dir=args.data)
+    try:
+        if not args.data:
+            load_through_broker(system, args.events)
+        admin = system.org.admin
+
+        def timed(path: str) -> list[float]:
+            admin.get(path)                                  # warm: caches, connections
+            timings = []
+            for _ in range(args.queries):
+                t0 = time.perf_counter()
+                reply = admin.get(path)
+                timings.append((time.perf_counter() - t0) * 1000)
+                assert reply.status_code == 200, (path, reply.status_code)
+            return timings
+
+        anchor = percentile(timed("/api/v1/me"), 99)
+        load = f"{args.data or f'{args.events:,} generated events'}, {args.queries} queries"
+        for label, path in GATEWAY_REPORTS.items():
+            timings = timed(path)
+            p99 = percentile(timings, 99)
+            result(f"report {label}: p99 as admin through the gateway", p99, "ms",
+                   anchor="GET /api/v1/me p99 through the gateway", anchor_value=anchor,
+                   target="p99 ≤ 50 ms", passed=p99 <= 50,
+                   p50_ms=statistics.median(timings), load=load)
+    finally:
+        system.stop()
+    return 0
+
+
+def load_through_broker(system, count: int) -> None:
+    """Publish a generated history to the system's `crm.events` and wait until the
+    reporting service has kept every distinct event."""
+    from _harness import AMQP_URL
+    from crm.ferretdb import running_server_url
+    from crmkit.bus.publisher import Publisher
+    from crmkit.mongo import get_database
+    from crmkit.queries import count_matching
+
+    events = History().build(count)
+    publisher = Publisher(AMQP_URL)
+    started = time.perf_counter()
+    for event in events:
+        publisher.publish(event)
+    kept = get_database(running_server_url(system.data_dir), "crm_reporting")["events"]
+    distinct = len({e["id"] for e in events})
+    deadline = time.monotonic() + 1800
+    while count_matching(kept, {}) < distinct and time.monotonic() < deadline:
+        time.sleep(0.5)
+    print(f"loaded {distinct:,} events through the broker in "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
 
 
 def drain_from_bus(count: int, mongo_url: str) -> int:

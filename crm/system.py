@@ -46,19 +46,31 @@ class EmbeddedSystem:
         from gateway.proxy import InProcessServiceClient
 
         self.settings = settings
-        self.services = {name: app_module(name).create_app(settings, with_workers=True)
-                         for name in SERVICES}
-        clients = {name: InProcessServiceClient(name, app) for name, app in self.services.items()}
-        self.gateway = create_gateway(settings, clients=clients, with_workers=True)
+        self.services = {}
+        self.gateway = None
+        try:
+            for name in SERVICES:
+                self.services[name] = app_module(name).create_app(settings, with_workers=True)
+            clients = {name: InProcessServiceClient(name, app)
+                       for name, app in self.services.items()}
+            self.gateway = create_gateway(settings, clients=clients, with_workers=True)
+        except BaseException:
+            # the services started so far would go on consuming from the system's queues
+            # in this process, next to whatever is started after
+            self.stop()
+            raise
 
     def workers(self):
         for app in (*self.services.values(), self.gateway):
-            worker = app.extensions.get("crm.worker")
+            worker = app.extensions.get("crm.worker") if app is not None else None
             if worker is not None:
                 yield worker
 
     def stop(self) -> None:
-        for worker in self.workers():
+        workers = list(self.workers())
+        for worker in workers:       # all at once, then wait: not one after another
+            worker.request_stop()
+        for worker in workers:
             worker.stop()
 
 

@@ -49,7 +49,8 @@ class Settings:
     queue_type: str = "classic"          # "quorum" in production
     retry_delay_ms: int = 1000           # delay before a failed message is tried again
     max_attempts: int = 5                # then it is parked
-    relay_interval: float = 0.2          # outbox poll when no in-process signal arrives
+    # the worker relay's safety-net scan: API processes publish their own writes at once
+    relay_interval: float = 5.0
     consumer_threads: int = 2
     prefetch: int = 8   # what a stopping consumer still handles must fit Worker.stop
     admin_username: str = "admin"
@@ -78,7 +79,7 @@ class Settings:
             queue_type=env.get("CRM_QUEUE_TYPE", "classic"),
             retry_delay_ms=int(env.get("CRM_RETRY_DELAY_MS", 1000)),
             max_attempts=int(env.get("CRM_MAX_ATTEMPTS", 5)),
-            relay_interval=float(env.get("CRM_RELAY_INTERVAL", 0.2)),
+            relay_interval=float(env.get("CRM_RELAY_INTERVAL", 5.0)),
             consumer_threads=int(env.get("CRM_CONSUMER_THREADS", 2)),
             prefetch=int(env.get("CRM_PREFETCH", 8)),
             admin_username=env.get("CRM_ADMIN_USERNAME", "admin"),

@@ -38,6 +38,8 @@ from crmkit.web import (ApiBlueprint, install_authentication, install_error_hand
 
 log = logging.getLogger(__name__)
 
+HEARTBEAT_EVERY_S = 5.0   # three beats per crmkit.health.STALE_AFTER
+
 
 class ServiceRuntime:
     """Infrastructure shared by a service's adapters (one per process)."""
@@ -60,7 +62,10 @@ class ServiceDefinition:
     subscriptions: Subscriptions | None = None
     outbox_collections: list[str] = field(default_factory=list)
     jobs: list[PeriodicJob] = field(default_factory=list)
-    ensure_indexes: Callable[[], None] | None = None
+    # whatever keeps indexes (repositories, the user directory, attachment stores): each
+    # one's ensure_indexes() runs at start, before `start_up` (other idempotent work)
+    stores: tuple = ()
+    start_up: Callable[[], None] | None = None
     public_paths: tuple[str, ...] = ()   # under /api/ but authenticated otherwise
     load_demo: Callable[..., object] | None = None
     # also admits these callers to /metrics besides the metrics token (the gateway: admins)
@@ -107,9 +112,7 @@ class Worker:
                 self.consumers[0].declare(connection)
 
     def start(self) -> "Worker":
-        if self.definition.ensure_indexes:
-            self.definition.ensure_indexes()
-        self.runtime.idempotency.ensure_indexes()
+        prepare_storage(self.runtime, self.definition)
         if self.relay:
             self.relay.ensure_indexes()
             self._spawn("relay", self.relay.run, self.stop_event)
@@ -146,7 +149,7 @@ class Worker:
                 self.runtime.heartbeats.beat("scheduler")
             except Exception:
                 log.exception("heartbeat failed")
-            self.stop_event.wait(2.0)
+            self.stop_event.wait(HEARTBEAT_EVERY_S)
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -155,13 +158,18 @@ class Worker:
                 return False
         return True
 
+    def request_stop(self) -> None:
+        """Tell every component to stop, without waiting (several workers of one process
+        then wind down together: a consumer notices within its drain timeout)."""
+        self.stop_event.set()
+        if self.relay:
+            self.relay.wake()
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop every component and wait for them (one deadline for all, inside the
         supervisor's 20 s): a consumer handles and acknowledges what the broker already
         handed it before returning; a process leaving earlier cut handlers short."""
-        self.stop_event.set()
-        if self.relay:
-            self.relay.wake()
+        self.request_stop()
         deadline = time.monotonic() + timeout
         for thread in self.threads:
             thread.join(max(0.0, deadline - time.monotonic()))
@@ -332,6 +340,33 @@ def dead_letters_blueprint(runtime: ServiceRuntime, service: str) -> ApiBlueprin
 Bootstrap = Callable[[Settings], tuple[ServiceRuntime, ServiceDefinition]]
 
 
+START_UP_ATTEMPTS = 5
+
+
+def prepare_storage(runtime: ServiceRuntime, definition: ServiceDefinition) -> None:
+    """Indexes of every store of the service (idempotency keys included), then its own
+    start-up work; each step is idempotent, so API and worker processes may both run it.
+    A database server that says it is busy (SQLite under FerretDB answers "database is
+    locked" when another connection holds the file past its busy timeout, e.g. while
+    several processes create their databases at once) is asked again after a pause,
+    rather than failing the process's start."""
+    from pymongo.errors import OperationFailure
+
+    for attempt in range(1, START_UP_ATTEMPTS + 1):
+        try:
+            for store in (*definition.stores, runtime.idempotency):
+                store.ensure_indexes()
+            if definition.start_up:
+                definition.start_up()
+            return
+        except OperationFailure as error:
+            if "database is locked" not in str(error) or attempt == START_UP_ATTEMPTS:
+                raise
+            log.warning("%s: the database is busy at start (%s); trying again",
+                        definition.name, attempt)
+            time.sleep(attempt)
+
+
 def service_app(bootstrap: Bootstrap, settings: Settings | None = None, *,
                 with_workers: bool | None = None) -> Flask:
     """WSGI app of a service; with_workers also runs its background components here
@@ -343,13 +378,26 @@ def service_app(bootstrap: Bootstrap, settings: Settings | None = None, *,
     app = build_app(runtime, definition)
     if with_workers is None:
         with_workers = os.environ.get("CRM_WITH_WORKERS") == "1"
-    if definition.ensure_indexes:
-        definition.ensure_indexes()
+    prepare_storage(runtime, definition)
     if with_workers:
         worker = Worker(runtime, definition)
         worker.declare_topology()
         app.extensions["crm.worker"] = worker.start()
+    elif definition.outbox_collections:
+        app.extensions["crm.relay"] = start_hinted_relay(runtime, definition)
     return app
+
+
+def start_hinted_relay(runtime: ServiceRuntime, definition: ServiceDefinition) -> OutboxRelay:
+    """An API process publishes its own writes' events at once (the writers name the
+    documents they changed): the worker's relay, in another process, hears of no hint,
+    and polling it often cost latency and idle CPU. The worker still scans, as the
+    safety net for whatever this relay leaves (a crash, a refused or failed publish)."""
+    relay = OutboxRelay(runtime.db, definition.outbox_collections, runtime.publisher,
+                        interval=None, name=f"{definition.name}-api")
+    threading.Thread(target=relay.run, args=(threading.Event(),), daemon=True,
+                     name=f"{definition.name}-api-relay").start()
+    return relay
 
 
 def service_worker(bootstrap: Bootstrap, settings: Settings | None = None) -> Worker:

@@ -231,6 +231,14 @@ def if_match_version() -> int | None:
     return int(text)
 
 
+def change_request(schema, *, partial: bool = False) -> tuple[Identity, int | None, dict]:
+    """What a request that changes a versioned record brings, checked in this order
+    (401, then a malformed If-Match, then the body's 422): who asks, the version its
+    If-Match names, the body."""
+    viewer = current_identity()
+    return viewer, if_match_version(), parse_body(schema, partial=partial)
+
+
 # --------------------------------------------------------------------------- identity
 def current_identity() -> Identity:
     identity = getattr(g, "identity", None)

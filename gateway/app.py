@@ -7,7 +7,9 @@ forwards the request to the owning service, which checks that token itself.
 from __future__ import annotations
 
 import os
+import threading
 from functools import partial
+from typing import Callable
 
 from flask import Flask, request
 
@@ -31,17 +33,21 @@ def http_clients(settings: Settings) -> dict:
     return {name: HttpServiceClient(name, url) for name, url in settings.service_urls.items()}
 
 
-def bootstrap(settings: Settings, clients: dict) -> tuple[ServiceRuntime, ServiceDefinition]:
-    """`clients`: how to reach each service (HTTP, or in-process in the embedded system)."""
+def bootstrap(settings: Settings, clients: dict,
+              built: Callable[[IdentityComponent], None] = lambda identity: None,
+              ) -> tuple[ServiceRuntime, ServiceDefinition]:
+    """`clients`: how to reach each service (HTTP, or in-process in the embedded system);
+    `built` is handed the identity component."""
     runtime = ServiceRuntime(NAME, settings)
     identity = IdentityComponent.create(runtime.db, runtime.tokens, settings=settings,
                                         idempotency_store=runtime.idempotency)
+    built(identity)
     definition = ServiceDefinition(
         name=NAME, title="Gateway",
         blueprints=[identity.blueprint, forwarding.blueprint(identity, clients)],
         outbox_collections=list(identity.outbox_collections), jobs=identity.jobs(),
         # indexes, then the first admin from CRM_ADMIN_PASSWORD (safe in every process)
-        ensure_indexes=identity.start,
+        start_up=identity.start,
         public_paths=(f"{API}/",),   # authenticated by identity, not by internal tokens
         metrics_authorize=lambda header: identity.handlers.authenticate_admin(
             header, method=request.method, path=request.path),
@@ -53,8 +59,13 @@ def create_app(settings: Settings | None = None, *, clients: dict | None = None,
                with_workers: bool | None = None) -> Flask:
     settings = settings or Settings.from_env()
     clients = clients if clients is not None else http_clients(settings)
-    app = service_app(partial(bootstrap, clients=clients), settings,
+    identities: list[IdentityComponent] = []
+    app = service_app(partial(bootstrap, clients=clients, built=identities.append), settings,
                       with_workers=with_workers)
+    # every API process forgets its cached callers on user.* / settings.updated events
+    worker = app.extensions.get("crm.worker")
+    stop = worker.stop_event if worker is not None else threading.Event()
+    app.extensions["crm.gateway.callers"] = identities[0].listen(settings.amqp_url, stop)
     trusted_proxies = int(os.environ.get("CRM_TRUSTED_PROXIES", "0"))
     if trusted_proxies:  # behind a load balancer: the client address for login limits
         from werkzeug.middleware.proxy_fix import ProxyFix

@@ -279,3 +279,20 @@ def reports_caught_up(base_url: str, timeout: float = 600) -> None:
         return summary["opportunities_open"] == truth["total"]
 
     eventually(agree, timeout=timeout, interval=1.0, message="reports caught up")
+
+
+def plan_of(collection, command: dict) -> str:
+    """The server's query plan of a read command (find, count...), as text."""
+    explained = collection.database.command("explain", command)
+    return str(explained.get("queryPlanner"))
+
+
+def uses_an_index(plan: str, index: str) -> bool:
+    """Whether `plan` reads through the index named `index` and scans no table."""
+    import re
+
+    # FerretDB (SQLite) reports SQLite's plan (a SCAN of the table reads every row; one of
+    # `e VIRTUAL TABLE`, an array's elements, does not), MongoDB its own stages
+    table_scan = re.search(r"SCAN (?!e VIRTUAL TABLE)", plan)
+    return ("USING INDEX" in plan and f"_{index}" in plan and not table_scan) or (
+        "COLLSCAN" not in plan and ("IDHACK" in plan or "IXSCAN" in plan or "EXPRESS" in plan))

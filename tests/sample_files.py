@@ -66,15 +66,44 @@ XLSX_SHAPED = ooxml("xl")
 HTML = b"<!doctype html><script>alert(1)</script>"
 
 
-def attach(session, parent_path: str, content: bytes, filename: str = "合同.pdf",
-           **headers):
-    """POST `content` as multipart field `file` to {parent_path}/attachments."""
+def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
+    """A multipart/form-data body: fields {name: text}, files {name: (filename, bytes)}."""
     import uuid
 
     boundary = f"----crm{uuid.uuid4().hex}"
-    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'
-            ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                     f'{value}\r\n'.encode())
+    for name, (filename, content) in files.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                     f'filename="{filename}"\r\nContent-Type: application/octet-stream'
+                     f'\r\n\r\n'.encode() + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def attach(session, parent_path: str, content: bytes, filename: str = "合同.pdf",
+           **headers):
+    """POST `content` as multipart field `file` to {parent_path}/attachments."""
+    body, content_type = multipart({}, {"file": (filename, content)})
     return session.request("POST", f"{parent_path}/attachments", data=body,
-                           content_type=f"multipart/form-data; boundary={boundary}",
-                           headers=headers or None)
+                           content_type=content_type, headers=headers or None)
+
+
+def every_call(owner, caller, parent_path: str, kept: tuple[bytes, str],
+               another: tuple[bytes, str]) -> tuple:
+    """An attachment `owner` puts on a record, then what `caller` gets listing the
+    record's attachments, reading that one, uploading `another` and deleting it."""
+    made = attach(owner, parent_path, *kept)
+    assert made.status_code == 201, made
+    item = made.json
+    one = f"{parent_path}/attachments/{item['id']}"
+    return (item, caller.get(f"{parent_path}/attachments"), caller.get(one),
+            attach(caller, parent_path, *another), caller.delete(one))
+
+
+def assert_hidden(listed, one, upload, delete, secret: str) -> None:
+    """A caller who may not see the record gets 404 for every call and no trace of it."""
+    assert [r.status_code for r in (listed, one, upload, delete)] == [404] * 4
+    assert secret not in listed.data.decode() + one.data.decode()

@@ -39,6 +39,7 @@ Handler = Callable[[dict], None]
 # decoded) and what became of it, one of OUTCOMES.
 Watcher = Callable[[dict | None, str], None]
 OUTCOMES = ("handled", "retried", "parked")
+DRAIN_TIMEOUT_S = 2.0   # well inside the heartbeat interval and Worker.stop's deadline
 
 
 class InvalidEvent(ValueError):
@@ -117,6 +118,12 @@ class EventConsumer:
         declare_service(connection, self.service, self.subscriptions.routing_keys,
                         queue_type=self.queue_type)
 
+    def queue(self):
+        """The queue this consumer reads (declared by `declare`)."""
+        from kombu import Queue
+
+        return Queue(self.names.main, no_declare=True)
+
     def run(self, stop: threading.Event) -> None:
         while not stop.is_set():
             try:
@@ -127,20 +134,18 @@ class EventConsumer:
                 stop.wait(1.0)
 
     def _consume(self, stop: threading.Event) -> None:
-        from kombu import Queue
-
         with connect(self.url) as connection:
             connection.ensure_connection(max_retries=3)
             self.declare(connection)
             self._delayed_in_process = not supports_broker_delays(connection)
-            queue = Queue(self.names.main, no_declare=True)
-            with Consumer(connection.channel(), queues=[queue], callbacks=[self._on_message],
+            with Consumer(connection.channel(), queues=[self.queue()],
+                          callbacks=[self._on_message],
                           accept=["json", "application/json"], prefetch_count=self.prefetch,
                           no_ack=False, on_decode_error=self._on_undecodable):
                 self.ready.set()
                 while not stop.is_set():
-                    try:
-                        connection.drain_events(timeout=0.5)
+                    try:   # blocks on the broker; wakes to send heartbeats and see `stop`
+                        connection.drain_events(timeout=DRAIN_TIMEOUT_S)
                     except socket.timeout:
                         connection.heartbeat_check()
 

@@ -12,12 +12,12 @@ and the gateway's outbox relay publishes `identity.outbox_collections` ("users")
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from crmkit.auth import TokenService
-from crmkit.identity import Identity
+from crmkit.auth import TokenService, bearer_token
 from crmkit.scheduling import PeriodicJob
 from gateway.identity import api
+from gateway.identity.caller_cache import CallerCache, ForwardedCaller, UserEventsListener
 from gateway.identity.handlers import IdentityHandlers
 from gateway.identity.passwords import Argon2Hasher
 from gateway.identity.repository import USERS, UserRepository
@@ -26,22 +26,24 @@ from gateway.identity.settings_repository import SETTINGS, SettingsRepository
 from gateway.identity.throttle import LoginThrottle
 
 
-@dataclass(frozen=True)
-class ForwardedCaller:
-    identity: Identity
-    internal_token: str
-
-
 class IdentityComponent:
     outbox_collections = (USERS, SETTINGS)
 
     def __init__(self, handlers: IdentityHandlers, *, idempotency_store=None,
                  admin_username: str = "admin", admin_password: str | None = None,
                  admin_team: str = "hq", admin_region: str = "hq",
-                 settings: SettingsHandlers | None = None):
+                 settings: SettingsHandlers | None = None,
+                 caller_cache: CallerCache | None = None):
         self.handlers = handlers
         self.repository = handlers.repository
         self.settings = settings   # the organisation's settings (CONTRACT §11)
+        # forwarded callers, per process (gateway.identity.caller_cache); what this
+        # process changes is forgotten at once, what others change by event (`listen`)
+        self.callers = caller_cache if caller_cache is not None else \
+            CallerCache.from_env(handlers.tokens.internal_ttl)
+        handlers.user_saved.append(self.callers.forget_user)
+        if settings is not None:
+            settings.saved.append(self.callers.clear)
         self.blueprint = api.blueprint(handlers, idempotency_store, settings)
         self._admin = (admin_username, admin_password, admin_team, admin_region)
 
@@ -82,6 +84,13 @@ class IdentityComponent:
         username, password, team, region = self._admin
         self.handlers.bootstrap_admin(username, password, team=team, region=region)
 
+    def listen(self, amqp_url: str, stop) -> UserEventsListener:
+        """Forget cached callers on user.* and settings.updated events, in this process
+        (a thread until `stop` is set)."""
+        listener = UserEventsListener(amqp_url, self.callers)
+        listener.start(stop)
+        return listener
+
     def authenticate_forwarded(self, authorization: str | None, method: str,
                                path: str) -> ForwardedCaller:
         """For every request the gateway forwards: raises crmkit.errors (401/403) or
@@ -89,9 +98,18 @@ class IdentityComponent:
 
         The identity carries the organisation's 上下级强制共享 as it stands now, so that
         every service's visibility rule (crmkit.visibility) follows an admin's change at
-        once."""
+        once. What this builds is reused from `self.callers` while it holds (see
+        gateway.identity.caller_cache for when it is forgotten)."""
+        token = bearer_token(authorization)
+        cached = self.callers.get(token)
+        if cached is not None:
+            return cached
+        generation = self.callers.generation
         caller = self.handlers.authenticate(authorization, method=method, path=path)
         identity = caller.identity
         if self.settings is not None:
             identity = replace(identity, sees_subordinates=self.settings.sees_subordinates())
-        return ForwardedCaller(identity, self.handlers.internal_token(caller, identity))
+        forwarded = ForwardedCaller(identity, self.handlers.internal_token(caller, identity))
+        if not caller.user.must_change_password:   # else what may pass depends on the path
+            self.callers.put(token, caller.user.id, forwarded, caller.expires_at, generation)
+        return forwarded

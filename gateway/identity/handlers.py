@@ -45,6 +45,7 @@ class Authenticated:
 
     user: User
     session_id: str | None      # the access token's jti
+    expires_at: int | None = None   # the access token's exp (seconds since the epoch)
 
     @property
     def identity(self) -> Identity:
@@ -60,8 +61,11 @@ class IdentityHandlers:
         self.tokens = tokens
         self.throttle = throttle or LoginThrottle()
         self.clock = clock
-        self.runner = CommandRunner(load=self._load, save=repository.save, producer=producer,
+        self.runner = CommandRunner(load=self._load, save=self._save, producer=producer,
                                    noun=Noun("user", "用户"))
+        # told `user_id` after each save of a user by this process (the gateway's caller
+        # cache: a password change or reset revokes sessions without any event)
+        self.user_saved: list[Callable[[str], None]] = []
 
     # -- start-up ----------------------------------------------------------------------
 
@@ -93,7 +97,7 @@ class IdentityHandlers:
                                lambda: authenticate(user, password, self.hasher))
         if user.version != loaded_version:  # the hash upgraded to the current argon2 costs
             try:
-                self.repository.save(user, loaded_version, [])
+                self._save(user, loaded_version, [])
             except VersionConflict:
                 pass  # best effort: losing a race to a real change is fine
         token, expires_in = self.tokens.issue_access(user.id,
@@ -118,7 +122,8 @@ class IdentityHandlers:
         request = (method.upper(), _normalise_path(path))
         if request not in ALLOWED_BEFORE_PASSWORD_CHANGE:
             user.ensure_password_changed()
-        return Authenticated(user=user, session_id=claims.get("jti"))
+        return Authenticated(user=user, session_id=claims.get("jti"),
+                             expires_at=claims.get("exp"))
 
     def authenticate_admin(self, authorization: str | None, *, method: str = "GET",
                            path: str = "") -> Authenticated:
@@ -214,6 +219,11 @@ class IdentityHandlers:
         return user
 
     # -- plumbing --------------------------------------------------------------------------------
+
+    def _save(self, user: User, loaded_version: int, envelopes: list[dict]) -> None:
+        self.repository.save(user, loaded_version, envelopes)
+        for listener in self.user_saved:
+            listener(user.id)
 
     def _load(self, user_id: str) -> User:
         user = self.repository.get(user_id)

@@ -3,7 +3,7 @@ offers the data dictionary as dropdowns), an admin replaces them through the ker
 command runner (load, If-Match, the domain's edit, save with `settings.updated`)."""
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from crmkit.commands import CommandRunner, Noun
 from crmkit.errors import Forbidden
@@ -19,8 +19,15 @@ class SettingsHandlers:
     def __init__(self, repository: SettingsRepository, *, producer: str = "gateway"):
         self.repository = repository
         self.runner: CommandRunner[OrgSettingsRecord] = CommandRunner(
-            load=repository.load, save=repository.save, producer=producer,
+            load=repository.load, save=self._save, producer=producer,
             noun=Noun("settings", "参数设置"))
+        self.saved: list[Callable[[], None]] = []   # told after each replace here
+
+    def _save(self, record: OrgSettingsRecord, loaded_version: int,
+              envelopes: list[dict]) -> None:
+        self.repository.save(record, loaded_version, envelopes)
+        for listener in self.saved:
+            listener()
 
     def current(self) -> OrgParameters:
         return self.repository.parameters()

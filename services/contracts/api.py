@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crmkit.idempotency import idempotent
 from crmkit.pagination import page_body
-from crmkit.web import (ApiBlueprint, current_identity, if_match_version, json_response,
+from crmkit.web import (ApiBlueprint, change_request, current_identity, json_response,
                         parse_body, parse_query)
 
 from services.contracts import schemas
@@ -68,9 +68,7 @@ def blueprint(handlers=None, idempotency=None) -> ApiBlueprint:
                    "valid_until, notes, currency); If-Match: version; each edit is a new "
                    "version", body=schemas.QuotePatchSchema, response=schemas.QuoteOutSchema)
     def patch_quote(quote_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        changes = parse_body(schemas.QuotePatchSchema)
+        viewer, expected_version, changes = change_request(schemas.QuotePatchSchema)
         return quote_reply(handlers.update_quote(quote_id, changes, viewer, expected_version))
 
     @api.operation("/quotes/<quote_id>/status", "POST", summary="Move a quote: draft -> "
@@ -78,9 +76,7 @@ def blueprint(handlers=None, idempotency=None) -> ApiBlueprint:
                    "invalid_transition otherwise)", body=schemas.QuoteStatusSchema,
                    response=schemas.QuoteOutSchema)
     def quote_status(quote_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        body = parse_body(schemas.QuoteStatusSchema)
+        viewer, expected_version, body = change_request(schemas.QuoteStatusSchema)
         return quote_reply(handlers.quote_status(quote_id, body["status"], viewer,
                                                  expected_version))
 
@@ -114,9 +110,7 @@ def blueprint(handlers=None, idempotency=None) -> ApiBlueprint:
                    "contract's terms; If-Match: version", body=schemas.ContractPatchSchema,
                    response=schemas.ContractOutSchema)
     def patch_contract(contract_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        changes = parse_body(schemas.ContractPatchSchema)
+        viewer, expected_version, changes = change_request(schemas.ContractPatchSchema)
         return contract_reply(handlers.update_contract(contract_id, changes, viewer,
                                                        expected_version))
 
@@ -124,9 +118,7 @@ def blueprint(handlers=None, idempotency=None) -> ApiBlueprint:
                    "draft -> active -> completed; draft or active -> terminated",
                    body=schemas.ContractStatusSchema, response=schemas.ContractOutSchema)
     def contract_status(contract_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        body = parse_body(schemas.ContractStatusSchema)
+        viewer, expected_version, body = change_request(schemas.ContractStatusSchema)
         return contract_reply(handlers.contract_status(contract_id, body["status"], viewer,
                                                        expected_version))
 
@@ -134,9 +126,7 @@ def blueprint(handlers=None, idempotency=None) -> ApiBlueprint:
                    "the installments must add up to the amount (422 plan_mismatch)",
                    body=schemas.PlanSchema, response=schemas.ContractOutSchema)
     def put_plan(contract_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        body = parse_body(schemas.PlanSchema)
+        viewer, expected_version, body = change_request(schemas.PlanSchema)
         return contract_reply(handlers.set_plan(contract_id, body["installments"], viewer,
                                                 expected_version))
 

@@ -2,19 +2,18 @@
 `Out` schemas (so what OpenAPI documents is what is sent)."""
 from __future__ import annotations
 
-from flask import Response, request
+from flask import Response, request, stream_with_context
 
 from crmkit.errors import Invalid
 from crmkit.identity import clean_team
 from crmkit.idempotency import idempotent
 from crmkit.pagination import page_body
-from crmkit.web import (ApiBlueprint, current_identity, if_match_version, json_response,
+from crmkit.web import (ApiBlueprint, change_request, current_identity, json_response,
                         load, no_content, parse_body, parse_query, require_role)
 
 from services.customer import schemas as S
 from services.customer import printing, transfer
 from services.customer.access import FULL, view
-from services.customer.documents import customer_from
 from services.customer.domain import Customer
 
 FULL_OUT, PUBLIC_OUT = S.CustomerOutSchema(), S.CustomerPublicOut()
@@ -51,13 +50,14 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
                                  Location=f"/api/v1/customers/{customer.id}")
 
     @api.operation("/customers", "GET", summary="Customers the caller sees (我的/共享/团队)",
-                   query=S.CustomerListQuery, response=S.CustomerOutSchema, paginated=True)
+                   query=S.CustomerListQuery, response=S.CustomerOutSchema,
+                   paginated=True)
     def list_customers():
         viewer = current_identity()
         query = parse_query(S.CustomerListQuery, many=("tag",))
-        docs, total = handlers.list_customers(query, viewer)
-        items = [dump_for(customer_from(d), viewer) for d in docs]
-        return json_response(page_body(items, total, query["page"], query["per_page"]))
+        page = handlers.list_customers(query, viewer)
+        items = [dump_for(customer, viewer) for customer in page.items]
+        return json_response(page_body(items, page.total, query["page"], query["per_page"]))
 
     @api.operation("/customers/duplicates", "GET", summary="Likely duplicates of a name (同名检查)",
                    query=S.DuplicatesQuery, response=S.DuplicateOut, paginated=True)
@@ -81,16 +81,18 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
     def export_customers():
         viewer = current_identity()
         query = parse_query(S.ExportQuery, many=("tag",))
-        docs = handlers.export_rows(query, viewer)
+        customers = handlers.export_rows(query, viewer)
         lang = transfer.language(request.accept_languages)
-        headers, rows = transfer.export_table(docs, lang, handlers.tz)
+        headers = transfer.export_headers(lang)
+        rows = transfer.export_lines(customers, lang, handlers.tz)
         stamp = handlers.today().strftime("%Y%m%d")
+        # streamed: rows leave as the database cursor yields them (memory stays flat)
         if query["format"] == "csv":
-            body, mimetype = transfer.to_csv(headers, rows), "text/csv; charset=utf-8"
+            body, mimetype = transfer.stream_csv(headers, rows), "text/csv; charset=utf-8"
         else:
-            body = transfer.to_xlsx(headers, rows)
+            body = transfer.stream_xlsx(headers, rows)
             mimetype = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
-        return Response(body, 200, content_type=mimetype, headers={
+        return Response(stream_with_context(body), 200, content_type=mimetype, headers={
             "Content-Disposition":
                 f'attachment; filename="customers-{stamp}.{query["format"]}"'})
 
@@ -103,8 +105,8 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
         form, everything = query.pop("format"), query.pop("all")
         if everything:
             query.update(page=1, per_page=printing.LIST_MAX)
-        docs, total = handlers.list_customers(query, viewer)
-        items = [dump_for(customer_from(d), viewer) for d in docs]
+        customers, total = handlers.list_customers(query, viewer)
+        items = [dump_for(customer, viewer) for customer in customers]
         options = {"truncated": everything and total > len(items),
                    "lang": transfer.language(request.accept_languages), "tz": handlers.tz,
                    "now": handlers.now()}
@@ -163,9 +165,7 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
     @api.operation("/customers/<customer_id>", "PATCH", summary="Edit a customer",
                    body=S.CustomerPatchSchema, response=S.CustomerOutSchema)
     def patch_customer(customer_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        data = parse_body(S.CustomerPatchSchema, partial=True)
+        viewer, expected_version, data = change_request(S.CustomerPatchSchema, partial=True)
         customer = handlers.update_customer(customer_id, data, viewer,
                                             expected_version=expected_version)
         return customer_response(customer, dump_for(customer, viewer))
@@ -322,9 +322,9 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
     def pool():
         viewer = current_identity()
         query = parse_query(S.PoolQuery, many=("tag",))
-        docs, total = handlers.pool(query, viewer)
-        items = PUBLIC_OUT.dump([customer_from(d) for d in docs], many=True)
-        return json_response(page_body(items, total, query["page"], query["per_page"]))
+        page = handlers.pool(query, viewer)
+        items = PUBLIC_OUT.dump(page.items, many=True)
+        return json_response(page_body(items, page.total, query["page"], query["per_page"]))
 
     @api.operation("/pool/rules", "GET", summary="Auto-reclaim and claim rules",
                    response=S.PoolRulesSchema)

@@ -16,6 +16,7 @@ from services.customer.repository import CustomerRepository
 NAME = "customer"
 RECLAIM_CHECK_SECONDS = 300      # the reclaim itself runs once per local day
 IMPORT_RECOVERY_SECONDS = 120
+SEARCH_ROWS_SECONDS = 30
 
 
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
@@ -30,12 +31,6 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     files = AttachmentStore(runtime.db)
     directory.when_changed(handlers.on_user_changed)
 
-    def ensure_indexes() -> None:
-        repository.ensure_indexes()
-        directory.ensure_indexes()
-        runtime.idempotency.ensure_indexes()
-        files.ensure_indexes()
-
     definition = ServiceDefinition(
         name=NAME, title="Customer pool service",
         blueprints=[api.blueprint(handlers, runtime.idempotency),
@@ -44,8 +39,12 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
         outbox_collections=repository.outbox_collections,
         jobs=[PeriodicJob("customer-reclaim", RECLAIM_CHECK_SECONDS, handlers.scheduled_reclaim),
               PeriodicJob("customer-import-recovery", IMPORT_RECOVERY_SECONDS,
-                          handlers.recover_imports)],
-        ensure_indexes=ensure_indexes,
+                          handlers.recover_imports),
+              # customers written without their search rows (a bulk import, a crash):
+              # a search syncs what is left too, this keeps that short
+              PeriodicJob("customer-search-rows", SEARCH_ROWS_SECONDS,
+                          lambda _now: repository.terms.sync_pending())],
+        stores=(repository, directory, files),
     )
     return runtime, definition
 

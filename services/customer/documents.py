@@ -17,6 +17,8 @@ from services.customer import naming
 from services.customer.domain import Customer
 from services.customer.entities import Contact, Interaction
 
+TERMS_PENDING = "_terms_pending"
+
 
 def _moment(value):
     return as_utc(value) if isinstance(value, datetime) else value
@@ -83,6 +85,9 @@ def customer_doc(customer: Customer) -> dict:
         "deleted": customer.deleted, "deleted_at": customer.deleted_at,
         "releases": list(customer.releases),
         "reclaim_warned_for": day_text(customer.reclaim_warned_for),
+        # every write of the document leaves its search rows to be brought up to it
+        # (terms_repository: the rows are derived, in a second write)
+        TERMS_PENDING: True,
     }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from crmkit.clock import as_utc, utcnow
 
@@ -62,6 +62,28 @@ class NamesRepository:
             {"_id": normalized, "customer_id": holder},
             {"$set": {"customer_id": customer_id, "at": now}})
         return None if taken.matched_count else holder
+
+    def reserve_many(self, wanted: dict[str, str], now: datetime | None = None
+                     ) -> dict[str, str]:
+        """`reserve` for many names at once (an import): normalised name -> customer id
+        wanted; returns name -> holding customer id for the names others hold. The free
+        names are inserted in one write; a name found taken, or taken meanwhile by a
+        concurrent create (the batch fails), goes through `reserve` on its own."""
+        now = now or utcnow()
+        taken = {d["_id"] for d in self.names.find({"_id": {"$in": list(wanted)}}, {"_id": 1})}
+        free = [{"_id": name, "customer_id": customer_id, "at": now}
+                for name, customer_id in wanted.items() if name not in taken]
+        if free:
+            try:
+                self.names.insert_many(free, ordered=False)
+            except PyMongoError:   # FerretDB's reply to a duplicate in a batch is unreadable
+                taken.update(doc["_id"] for doc in free)
+        held = {}
+        for name in taken:
+            holder = self.reserve(name, wanted[name], now)
+            if holder:
+                held[name] = holder
+        return held
 
     def release(self, normalized: str, customer_id: str) -> None:
         self.names.delete_one({"_id": normalized, "customer_id": customer_id})

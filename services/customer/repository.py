@@ -16,6 +16,8 @@ Every query the service runs is served by an index declared in `ensure_indexes`
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -33,12 +35,13 @@ from crmkit.visibility import shared_clauses, team_subtree_filter, visibility_fi
 
 from services.customer import naming
 from services.customer.access import PUBLIC_FIELDS
-from services.customer.documents import (customer_doc, customer_from, interaction_doc,
-                                         interaction_from)
+from services.customer.documents import (TERMS_PENDING, customer_doc, customer_from,
+                                         interaction_doc, interaction_from)
 from services.customer.domain import Customer
 from services.customer.entities import Interaction
 from services.customer.names_repository import CUSTOMERS, NamesRepository
 from services.customer.reclaim import PoolRules
+from services.customer.terms_repository import TermMatches, TermsRepository
 
 IMPORTS = "customer_imports"
 SETTINGS = "pool_settings"
@@ -48,7 +51,7 @@ LOCKS = "locks"
 INTERNAL = ("_outbox", "_outbox_pending", "_outbox_lease", SEEN)
 # What a command needs of a customer: everything but the log, follow-ups and outbox.
 LOAD = {"history": 0, "interactions": 0, "search_terms": 0, "public_terms": 0,
-        **{f: 0 for f in INTERNAL}}
+        TERMS_PENDING: 0, **{f: 0 for f in INTERNAL}}
 # What a consumer needs: that, and the ids of the events applied already.
 LOAD_FOR_EVENTS = {k: v for k, v in LOAD.items() if k != SEEN}
 # What a list shows: no cool-down memory either (nor the consumed-event ids that
@@ -73,6 +76,7 @@ PUBLIC_TERMS_FILLED = "migration:public_terms"
 # without it left the database sorting each group of ties in full for every page.
 SORT_KEYS = ("status", "level", "industry", "source", "region", "created_at", "updated_at",
              "last_followup_at", "last_deal_on", "deal_amount_cents", "name")
+POOL_FILTERS = ("status", "level", "industry", "region")
 DIRECTION = {"created_at": -1, "updated_at": -1, "deal_amount_cents": -1}
 # Indexes data folders made before may still have: dropped at start.
 RETIRED_INDEXES = ("deleted_1_owner_id_1", "owner_id_1_created_at_-1",
@@ -93,6 +97,17 @@ CUSTOMER_INDEXES = (
     [("name_pinyin", 1)],
     [("tags", 1)],
     [("import_chunk", 1)],
+    # the customers whose search rows are behind their document (terms_repository)
+    [(TERMS_PENDING, 1)],
+    # the customers a search found (`matched_clause`), counted from the index alone
+    [("number", 1), ("deleted", 1)],
+    # the pool's filters: counted from this index alone, whatever their combination,
+    # and its page sorted from it before a document is read
+    [("deleted", 1), ("owner_id", 1), ("status", 1), ("level", 1), ("industry", 1),
+     ("region", 1), ("source", 1), ("created_at", -1), ("_id", -1)],
+    # a pool filter's page in the default order (newest first) read from one of these
+    # in order, without sorting what the filter matched
+    *([(key, 1), ("created_at", -1), ("_id", -1)] for key in POOL_FILTERS),
     *([(key, DIRECTION.get(key, 1)), ("_id", DIRECTION.get(key, 1))] for key in SORT_KEYS),
 )
 
@@ -110,7 +125,10 @@ def customer_filter(*, tz: ZoneInfo, visible: dict | None = None, q=None, status
     """The clauses of the list filters of CONTRACT §4 (dates are organisation-local).
     `visible` (the pool, which lists customers the caller may not see in full): what
     reads a private field (contacts and phones in `q`, the last follow-up) matches only
-    customers the caller sees in full; others match `q` on their public terms."""
+    customers the caller sees in full; others match `q` on their public terms.
+    `q` here is matched on the stored term arrays, which no index serves: the lists
+    search through the index instead (`matched_clause`); the export, which reads every
+    match in order, still scans them."""
     clauses: list[dict] = [{"deleted": False}]
     term = naming.query_term(q)
     if term:
@@ -136,6 +154,20 @@ def customer_filter(*, tz: ZoneInfo, visible: dict | None = None, q=None, status
             "$lt": _local_start(no_followup_since, tz)}}]}
         clauses.append(stale if visible is None else all_of([visible, stale]))
     return clauses
+
+
+def matched_clause(matches: TermMatches, *, visible: dict | None = None) -> dict:
+    """`customer_filter`'s condition on `q`, from the customers the search index found
+    for it (`TermsRepository.lookup`): the same rule, public terms for anyone, private
+    ones only within `visible`."""
+    # by `number` (the `_id` too): FerretDB turns `_id: {$in}` into one OR branch per
+    # value, which SQLite plans slowly and refuses past a few hundred
+    found = {"number": {"$in": matches.public + matches.private}}
+    if visible is None or not matches.private:
+        return {"number": {"$in": matches.public}} if visible is not None else found
+    # all of them first: the condition an index narrows by (an `$or` alone is not)
+    return all_of([found, {"$or": [{"number": {"$in": matches.public}},
+                                   all_of([visible, {"number": {"$in": matches.private}}])]}])
 
 
 def scope_filter(viewer, scope: str) -> dict:
@@ -173,6 +205,16 @@ def sort_for(sort: str | None, sortable: dict = SORTABLE) -> list[tuple[str, int
 
 # --------------------------------------------------------------------------- repository
 
+@dataclass
+class Page:
+    """A page of customers and the total they are of; unpacks as (items, total)."""
+    items: list[Customer]
+    total: int
+
+    def __iter__(self):
+        return iter((self.items, self.total))
+
+
 class CustomerRepository:
     outbox_collections = [CUSTOMERS, IMPORTS]
 
@@ -184,11 +226,15 @@ class CustomerRepository:
         self.settings = db[SETTINGS]
         self.runs = db[RUNS]
         self.locks = db[LOCKS]
+        self.terms = TermsRepository(db)
 
     def ensure_indexes(self) -> None:
         for keys in CUSTOMER_INDEXES:
             self.customers.create_index(keys)
         self.fill_public_terms()
+        self.terms.ensure_indexes()
+        self.terms.fill()             # once: customers stored before the search rows
+        self.terms.sync_pending()     # customers written while no process synced them
         present = self.customers.index_information()
         for name in RETIRED_INDEXES:
             if name in present:
@@ -249,6 +295,7 @@ class CustomerRepository:
                "interactions": [],
                **outbox_fields(envelopes)}
         self.customers.insert_one(doc)
+        self.terms.sync([customer.id])
         customer.log.clear()
         notify_outbox(CUSTOMERS, [customer.id])
 
@@ -279,6 +326,7 @@ class CustomerRepository:
             saved = apply_once(self.customers, filter_, update, seen_event)
         if not saved:
             raise VersionConflict(f"customer {customer.id} changed meanwhile")
+        self.terms.sync([customer.id])
         customer.log.clear()           # written: the next command starts a new entry
         customer.new_interactions.clear()
         customer.interactions_changed = False
@@ -298,31 +346,65 @@ class CustomerRepository:
 
     # ---- queries
 
-    def list_page(self, viewer, query: dict, *, tz: ZoneInfo) -> tuple[list[dict], int]:
-        """A page of the customers `viewer` sees (GET /customers): the caller's scope
-        first (for a rep the narrowest clause), then the filters."""
-        clauses = [scope_filter(viewer, query.get("scope", "all")),
-                   *customer_filter(tz=tz, **query)]
-        return self._page(all_of(clauses), sort=sort_for(query.get("sort")),
+    def list_page(self, viewer, query: dict, *, tz: ZoneInfo) -> Page:
+        """A page of the customers `viewer` sees (GET /customers)."""
+        return self._page(self.list_filter(viewer, query, tz=tz),
+                          sort=sort_for(query.get("sort")),
                           page=query["page"], per_page=query["per_page"])
 
-    def pool_page(self, viewer, query: dict, *, tz: ZoneInfo) -> tuple[list[dict], int]:
+    def pool_page(self, viewer, query: dict, *, tz: ZoneInfo) -> Page:
         """A page of every customer's public view (GET /pool): sorted by public fields
-        only; a filter or search reading a private field finds only those `viewer`
-        sees in full."""
-        clauses = customer_filter(tz=tz, visible=scope_filter(viewer, "all"), **query)
-        return self._page(all_of(clauses), sort=sort_for(query.get("sort"), PUBLIC_SORTABLE),
+        only."""
+        return self._page(self.pool_filter(viewer, query, tz=tz),
+                          sort=sort_for(query.get("sort"), PUBLIC_SORTABLE),
                           page=query["page"], per_page=query["per_page"])
 
-    def export_rows(self, viewer, query: dict, *, tz: ZoneInfo, limit: int) -> list[dict]:
-        """What the list would show, all pages (the export)."""
+    def list_filter(self, viewer, query: dict, *, tz: ZoneInfo) -> dict:
+        """What GET /customers selects: the caller's scope first (for a rep the
+        narrowest clause), then the filters."""
+        matches, query = self._search(query)
         clauses = [scope_filter(viewer, query.get("scope", "all")),
                    *customer_filter(tz=tz, **query)]
-        return list(self.customers.find(all_of(clauses), LIST)
-                    .sort(sort_for(query.get("sort"))).limit(limit))
+        if matches is not None:
+            clauses.append(matched_clause(matches))
+        return all_of(clauses)
 
-    def _page(self, filter_: dict, *, sort, page: int, per_page: int
-              ) -> tuple[list[dict], int]:
+    def pool_filter(self, viewer, query: dict, *, tz: ZoneInfo) -> dict:
+        """What GET /pool selects: a filter or search reading a private field finds only
+        those `viewer` sees in full."""
+        matches, query = self._search(query)
+        visible = scope_filter(viewer, "all")
+        clauses = customer_filter(tz=tz, visible=visible, **query)
+        if matches is not None:
+            clauses.append(matched_clause(matches, visible=visible))
+        return all_of(clauses)
+
+    def _search(self, query: dict) -> tuple[TermMatches | None, dict]:
+        """The search index's answer to `q` and the rest of the query; None and the
+        query as it is without `q`, or when the term is too common for the index's
+        bounded answer (which may hold none of what the caller sees): then the stored
+        term arrays are matched, within the scope and filters (a rep's own customers
+        through the owner's index; for an admin, a scan)."""
+        term = naming.query_term(query.get("q"))
+        if not term:
+            return None, query
+        matches = self.terms.lookup(term)
+        if matches.capped:
+            return None, query
+        return matches, {**query, "q": None}
+
+    def export_rows(self, viewer, query: dict, *, tz: ZoneInfo, limit: int,
+                    batch: int = 500) -> Iterator[Customer]:
+        """What the list would show, all pages (the export), read in batches as they
+        are consumed. The cursor is opened here, so a bad filter fails before a byte is
+        sent."""
+        clauses = [scope_filter(viewer, query.get("scope", "all")),
+                   *customer_filter(tz=tz, **query)]
+        cursor = (self.customers.find(all_of(clauses), LIST, batch_size=batch)
+                  .sort(sort_for(query.get("sort"))).limit(limit))
+        return (customer_from(doc) for doc in cursor)
+
+    def _page(self, filter_: dict, *, sort, page: int, per_page: int) -> Page:
         """One page of a list: the page's ids first (a query the index covers: sort keys
         and ids only), then those documents; big documents are read only for the page."""
         total = count_matching(self.customers, filter_)
@@ -330,9 +412,9 @@ class CustomerRepository:
         cursor = self.customers.find(filter_, keys).sort(sort).skip((page - 1) * per_page)
         ids = [d["_id"] for d in cursor.limit(per_page)]
         if not ids:
-            return [], total
+            return Page([], total)
         docs = {d["_id"]: d for d in self.customers.find({"_id": {"$in": ids}}, LIST)}
-        return [docs[i] for i in ids if i in docs], total
+        return Page([customer_from(docs[i]) for i in ids if i in docs], total)
 
     def find_by_ids(self, ids) -> list[dict]:
         return list(self.customers.find({"_id": {"$in": list(ids)}, "deleted": False}, LIST))
@@ -425,6 +507,9 @@ class CustomerRepository:
                                  **outbox_fields(envelopes), PENDING: False})
         docs = [{**customer_doc(customer), "history": nesting.encode(list(customer.log)),
                  "interactions": [], "import_chunk": chunk_id} for customer in customers]
+        for doc in docs:       # their search rows go first, so no flag is left to sync
+            doc.pop(TERMS_PENDING)
+        self.terms.insert_for_new(docs)
         if docs:
             self.customers.insert_many(docs, ordered=False)
         self.imports.update_one({"_id": chunk_id}, {"$set": {

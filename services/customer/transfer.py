@@ -10,18 +10,21 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from crmkit.clock import as_utc
+from crmkit.clock import as_utc, day_text
 from crmkit.errors import Invalid
-from crmkit.money import format_money, from_cents
+from crmkit.money import format_money
 from crmkit.spreadsheets import export_row
+from crmkit.xlsx_stream import stream_workbook
 
+from services.customer.domain import Customer
 from services.customer.validation import mask_phone
+from services.customer.xlsx_rows import read_xlsx_rows
 
-MAX_IMPORT_ROWS = 20_000
+MAX_IMPORT_ROWS = 50_000
 
 # (key, 中文, English) in export order.
 COLUMNS = (
@@ -103,56 +106,80 @@ def _local(moment, tz: ZoneInfo) -> str:
     return as_utc(moment).astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
 
-def export_table(docs: list[dict], lang: str, tz: ZoneInfo) -> tuple[list[str], list[list]]:
-    headers = [zh if lang == "zh" else en for _, zh, en in COLUMNS]
-    rows = []
-    for doc in docs:
-        contact = doc.get("primary_contact") or {}
-        status = doc.get("status") or ""
-        values = {
-            "number": doc.get("number"), "name": doc.get("name"),
-            "industry": doc.get("industry"),
-            "status": STATUS_LABELS.get(status, status) if lang == "zh" else status,
-            "level": doc.get("level"), "source": doc.get("source"),
-            "source_detail": doc.get("source_detail"),
-            "tags": ("、" if lang == "zh" else ", ").join(doc.get("tags") or []),
-            "size": doc.get("size"), "address": doc.get("address"), "needs": doc.get("needs"),
-            "budget": None if doc.get("budget_cents") is None
-            else format_money(from_cents(doc["budget_cents"])),
-            "purchase_time": doc.get("purchase_time"),
-            "first_contact_on": doc.get("first_contact_on"),
-            "region": doc.get("region"), "contact_name": contact.get("name"),
-            "contact_phone": mask_phone(contact.get("phone")),
-            "contact_email": contact.get("email"), "contact_title": contact.get("title"),
-            "owner_name": doc.get("owner_name"),
-            "deal_amount": format_money(from_cents(doc.get("deal_amount_cents") or 0)),
-            "last_deal_on": doc.get("last_deal_on"),
-            "last_followup_at": _local(doc.get("last_followup_at"), tz),
-            "created_at": _local(doc.get("created_at"), tz),
-        }
-        rows.append(["" if values[key] is None else values[key] for key, _, _ in COLUMNS])
-    return headers, rows
+def export_headers(lang: str) -> list[str]:
+    return [zh if lang == "zh" else en for _, zh, en in COLUMNS]
 
 
-def to_csv(headers: list[str], rows: list[list]) -> bytes:
+def export_lines(customers: Iterable[Customer], lang: str, tz: ZoneInfo) -> Iterator[list]:
+    """The rows, made as they are asked for (an export streams)."""
+    return (_export_row(customer, lang, tz) for customer in customers)
+
+
+def export_table(customers: Iterable[Customer], lang: str, tz: ZoneInfo
+                 ) -> tuple[list[str], list[list]]:
+    return export_headers(lang), list(export_lines(customers, lang, tz))
+
+
+def _export_row(customer: Customer, lang: str, tz: ZoneInfo) -> list:
+    contact = customer.primary_contact or {}
+    status = customer.status or ""
+    values = {
+        "number": customer.number, "name": customer.name, "industry": customer.industry,
+        "status": STATUS_LABELS.get(status, status) if lang == "zh" else status,
+        "level": customer.level, "source": customer.source,
+        "source_detail": customer.source_detail,
+        "tags": ("、" if lang == "zh" else ", ").join(customer.tags or []),
+        "size": customer.size, "address": customer.address, "needs": customer.needs,
+        "budget": None if customer.budget is None else format_money(customer.budget),
+        "purchase_time": day_text(customer.purchase_time),
+        "first_contact_on": day_text(customer.first_contact_on),
+        "region": customer.region, "contact_name": contact.get("name"),
+        "contact_phone": mask_phone(contact.get("phone")),
+        "contact_email": contact.get("email"), "contact_title": contact.get("title"),
+        "owner_name": customer.owner_name,
+        "deal_amount": format_money(customer.deal_amount),
+        "last_deal_on": day_text(customer.last_deal_on),
+        "last_followup_at": _local(customer.last_followup_at, tz),
+        "created_at": _local(customer.created_at, tz),
+    }
+    return ["" if values[key] is None else values[key] for key, _, _ in COLUMNS]
+
+
+def stream_csv(headers: list[str], rows: Iterable[list], batch: int = 500
+               ) -> Iterator[bytes]:
+    """The csv file in pieces of `batch` rows, the header and the BOM (which lets Excel
+    read UTF-8) in the first."""
     buffer = io.StringIO()
+    buffer.write("\ufeff")
     writer = csv.writer(buffer)
     writer.writerow(headers)
-    writer.writerows(export_row(row) for row in rows)  # no formulas, no control bytes
-    return buffer.getvalue().encode("utf-8-sig")  # the BOM lets Excel read UTF-8
+    for count, row in enumerate(rows, 1):
+        writer.writerow(export_row(row))   # no formulas, no control bytes
+        if count % batch == 0:
+            yield _drain(buffer)
+    yield _drain(buffer)
 
 
-def to_xlsx(headers: list[str], rows: list[list], title: str = "customers") -> bytes:
-    from openpyxl import Workbook
+def _drain(buffer: io.StringIO) -> bytes:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text.encode("utf-8")
 
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title)
-    sheet.append(headers)
-    for row in rows:
-        sheet.append(export_row(row))  # no formulas, no bytes XML refuses
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+
+def to_csv(headers: list[str], rows: Iterable[list]) -> bytes:
+    return b"".join(stream_csv(headers, rows))
+
+
+def stream_xlsx(headers: list[str], rows: Iterable[list], title: str = "customers",
+                batch: int = 500) -> Iterator[bytes]:
+    """The xlsx file as it is written (`crmkit.xlsx_stream`): every cell
+    is text, as the export's values are."""
+    return stream_workbook(title, [headers], (export_row(row) for row in rows), batch=batch)
+
+
+def to_xlsx(headers: list[str], rows: Iterable[list], title: str = "customers") -> bytes:
+    return b"".join(stream_xlsx(headers, rows, title))
 
 
 # --------------------------------------------------------------------------- import
@@ -199,17 +226,14 @@ def _read_csv(content: bytes) -> Iterator[tuple[int, list]]:
 
 
 def _read_xlsx(content: bytes) -> Iterator[tuple[int, list]]:
-    from openpyxl import load_workbook
-
     try:
-        workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+        rows = enumerate(read_xlsx_rows(content), 1)
+        first = next(rows, None)
     except Exception:
         raise Invalid("file", "Not a readable xlsx file. / 无法读取该 xlsx 文件。") from None
-    try:
-        for number, row in enumerate(workbook.worksheets[0].iter_rows(values_only=True), 1):
-            yield number, list(row)
-    finally:
-        workbook.close()
+    if first is not None:
+        yield first
+        yield from rows
 
 
 def header_fields(header: list) -> list[str | None]:

@@ -3,8 +3,8 @@ dump through the `Out` schemas."""
 from __future__ import annotations
 
 from crmkit.idempotency import idempotent
-from crmkit.web import (ApiBlueprint, current_identity, if_match_version, json_response,
-                        parse_body, parse_query, require_role)
+from crmkit.web import (ApiBlueprint, change_request, current_identity, if_match_version,
+                        json_response, parse_body, parse_query, require_role)
 
 from services.opportunity import schemas
 from services.opportunity.opportunity import Opportunity
@@ -78,9 +78,7 @@ def blueprint(handlers=None, idempotency=None) -> ApiBlueprint:
                    "opportunity (owner, superiors, admins); If-Match: version",
                    body=schemas.OpportunityPatchSchema, response=schemas.OpportunityOutSchema)
     def patch_opportunity(opportunity_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        changes = parse_body(schemas.OpportunityPatchSchema)
+        viewer, expected_version, changes = change_request(schemas.OpportunityPatchSchema)
         return _opportunity(handlers.update(opportunity_id, changes, viewer,
                                             expected_version))
 
@@ -88,9 +86,7 @@ def blueprint(handlers=None, idempotency=None) -> ApiBlueprint:
                    "stage with a note (won/lost are not stages: use /win, /lose)",
                    body=schemas.StageChangeSchema, response=schemas.OpportunityOutSchema)
     def change_stage(opportunity_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        body = parse_body(schemas.StageChangeSchema)
+        viewer, expected_version, body = change_request(schemas.StageChangeSchema)
         return _opportunity(handlers.change_stage(opportunity_id, body["stage"],
                                                   body["note"], viewer, expected_version))
 
@@ -104,17 +100,13 @@ def blueprint(handlers=None, idempotency=None) -> ApiBlueprint:
     @api.operation("/opportunities/<opportunity_id>/win", "POST", summary="Close as won",
                    body=schemas.WinSchema, response=schemas.OpportunityOutSchema)
     def win(opportunity_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        body = parse_body(schemas.WinSchema)
+        viewer, expected_version, body = change_request(schemas.WinSchema)
         return _opportunity(handlers.win(opportunity_id, body, viewer, expected_version))
 
     @api.operation("/opportunities/<opportunity_id>/lose", "POST", summary="Close as lost",
                    body=schemas.LoseSchema, response=schemas.OpportunityOutSchema)
     def lose(opportunity_id):
-        viewer = current_identity()
-        expected_version = if_match_version()
-        body = parse_body(schemas.LoseSchema)
+        viewer, expected_version, body = change_request(schemas.LoseSchema)
         return _opportunity(handlers.lose(opportunity_id, body["reason"], viewer,
                                           expected_version))
 

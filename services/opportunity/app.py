@@ -31,9 +31,7 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
                     attachments.blueprint(handlers, files, runtime.idempotency)],
         subscriptions=subscriptions,
         outbox_collections=repository.outbox_collections,
-        ensure_indexes=lambda: (repository.ensure_indexes(), directory.ensure_indexes(),
-                                runtime.idempotency.ensure_indexes(),
-                                files.ensure_indexes()),
+        stores=(repository, directory, files),
     )
     return runtime, definition
 

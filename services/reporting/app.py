@@ -17,15 +17,12 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     repository = ReportingRepository(runtime.db)
     handlers = ReportingHandlers(repository, settings.timezone)
 
-    def ensure_indexes():
-        repository.ensure_indexes()
-        handlers.recover()  # finish counter updates a crash may have left half-done
-
     definition = ServiceDefinition(
         name=NAME, title="Reporting service",
         blueprints=[api.blueprint(handlers)],
         subscriptions=consumers.subscriptions(handlers),
-        ensure_indexes=ensure_indexes,
+        stores=(repository,),
+        start_up=handlers.recover,  # finish counter updates a crash left half-done
     )
     return runtime, definition
 

@@ -141,42 +141,60 @@ def target_amount(explicit: dict[tuple[str, str], int], key: str, label: str) ->
     return sum(parts) if parts else None
 
 
+class PeriodRows:
+    """The rows of a report per group and period, each started from `zero`; a group
+    with a target (visible to the viewer) for a period has its row even without
+    figures."""
+
+    def __init__(self, zero: dict[str, int]):
+        self.zero = zero
+        self.rows: dict[tuple, dict] = {}
+
+    def row(self, key, label_text: str, period_label: str) -> dict:
+        found = self.rows.get((key, period_label))
+        if found is None:
+            found = self.rows[(key, period_label)] = {
+                "key": key, "label": label_text, "period": period_label, **self.zero}
+        return found
+
+    def add_targets(self, rm: ReadModel, viewer: Identity, group_by: str,
+                    labels: list[str], entries: dict, filters: Filters
+                    ) -> dict[tuple[str, str], int]:
+        """Rows for the visible targets; returns the targets set explicitly."""
+        targets = [t for t in rm.targets(group_by)
+                   if target_visible(viewer, group_by, t, entries, filters)]
+        explicit = {(t["key"], t["period"]): t["amount_c"] for t in targets}
+        owner_names = {e.get("owner_id"): owner_label(e) for e in entries.values()}
+        for key in sorted({t["key"] for t in targets}):
+            for label in labels:
+                if target_amount(explicit, key, label) is not None:
+                    self.row(key, owner_names.get(key, key) if group_by == "owner" else key,
+                             label)
+        return explicit
+
+    def in_order(self) -> list[tuple[tuple, dict]]:
+        """By period, then key (the pool's None first)."""
+        return sorted(self.rows.items(), key=lambda kv: (kv[0][1], kv[0][0] or ""))
+
+
 def performance(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
                 period: str = "month", start: date | None = None, end: date | None = None,
                 today: date, filters: Filters = Filters()) -> dict:
     entries = visible_entries(rm, viewer, filters)
     labels = period_range(period, start, end, today)
-    rows: dict[tuple, dict] = {}
+    table = PeriodRows({"won_count": 0, "won_c": 0, "new_customers": 0, "interactions": 0})
 
-    def row(key, label_text, period_label):
-        found = rows.get((key, period_label))
-        if found is None:
-            found = rows[(key, period_label)] = {
-                "key": key, "label": label_text, "period": period_label, "won_count": 0,
-                "won_c": 0, "new_customers": 0, "interactions": 0}
-        return found
+    for key, label_text, label, c in _performance_counters(rm, entries, group_by, period,
+                                                          labels):
+        r = table.row(key, label_text, label)
+        r["won_count"] += c.get("won_n", 0)
+        r["won_c"] += c.get("won_c", 0)
+        r["new_customers"] += c.get("new_customers", 0)
+        r["interactions"] += c.get("interactions", 0)
 
-    if labels:
-        for doc in rm.counter_docs(PERF, list(entries), [_period_buckets(period, labels)]):
-            key, label_text = group_key(entries[doc["segment"]], group_by)
-            r = row(key, label_text, doc["bucket"][2:])
-            c = doc["c"]
-            r["won_count"] += c.get("won_n", 0)
-            r["won_c"] += c.get("won_c", 0)
-            r["new_customers"] += c.get("new_customers", 0)
-            r["interactions"] += c.get("interactions", 0)
-
-    targets = [t for t in rm.targets(group_by)
-               if target_visible(viewer, group_by, t, entries, filters)]
-    explicit = {(t["key"], t["period"]): t["amount_c"] for t in targets}
-    owner_names = {e.get("owner_id"): owner_label(e) for e in entries.values()}
-    for key in sorted({t["key"] for t in targets}):
-        for label in labels:
-            if target_amount(explicit, key, label) is not None:
-                row(key, owner_names.get(key, key) if group_by == "owner" else key, label)
-
+    explicit = table.add_targets(rm, viewer, group_by, labels, entries, filters)
     out = []
-    for (key, label), r in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0] or "")):
+    for (key, label), r in table.in_order():
         target = target_amount(explicit, key, label) if key is not None else None
         out.append({
             "key": r["key"], "label": r["label"], "period": r["period"],
@@ -190,6 +208,17 @@ def performance(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
 
 
 _PERIOD_GRAIN = {"month": "M", "quarter": "Q", "year": "Y"}
+
+
+def _performance_counters(rm: ReadModel, entries: dict, group_by: str, period: str,
+                          labels: list[str]):
+    """(group key, its label, period label, counters) of each visible segment's
+    performance counters in the periods `labels`."""
+    if not labels:
+        return
+    for doc in rm.counter_docs(PERF, list(entries), [_period_buckets(period, labels)]):
+        key, label_text = group_key(entries[doc["segment"]], group_by)
+        yield key, label_text, doc["bucket"][2:], doc["c"]
 
 
 def _period_buckets(period: str, labels: list[str]) -> tuple[str, str]:
@@ -277,21 +306,13 @@ def forecast_vs_target(rm: ReadModel, viewer: Identity, *, group_by: str = "owne
     probability), their sum (expected), the target, the gap to it and both rates."""
     entries = visible_entries(rm, viewer, filters)
     labels = period_range(period, start, end, today)
-    rows: dict[tuple, dict] = {}
+    table = PeriodRows({"won_c": 0, "n": 0, "c": 0, "w": 0})
 
-    def row(key, label_text, period_label):
-        found = rows.get((key, period_label))
-        if found is None:
-            found = rows[(key, period_label)] = {
-                "key": key, "label": label_text, "period": period_label, "won_c": 0,
-                "n": 0, "c": 0, "w": 0}
-        return found
-
+    for key, label_text, label, c in _performance_counters(rm, entries, group_by, period,
+                                                          labels):
+        if c.get("won_c"):
+            table.row(key, label_text, label)["won_c"] += c["won_c"]
     if labels:
-        for doc in rm.counter_docs(PERF, list(entries), [_period_buckets(period, labels)]):
-            key, label_text = group_key(entries[doc["segment"]], group_by)
-            if doc["c"].get("won_c"):
-                row(key, label_text, doc["bucket"][2:])["won_c"] += doc["c"]["won_c"]
         months = (periods.months_of_period(labels[0])[0],
                   periods.months_of_period(labels[-1])[-1])
         wanted = set(labels)
@@ -301,22 +322,14 @@ def forecast_vs_target(rm: ReadModel, viewer: Identity, *, group_by: str = "owne
             if label not in wanted:
                 continue
             key, label_text = group_key(entries[doc["segment"]], group_by)
-            r = row(key, label_text, label)
+            r = table.row(key, label_text, label)
             r["n"] += doc["c"].get("n", 0)
             r["c"] += doc["c"].get("c", 0)
             r["w"] += doc["c"].get("w", 0)
 
-    targets = [t for t in rm.targets(group_by)
-               if target_visible(viewer, group_by, t, entries, filters)]
-    explicit = {(t["key"], t["period"]): t["amount_c"] for t in targets}
-    owner_names = {e.get("owner_id"): owner_label(e) for e in entries.values()}
-    for key in sorted({t["key"] for t in targets}):
-        for label in labels:
-            if target_amount(explicit, key, label) is not None:
-                row(key, owner_names.get(key, key) if group_by == "owner" else key, label)
-
+    explicit = table.add_targets(rm, viewer, group_by, labels, entries, filters)
     out = []
-    for (key, label), r in sorted(rows.items(), key=lambda kv: (kv[0][1], kv[0][0] or "")):
+    for (key, label), r in table.in_order():
         target = target_amount(explicit, key, label) if key is not None else None
         expected_units = r["won_c"] * BP + r["w"]        # cents x basis points
         out.append({

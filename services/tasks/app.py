@@ -4,18 +4,16 @@ from __future__ import annotations
 from crmkit.attachments import AttachmentStore
 from crmkit.config import Settings
 from crmkit.directory import UserDirectory
-from crmkit.scheduling import PeriodicJob
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
 from crmkit.settings import OrgSettings
 
 from services.tasks import api, consumers, schemas  # noqa: F401  (registers event schemas)
 from services.tasks import attachments
 from services.tasks.handlers import TaskHandlers
+from services.tasks.reminders_loop import reminder_job
 from services.tasks.repository import Repositories
 
 NAME = "tasks"
-REMINDER_INTERVAL = 0.5     # seconds between reminder sweeps: bounds a reminder's lateness
-REMINDER_LEASE = 5.0        # a dead scheduler's replica takes over after this long
 
 
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
@@ -29,21 +27,14 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     files = AttachmentStore(runtime.db)
     directory.when_changed(handlers.on_user_changed)
 
-    def ensure_indexes() -> None:
-        repositories.ensure_indexes()
-        directory.ensure_indexes()
-        runtime.idempotency.ensure_indexes()
-        files.ensure_indexes()
-
     definition = ServiceDefinition(
         name=NAME, title="Tasks service",
         blueprints=[api.blueprint(handlers, runtime.idempotency),
                     attachments.blueprint(handlers, files, runtime.idempotency)],
         subscriptions=subscriptions,
         outbox_collections=repositories.outbox_collections,
-        jobs=[PeriodicJob("reminders", REMINDER_INTERVAL, handlers.fire_due_reminders,
-                          lease_ttl=REMINDER_LEASE)],
-        ensure_indexes=ensure_indexes,
+        jobs=[reminder_job(handlers, repositories.tasks)],
+        stores=(repositories, directory, files),
         public_paths=(api.FEED_PATH,),
     )
     return runtime, definition

@@ -326,14 +326,15 @@ class TaskHandlers:
         now = as_utc(now or self.clock())
         fired = 0
         started = None
-        # One query per sweep, oldest first (indexed on next_remind_at); the budget runs
+        # Batches of due tasks, oldest first (indexed on next_remind_at); the budget runs
         # from the first task, so a slow query never starves the sweep of progress.
         for task in self.repo.due_for_reminders(now):
             started = started or time.monotonic()
             if time.monotonic() - started > budget_seconds:
                 break
-            runner = CommandRunner(load=lambda _id, task=task: task, save=self.repo.save,
-                                   producer=PRODUCER, noun=NOUN, attempts=1)
+            runner = CommandRunner(load=lambda _id, task=task: task,
+                                   save=self.repo.save_fired, producer=PRODUCER, noun=NOUN,
+                                   attempts=1)
             try:
                 # Due as of the sweep's `now`; stamped with when it really fires.
                 _, due = runner.run(task.id, lambda t: t.fire_due_reminders(

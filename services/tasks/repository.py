@@ -16,7 +16,6 @@ opportunities); `users` is the kernel's UserDirectory.
 """
 from __future__ import annotations
 
-import random
 import time
 from datetime import datetime
 
@@ -264,18 +263,15 @@ class TaskRepository:
 
     # -- the reminder sweep
 
-    def due_for_reminders(self, now: datetime):
-        """Tasks with a reminder due, oldest first, each read afresh as it is iterated.
+    def due_for_reminders(self, now: datetime, *, batch: int = 500):
+        """Tasks with a reminder due, oldest first, read a batch at a time (one query:
+        the filter and the sort on `next_remind_at` run in SQL on its index).
 
-        On FerretDB every filter but a bare `{_id: ...}` scans the collection, and
-        sweeps run every half second on every replica. So: a sweep with nothing due
-        (the schedule's `at` is later than `now`) reads one document and stops. Other
-        schedulers may sweep the same tasks at the same time, and a save conditional on
-        the version is such a scan, waiting behind every other write; so that sweepers
-        do not spend those on each other's tasks, each task is re-read by `_id` just
-        before it is handed out and skipped once no longer due, and tasks due within
-        the same second come in a random order (two sweepers do not walk one list in
-        step). Once iterated to the end, the schedule is brought up to date."""
+        A sweep with nothing due (the schedule's `at` is later than `now`) reads one
+        document and stops. A task handed out that is still due when the next batch is
+        read (its conditional write lost to another scheduler, or its `next_remind_at`
+        was stale) is not handed out again in this sweep. Once iterated to the end, the
+        schedule is brought up to date."""
         full = (self._last_full_sweep is None
                 or time.monotonic() - self._last_full_sweep >= FULL_SWEEP_EVERY)
         if not full:
@@ -285,15 +281,36 @@ class TaskRepository:
                 return
         self._last_full_sweep = time.monotonic()
         due = {"next_remind_at": {"$ne": None, "$lte": now}}
-        found = list(self.tasks.find(due, {"_id": 1, "next_remind_at": 1}))
-        random.shuffle(found)
-        found.sort(key=lambda doc: as_utc(doc["next_remind_at"]).replace(microsecond=0))
-        for task_id in [doc["_id"] for doc in found]:
-            doc = self.tasks.find_one({"_id": task_id})
-            remind_at = doc and doc.get("next_remind_at")
-            if remind_at is not None and as_utc(remind_at) <= as_utc(now):
+        handed_out: set[str] = set()
+        while True:
+            docs = list(self.tasks.find(due).sort([("next_remind_at", ASCENDING),
+                                                   ("_id", ASCENDING)]).limit(batch))
+            fresh = [doc for doc in docs if doc["_id"] not in handed_out]
+            for doc in fresh:
+                handed_out.add(doc["_id"])
                 yield task_from_doc(doc)
+            if len(docs) < batch or not fresh:
+                break
         self._reschedule()
+
+    def next_reminder_at(self) -> datetime | None:
+        """No later than the earliest reminder still to fire, as far as the writes so far
+        said (None: none pending, or no schedule written yet)."""
+        schedule = self.schedule.find_one({"_id": SCHEDULE_ID})
+        return as_utc(schedule["at"]) if schedule and schedule.get("at") else None
+
+    def save_fired(self, task: Task, loaded_version: int, envelopes: list[dict]) -> None:
+        """`save` for a task whose reminders just fired: its `next_remind_at` only moved
+        later, so the schedule stays (the sweep's end brings it up to date); one write."""
+        doc = task_to_doc(task)
+        doc.pop("_id")
+        update = with_outbox({"$set": doc}, envelopes)
+        if self.tasks.update_one({"_id": task.id, "version": loaded_version},
+                                 update).matched_count != 1:
+            raise VersionConflict("The task changed meanwhile; reload it. "
+                                  "任务已被修改,请刷新后重试。")
+        if envelopes:
+            notify_outbox(TASKS, [task.id])
 
     def _schedule(self, remind_at: datetime | None) -> None:
         """After writing a task that reminds at `remind_at`: the schedule's `at` is

@@ -192,3 +192,18 @@ def test_kubernetes_manifests_probe_every_api():
     scaled = {doc["spec"]["scaleTargetRef"]["name"] for doc in documents
               if doc["kind"] == "HorizontalPodAutoscaler"}
     assert scaled and scaled <= set(deployments)
+
+
+def test_kubernetes_scales_apis_on_cpu_and_workers_on_their_queue():
+    yaml = _yaml()
+    documents = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        documents += [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
+    by_cpu = {doc["spec"]["scaleTargetRef"]["name"] for doc in documents
+              if doc["kind"] == "HorizontalPodAutoscaler"}
+    assert by_cpu == {"gateway", *(f"{n}-api" for n in CONSUMERS)}
+    by_queue = {doc["spec"]["scaleTargetRef"]["name"]: doc["spec"]["triggers"][0]["metadata"]
+                for doc in documents if doc["kind"] == "ScaledObject"}
+    assert set(by_queue) == {f"{n}-worker" for n in CONSUMERS}
+    for worker, trigger in by_queue.items():
+        assert trigger["queueName"] == f"crm.{worker.removesuffix('-worker')}"

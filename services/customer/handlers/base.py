@@ -77,9 +77,11 @@ class HandlerBase:
     def today(self) -> date:
         return local_date(self.now(), self.tz)
 
-    def require_dictionary(self, data: dict) -> None:
+    def require_dictionary(self, data: dict, parameters=None) -> None:
         """422 `not_in_dictionary` naming each field of a create or edit whose value the
-        organisation's data dictionary refuses (an unset list: free text)."""
+        organisation's data dictionary refuses (an unset list: free text).
+        `parameters`: the dictionary already read (an import checks every row against
+        one reading)."""
         if self.org_settings is None:
             return
         checks = {name: (name, data[name]) for name in ("industry", "source", "tags")
@@ -88,7 +90,7 @@ class HandlerBase:
                      if isinstance(r, dict)]
         if relations:
             checks["relations"] = ("relation", relations)
-        self.org_settings.current().require_choices(checks)
+        (parameters or self.org_settings.current()).require_choices(checks)
 
     # ---- loading
 

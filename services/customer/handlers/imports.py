@@ -15,6 +15,8 @@ from services.customer.domain import Customer
 from services.customer.handlers.base import PRODUCER, HandlerBase, match_summary, new_id
 
 IMPORT_CHUNK = 250           # customers whose events share one outbox document
+RESERVE_BATCH = 250          # names reserved by one query and one write (a longer
+#                              $in is too deep an SQL expression for FerretDB)
 
 
 class ImportHandlers(HandlerBase):
@@ -26,6 +28,7 @@ class ImportHandlers(HandlerBase):
         duplicates: list[dict] = []
         good: list[tuple[int, dict, str]] = []
         first_row_of: dict[str, tuple[int, str]] = {}
+        dictionary = self.org_settings.current() if self.org_settings else None
         for row, command in rows:
             refused = fields_not_allowed(actor, command)
             if refused:
@@ -34,7 +37,7 @@ class ImportHandlers(HandlerBase):
                 continue
             try:
                 F.clean_customer(command, partial=False)
-                self.require_dictionary(command)
+                self.require_dictionary(command, dictionary)
             except Invalid as error:
                 for field, messages in sorted(error.errors.items()):
                     for message in messages:
@@ -55,15 +58,21 @@ class ImportHandlers(HandlerBase):
                  if good else 0)
         created: list[Customer] = []
         held: list[tuple[int, str]] = []
-        for offset, (row, command, normalized) in enumerate(good):
-            number = numbering.format_number(day, first + offset)
-            customer = Customer.create(actor, command, customer_id=number, number=number,
-                                       contact_id=new_id(), now=now, in_pool=in_pool)
-            holder = self.repository.names.reserve(normalized, customer.id, now)
-            if holder:
-                held.append((row, holder))
-                continue
-            created.append(customer)
+        for start in range(0, len(good), RESERVE_BATCH):
+            batch = []
+            for offset, (row, command, normalized) in enumerate(
+                    good[start:start + RESERVE_BATCH], start):
+                number = numbering.format_number(day, first + offset)
+                batch.append((row, normalized, Customer.create(
+                    actor, command, customer_id=number, number=number, contact_id=new_id(),
+                    now=now, in_pool=in_pool)))
+            holders = self.repository.names.reserve_many(
+                {normalized: customer.id for _, normalized, customer in batch}, now)
+            for row, normalized, customer in batch:
+                if normalized in holders:
+                    held.append((row, holders[normalized]))
+                else:
+                    created.append(customer)
         summaries = {d["_id"]: match_summary(d)
                      for d in self.repository.find_by_ids({h for _, h in held})}
         for row, holder in held:

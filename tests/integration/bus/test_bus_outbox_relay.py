@@ -77,6 +77,11 @@ class DiesBeforeMarkingSent:
                     raise Crash("relay died after the confirm, before marking sent")
                 return collection.update_one(filter_, update, *args, **kwargs)
 
+            def update_many(self, filter_, update, *args, **kwargs):
+                if "$pullAll" in update or OUTBOX in update.get("$set", {}):
+                    raise Crash("relay died after the confirm, before marking sent")
+                return collection.update_many(filter_, update, *args, **kwargs)
+
         return Collection()
 
 
@@ -140,3 +145,91 @@ def test_an_event_no_queue_is_bound_to_stays_in_the_outbox_until_one_is(bus):
     assert envelope == orphan
     eventually(lambda: outbox_of(bus.db.things, "t4") == ([], False), timeout=10,
                message="orphan marked sent")
+
+
+def test_a_batch_with_one_unroutable_event_leaves_exactly_that_one_pending(bus):
+    lonely = "bustest.relay.nobody_listens"
+    names = bus.fresh_service("bustest_relay", [MADE, CHANGED])
+    first, orphan, second = (make_envelope(MADE, "b1"), make_envelope(lonely, "b2"),
+                             make_envelope(CHANGED, "b3"))
+    bus.db.things.insert_many([{"_id": "b1", **outbox_fields([first])},
+                               {"_id": "b2", **outbox_fields([orphan])},
+                               {"_id": "b3", **outbox_fields([second])}])
+    relay = bus.relay(["things"])
+    with pytest.raises(Unroutable):   # one batch, one confirm wait, one refusal
+        relay.publish_pending()
+    assert relay.published == 2
+    assert {bus.take(names.main)[0]["id"], bus.take(names.main)[0]["id"]} == \
+        {first["id"], second["id"]}
+    assert outbox_of(bus.db.things, "b1") == ([], False)
+    assert outbox_of(bus.db.things, "b3") == ([], False)
+    assert outbox_of(bus.db.things, "b2") == ([orphan], True)
+    assert bus.db.things.find_one({"_id": "b2"}).get(LEASE) is None
+
+
+def test_a_connection_dropped_mid_batch_loses_nothing(bus):
+    import socket
+
+    names = bus.fresh_service("bustest_relay", [MADE])
+    envelopes = {f"d{n}": make_envelope(MADE, f"d{n}") for n in range(20)}
+    bus.db.things.insert_many([{"_id": _id, **outbox_fields([envelope])}
+                               for _id, envelope in envelopes.items()])
+    relay = bus.relay(["things"])
+    publisher = relay._publisher
+    send = publisher._send
+
+    def dropping_while_confirming(messages):
+        publisher._ensure_producer()
+        connection = publisher._connection
+        wait_for_confirms = connection.drain_events
+
+        def broker_goes_away(**kwargs):   # every message sent, no confirm read yet
+            connection.drain_events = wait_for_confirms
+            connection.connection.sock.shutdown(socket.SHUT_RDWR)
+            return wait_for_confirms(**kwargs)
+
+        connection.drain_events = broker_goes_away
+        publisher._send = send
+        return send(messages)
+
+    publisher._send = dropping_while_confirming
+    with pytest.raises(Exception):
+        relay.publish_pending()
+    # only what the broker confirmed before the drop is marked sent (the confirms of a
+    # batch may have been read before the socket went): every other event is still in
+    # its outbox, with the lease freed
+    kept = set()
+    for _id, envelope in envelopes.items():
+        assert outbox_of(bus.db.things, _id) in (([envelope], True), ([], False))
+        assert bus.db.things.find_one({"_id": _id}).get(LEASE) is None
+        if outbox_of(bus.db.things, _id)[1]:
+            kept.add(_id)
+
+    assert relay.publish_pending() == len(kept)   # the next pass, reconnected
+    received = set()
+
+    def all_received():
+        while (message := bus.take(names.main)) is not None:
+            received.add(message[0]["id"])
+        return received >= {envelope["id"] for envelope in envelopes.values()}
+
+    eventually(all_received, message="every event delivered (duplicates allowed)")
+    assert all(outbox_of(bus.db.things, _id) == ([], False) for _id in envelopes)
+
+
+def test_a_relay_that_does_not_scan_publishes_what_writers_name(bus):
+    from crmkit.bus.outbox import notify_outbox
+
+    names = bus.fresh_service("bustest_relay", [MADE])
+    made = make_envelope(MADE, "h1")
+    relay = bus.relay(["things"], interval=None)
+    running = bus.start("api relay", relay.run)
+    bus.db.things.insert_one({"_id": "h1", **outbox_fields([made])})
+    notify_outbox("things", ["h1"])
+
+    envelope, _ = eventually(lambda: bus.take(names.main), message="hinted event published")
+    assert envelope == made
+    eventually(lambda: outbox_of(bus.db.things, "h1") == ([], False), message="marked sent")
+    running.stop.set()
+    relay.wake()
+    running.halt()

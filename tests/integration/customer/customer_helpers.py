@@ -11,6 +11,7 @@ from crmkit.bus.connection import connect
 from crmkit.bus.topology import events_exchange
 from crm_testing import fresh_database
 from people import person
+from sample_files import multipart  # noqa: F401 - the one multipart builder, re-exported
 
 CUSTOMERS = "/api/v1/customers"
 
@@ -107,19 +108,23 @@ def service_handlers(clock=None, users=None, db=None):
 identity = person   # the one factory of test identities (tests/people.py)
 
 
-def multipart(fields: dict, files: dict) -> tuple[bytes, str]:
-    """A multipart/form-data body: fields {name: text}, files {name: (filename, bytes)}."""
-    boundary = f"----crm{uuid.uuid4().hex}"
-    parts = []
-    for name, value in fields.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
-                     f'{value}\r\n'.encode())
-    for name, (filename, content) in files.items():
-        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-                     f'filename="{filename}"\r\nContent-Type: application/octet-stream'
-                     f'\r\n\r\n'.encode() + content + b"\r\n")
-    parts.append(f"--{boundary}--\r\n".encode())
-    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+def cast(corg, **more) -> dict:
+    """The people of a visibility test around one owner in east/shanghai/team-1: a
+    teammate, a sharee in another region, the owner's supervisor and manager, their
+    counterparts elsewhere, the admin; `more` adds {name: (role, team[, region])}."""
+    team = "east/shanghai/team-1"
+    people = {
+        "owner": corg.user("rep", team),
+        "teammate": corg.user("rep", team),
+        "sharee": corg.user("rep", "north/beijing/team-1", "north"),
+        "supervisor": corg.user("supervisor", "east/shanghai"),
+        "other_supervisor": corg.user("supervisor", "east/hangzhou"),
+        "manager": corg.user("manager", "east", "east"),
+        "other_manager": corg.user("manager", "north", "north"),
+        "admin": corg.admin,
+    }
+    people.update({name: corg.user(*spec) for name, spec in more.items()})
+    return people
 
 
 def xlsx_bytes(rows: list[list]) -> bytes:

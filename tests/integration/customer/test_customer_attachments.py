@@ -9,24 +9,15 @@ from urllib.parse import unquote
 import pytest
 
 import sample_files as files
-from customer_helpers import create, multipart, url
+from customer_helpers import cast, create, multipart, url
+from sample_files import assert_hidden, attach, every_call
 
 FULL, HIDDEN, POOL = "full", 404, 403
 
 
 @pytest.fixture(scope="module")
 def people(corg):
-    team = "east/shanghai/team-1"
-    return {
-        "owner": corg.user("rep", team),
-        "teammate": corg.user("rep", team),
-        "sharee": corg.user("rep", "north/beijing/team-1", "north"),
-        "supervisor": corg.user("supervisor", "east/shanghai"),
-        "other_supervisor": corg.user("supervisor", "east/hangzhou"),
-        "manager": corg.user("manager", "east", "east"),
-        "other_manager": corg.user("manager", "north", "north"),
-        "admin": corg.admin,
-    }
+    return cast(corg)
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +27,6 @@ def owned(people):
                                  json={"user_ids": [people["sharee"].id]})
     assert reply.status_code == 200, reply
     return customer
-
-
-def attach(session, path: str, content: bytes, filename: str = "合同.pdf", **headers):
-    body, content_type = multipart({}, {"file": (filename, content)})
-    return session.request("POST", f"{path}/attachments", data=body,
-                           content_type=content_type, headers=headers or None)
 
 
 @pytest.mark.parametrize("content, name, content_type", [
@@ -149,15 +134,11 @@ EXPECTED = {"owner": FULL, "sharee": FULL, "supervisor": FULL, "manager": FULL,
 
 @pytest.mark.parametrize("who, expected", sorted(EXPECTED.items()))
 def test_seen_exactly_by_whoever_sees_the_customer(people, owned, who, expected):
-    item = attach(people["owner"], url(owned), files.PDF, "可见性.pdf").json
-    caller = people[who]
-    listed = caller.get(url(owned, "/attachments"))
-    one = caller.get(url(owned, f"/attachments/{item['id']}"))
-    upload = attach(caller, url(owned), files.PNG, f"{who}.png")
+    item, listed, one, upload, delete = every_call(
+        people["owner"], people[who], url(owned), (files.PDF, "可见性.pdf"),
+        (files.PNG, f"{who}.png"))
     if expected == HIDDEN:
-        assert (listed.status_code, one.status_code, upload.status_code) == (404, 404, 404)
-        assert "可见性" not in listed.data.decode() + one.data.decode()
-        assert caller.delete(url(owned, f"/attachments/{item['id']}")).status_code == 404
+        assert_hidden(listed, one, upload, delete, "可见性")
         return
     assert listed.status_code == 200 and item in listed.json["items"]
     assert one.status_code == 200 and one.data == files.PDF

@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from crm_testing import fresh_database
+from services.customer.api import PUBLIC_OUT
 from customer_helpers import (CUSTOMERS, create, customer_body, identity, service_handlers,
                               unique_name, upload, url, xlsx_bytes)
 
@@ -225,9 +226,11 @@ def test_customers_stored_before_public_terms_are_filled_and_found_in_the_pool()
     loaded, seen = handlers.get_customer(customer.id, rep)  # reads tolerate the gap
     assert loaded.name == customer.name and seen == "full"
     handlers.repository.ensure_indexes()                      # what start-up runs
-    docs, total = handlers.pool(query, identity("rep2", team="north/a", region="north"))
-    assert total == 1 and docs[0]["_id"] == customer.id
-    assert "public_terms" not in docs[0]                      # internal, never listed
+    customers, total = handlers.pool(query, identity("rep2", team="north/a", region="north"))
+    assert total == 1 and customers[0].id == customer.id
+    # internal, never listed: the page holds customers, read without the search terms
+    assert not hasattr(customers[0], "public_terms")
+    assert "public_terms" not in PUBLIC_OUT.dump(customers[0])
     # Filling the terms is storage upkeep, not a change of the customer: same version.
     assert handlers.get_customer(customer.id, rep)[0].version == customer.version
 

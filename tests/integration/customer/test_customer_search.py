@@ -11,6 +11,7 @@ from crm_testing import fresh_database
 from customer_helpers import (CUSTOMERS, Clock, create, customer_body, identity,
                               service_handlers, unique_name, url)
 from services.customer.repository import RETIRED_INDEXES, CustomerRepository
+from services.customer.terms_repository import TERM_INDEXES
 
 
 @pytest.fixture(scope="module")
@@ -152,6 +153,10 @@ def test_every_query_is_served_by_a_declared_index():
     sorts: set[str] = set()
     repo = handlers.repository
     repo.customers = RecordingCollection(repo.customers, queries, sorts)
+    # the search index's rows: `q` of the lists reads them (terms_repository)
+    term_queries: list[set[str]] = []
+    repo.terms.customers = repo.customers
+    repo.terms.rows = RecordingCollection(repo.terms.rows, term_queries, set())
     rep, sup = identity("rep1"), identity("sup", "supervisor", "east/shanghai")
     admin, mgr = identity("admin", "admin"), identity("mgr", "manager", "east")
     customer = handlers.create_customer(customer_body(), rep)
@@ -194,11 +199,16 @@ def test_every_query_is_served_by_a_declared_index():
     unserved = [sorted(q) for q in queries if q and q != {"deleted"} and not q & leading]
     assert not unserved, f"queries without an index: {unserved}"
     # Every field a list may be filtered by alone, and every sort key, leads an index.
-    filterable = {"search_terms", "public_terms", "status", "level", "industry", "tags", "source",
+    # `q` reads the search rows' `term` (the pool's public terms among them) and, in the
+    # export, the customer's `search_terms`
+    filterable = {"search_terms", "status", "level", "industry", "tags", "source",
                   "owner_id", "region", "created_at", "last_followup_at", "shared_with",
                   "owner_team", "owner_region", "name_normalized", "name_pinyin"}
     assert filterable <= set().union(*queries)
     assert filterable <= leading and sorts <= leading, sorted((filterable | sorts) - leading)
+    term_leading = {keys[0][0] for keys in TERM_INDEXES} | {"_id"}
+    assert {"term", "customer_id"} <= set().union(*term_queries)
+    assert not [q for q in term_queries if q and not q & term_leading], term_queries
     declared = {name for name in repo.customers._inner.index_information()}
     assert len(declared) >= len(repo.declared_indexes())
 

@@ -7,25 +7,14 @@ import io
 
 import pytest
 
-from customer_helpers import CUSTOMERS, create, url
+from customer_helpers import CUSTOMERS, cast, create, url
 
 FULL, PUBLIC, HIDDEN = "full", "public", 404
 
 
 @pytest.fixture(scope="module")
 def people(corg):
-    team = "east/shanghai/team-1"
-    return {
-        "owner": corg.user("rep", team),
-        "teammate": corg.user("rep", team),
-        "other_team_rep": corg.user("rep", "east/hangzhou/team-1"),
-        "sharee": corg.user("rep", "north/beijing/team-1", "north"),
-        "supervisor": corg.user("supervisor", "east/shanghai"),
-        "other_supervisor": corg.user("supervisor", "east/hangzhou"),
-        "manager": corg.user("manager", "east", "east"),
-        "other_manager": corg.user("manager", "north", "north"),
-        "admin": corg.admin,
-    }
+    return cast(corg, other_team_rep=("rep", "east/hangzhou/team-1"))
 
 
 @pytest.fixture(scope="module")

@@ -56,7 +56,8 @@ def gateway(amqp_url, stalled):
     login = app.test_client().post("/api/v1/auth/login",
                                    json={"username": "admin", "password": ADMIN_PASSWORD})
     assert login.status_code == 200, login.json
-    return app, {"Authorization": f"Bearer {login.json['access_token']}"}
+    yield app, {"Authorization": f"Bearer {login.json['access_token']}"}
+    app.extensions["crm.gateway.callers"].stop()
 
 
 def test_a_stalled_service_costs_its_routes_timeout_then_a_504_problem(gateway):

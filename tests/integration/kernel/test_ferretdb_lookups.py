@@ -7,11 +7,9 @@ MongoDB's equality also matches an array holding the value, and null a missing f
 (FerretDB explains only reads; its writes find their documents through the same query.)"""
 from __future__ import annotations
 
-import re
-
 import pytest
 
-from crm_testing import fresh_database
+from crm_testing import fresh_database, plan_of, uses_an_index
 
 ID_FILTERS = [{"_id": "c-7"}, {"_id": "c-7", "version": 3}]
 FIELD_FILTERS = {
@@ -48,17 +46,6 @@ def collection():
     return customers
 
 
-def plan_of(collection, command: dict) -> str:
-    explained = collection.database.command("explain", command)
-    return str(explained.get("queryPlanner"))
-
-
-def uses_an_index(plan: str, index: str) -> bool:
-    # FerretDB (SQLite) reports SQLite's plan (a SCAN of the table reads every row; one of
-    # `e VIRTUAL TABLE`, an array's elements, does not), MongoDB its own stages
-    table_scan = re.search(r"SCAN (?!e VIRTUAL TABLE)", plan)
-    return ("USING INDEX" in plan and f"_{index}" in plan and not table_scan) or (
-        "COLLSCAN" not in plan and ("IDHACK" in plan or "IXSCAN" in plan or "EXPRESS" in plan))
 
 
 @pytest.mark.parametrize("query", ID_FILTERS, ids=["id", "id+version"])

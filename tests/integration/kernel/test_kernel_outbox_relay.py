@@ -28,6 +28,20 @@ class StandInPublisher:
             raise ConnectionError("broker went away")
         self.confirmed.append(envelope["id"])
 
+    def publish_batch(self, envelopes):
+        """As the real publisher: each envelope's outcome, and the connection's failure
+        for every one after it failed."""
+        outcomes = []
+        for envelope in envelopes:
+            try:
+                self.publish(envelope)
+                outcomes.append(None)
+            except Unroutable as refusal:
+                outcomes.append(refusal)
+            except ConnectionError as failure:
+                return outcomes + [failure] * (len(envelopes) - len(outcomes))
+        return outcomes
+
 
 def envelope(type_="thing.made"):
     return {"id": uuid.uuid4().hex, "type": type_}

@@ -8,7 +8,7 @@ import pytest
 import sample_files as files
 from crm_testing import eventually
 from opp_helpers import OPPS, new_customer, open_when_known
-from sample_files import attach
+from sample_files import assert_hidden, attach, every_call
 
 
 @pytest.fixture(scope="module")
@@ -34,17 +34,11 @@ EXPECTED = {"rep1": "edit", "sup1": "edit", "mgr": "edit", "admin": "edit", "rep
 
 @pytest.mark.parametrize("who, expected", sorted(EXPECTED.items()))
 def test_each_role(people, opp, who, expected):
-    owner, caller = people["rep1"], people[who]
-    item = attach(owner, path(opp), files.DOCX, "报价单.docx")
-    assert item.status_code == 201, item
-    item = item.json
-    listed = caller.get(f"{path(opp)}/attachments")
-    one = caller.get(f"{path(opp)}/attachments/{item['id']}")
-    upload = attach(caller, path(opp), files.PDF, "草拟合同.pdf")
-    delete = caller.delete(f"{path(opp)}/attachments/{item['id']}")
+    owner = people["rep1"]
+    item, listed, one, upload, delete = every_call(
+        owner, people[who], path(opp), (files.DOCX, "报价单.docx"), (files.PDF, "草拟合同.pdf"))
     if expected == 404:
-        assert [r.status_code for r in (listed, one, upload, delete)] == [404] * 4
-        assert "报价单" not in listed.data.decode() + one.data.decode()
+        assert_hidden(listed, one, upload, delete, "报价单")
         return
     assert listed.status_code == 200 and item in listed.json["items"]
     assert one.status_code == 200 and one.data == files.DOCX

@@ -35,10 +35,10 @@ def world():
     clock = Clock()
     directory = UserDirectory(db)
     service = TaskHandlers(Repositories(db), directory, clock=clock)
-    for person in PEOPLE.values():
-        db["users"].insert_one({"_id": person.user_id, "name": person.name,
-                                "team": person.team, "region": person.region,
-                                "role": person.role, "timezone": person.timezone,
+    for someone in PEOPLE.values():
+        db["users"].insert_one({"_id": someone.user_id, "name": someone.name,
+                                "team": someone.team, "region": someone.region,
+                                "role": someone.role, "timezone": someone.timezone,
                                 "active": True})
     return service, TaskReactions(service), clock, db
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import sample_files as files
-from sample_files import attach
+from sample_files import assert_hidden, attach, every_call
 from tasks_helpers import TEAM1, TEAM2, known_to_tasks, later
 
 API = "/api/v1"
@@ -42,17 +42,11 @@ EXPECTED = {"rep1": 200, "sup1": 200, "mgr": 200, "admin": 200, "rep2": 404, "re
 
 @pytest.mark.parametrize("who, expected", sorted(EXPECTED.items()))
 def test_each_role(people, task, who, expected):
-    owner, caller = people["rep1"], people[who]
-    item = attach(owner, path(task), files.JPEG, "现场照片.jpg")
-    assert item.status_code == 201, item
-    item = item.json
-    listed = caller.get(f"{path(task)}/attachments")
-    one = caller.get(f"{path(task)}/attachments/{item['id']}")
-    upload = attach(caller, path(task), files.PNG, "门头.png")
-    delete = caller.delete(f"{path(task)}/attachments/{item['id']}")
+    item, listed, one, upload, delete = every_call(
+        people["rep1"], people[who], path(task), (files.JPEG, "现场照片.jpg"),
+        (files.PNG, "门头.png"))
     if expected == 404:
-        assert [r.status_code for r in (listed, one, upload, delete)] == [404] * 4
-        assert "现场照片" not in listed.data.decode()
+        assert_hidden(listed, one, upload, delete, "现场照片")
         return
     assert listed.status_code == 200 and item in listed.json["items"]
     assert one.status_code == 200 and one.data == files.JPEG

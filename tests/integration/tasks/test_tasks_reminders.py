@@ -12,10 +12,12 @@ import pytest
 from crm_testing import eventually
 from crmkit.clock import utcnow
 from crmkit.directory import UserDirectory
+from crmkit.scheduling import run_periodic
 from crmkit.service import Worker
 from people import person
 from services.tasks.app import bootstrap
 from services.tasks.handlers import TaskHandlers
+from services.tasks.reminders_loop import reminder_job
 from services.tasks.repository import Repositories
 from tasks_helpers import iso, now, reminders_swept, spying
 from crm_testing import fresh_database
@@ -163,9 +165,9 @@ def test_reminders_survive_a_worker_crash_and_restart_firing_once(system, org, a
 
 def crashing_sweeper(settings, *, after: int):
     _, definition = bootstrap(settings)
-    sweep = definition.jobs[0].run
+    sweep = definition.jobs[0].run.__self__.fire_due   # one sweep of the reminder loop
     service = sweep.__self__
-    real_save = service.repo.save
+    real_save = service.repo.save_fired
     saved = []
 
     def save(*args, **kwargs):
@@ -174,7 +176,7 @@ def crashing_sweeper(settings, *, after: int):
         real_save(*args, **kwargs)
         saved.append(1)
 
-    service.repo.save = save
+    service.repo.save_fired = save
     return sweep
 
 
@@ -220,3 +222,33 @@ def test_concurrent_sweeps_over_one_database_write_each_reminder_once():
     assert len(per_reminder) == 2 * TASKS and set(per_reminder.values()) == {1}
     assert sum(fired) == 2 * TASKS
     assert db["tasks"].count_documents({"next_remind_at": {"$ne": None}}) == 0
+
+
+def test_two_replicas_of_the_reminder_job_fire_each_reminder_exactly_once():
+    """The worker's own `reminders` job in two replicas (lease, loop and batches) over
+    one database: every reminder fires, none twice (bench/tasks.py measures how fast)."""
+    db = fresh_database("replicas")
+    t0 = utcnow()
+    services = [TaskHandlers(Repositories(db), UserDirectory(db)) for _ in range(2)]
+    rep = person("u1", "rep", "east/a")
+    count = 40
+    for i in range(count):
+        services[0].create(rep, {"title": f"r{i}", "due_at": t0 + timedelta(days=1),
+                                 "reminders": [{"remind_at": t0 + timedelta(seconds=1)}]})
+    stop = threading.Event()
+    threads = [threading.Thread(target=run_periodic, daemon=True,
+                                args=(reminder_job(s, s.repo), db["_leases"], stop))
+               for s in services]
+    for thread in threads:
+        thread.start()
+    try:
+        eventually(lambda: db["tasks"].count_documents({"next_remind_at": {"$ne": None}}) == 0,
+                   timeout=60, message="every reminder fired")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+    outbox = [e for doc in db["tasks"].find() for e in doc.get("_outbox", [])
+              if e["type"] == "reminder.due"]
+    per_reminder = Counter(e["data"]["reminder_id"] for e in outbox)
+    assert len(per_reminder) == count and set(per_reminder.values()) == {1}

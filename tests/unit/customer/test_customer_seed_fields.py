@@ -65,7 +65,7 @@ def test_bad_budget_or_dates_are_refused_naming_the_field(field, value):
 def test_the_new_fields_are_exported_and_imported():
     customer = make_customer(budget="5000", purchase_time="2027-03-01",
                              first_contact_on="2026-10-08")
-    headers, [row] = transfer.export_table([customer_doc(customer)], "zh", None)
+    headers, [row] = transfer.export_table([customer], "zh", None)
     values = dict(zip(headers, row))
     assert (values["预算"], values["采购时间"], values["首次接触日期"]) == (
         "5000.00", "2027-03-01", "2026-10-08")

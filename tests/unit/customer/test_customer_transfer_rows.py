@@ -9,6 +9,7 @@ from werkzeug.datastructures import LanguageAccept
 from crmkit.errors import Invalid
 
 from services.customer import transfer
+from services.customer.documents import customer_from
 
 
 def test_chinese_headers_and_labels_make_a_command():
@@ -84,10 +85,12 @@ def test_an_import_stops_reading_at_its_row_limit(monkeypatch, kind):
     assert len(read) == 4
 
 
-DOC = {"number": "CRM202611230001", "name": "商策科技", "industry": "软件",
-       "status": "intent", "tags": ["A", "B"], "deal_amount_cents": 120050,
-       "primary_contact": {"name": "王", "phone": "13812345678"},
-       "created_at": datetime(2026, 11, 22, 16, 30, tzinfo=timezone.utc)}
+DOC = customer_from({
+    "_id": "CRM202611230001", "number": "CRM202611230001", "name": "商策科技",
+    "industry": "软件", "status": "intent", "tags": ["A", "B"], "deal_amount_cents": 120050,
+    "contacts": [{"id": "k1", "name": "王", "phone": "13812345678", "is_primary": True}],
+    "created_by": "u-1", "created_at": datetime(2026, 11, 22, 16, 30, tzinfo=timezone.utc),
+    "updated_at": datetime(2026, 11, 22, 16, 30, tzinfo=timezone.utc)})
 
 
 def test_export_table_in_chinese_masks_phones():

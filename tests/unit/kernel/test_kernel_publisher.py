@@ -57,3 +57,25 @@ def test_an_event_goes_to_the_topic_exchange_keyed_by_its_type(publisher):
 
 def test_envelopes_are_compact_utf8_json():
     assert encode({"a": "张三", "b": 1}) == '{"a":"张三","b":1}'.encode()
+
+
+def test_a_batch_on_the_memory_bus_is_delivered_in_order(publisher):
+    queue = _queue(publisher, exchange=events_exchange, routing_key="kernel.batch.made")
+    envelopes = [{"id": uuid.uuid4().hex, "type": "kernel.batch.made", "n": n} for n in range(3)]
+    assert publisher.publish_batch(envelopes) == [None, None, None]
+    assert [json.loads(queue.get(no_ack=True).body)["n"] for _ in envelopes] == [0, 1, 2]
+
+
+def test_confirms_settle_single_and_multiple_acks_and_remember_nacks():
+    from crmkit.bus.publisher import _Confirms
+
+    confirms = _Confirms()
+    tags = [confirms.published() for _ in range(5)]
+    assert tags == [1, 2, 3, 4, 5]
+    confirms.on_ack(2, True)            # 1 and 2 at once
+    assert confirms.unsettled == {3, 4, 5}
+    confirms.on_nack(4, False)
+    confirms.on_ack(5, False)
+    assert confirms.unsettled == {3} and confirms.nacked == {4}
+    confirms.on_ack(5, True)
+    assert not confirms.unsettled and confirms.nacked == {4}

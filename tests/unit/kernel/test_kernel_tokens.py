@@ -104,3 +104,30 @@ def test_bearer_header_must_name_a_token(header):
 
 def test_bearer_header_gives_the_token():
     assert bearer_token("bearer  abc.def ") == "abc.def"
+
+
+def test_a_verified_internal_token_is_remembered_until_it_expires(monkeypatch):
+    """The memo never outlives the token, and never admits a token it did not verify."""
+    import time as clock
+
+    from crmkit import auth
+
+    tokens = TokenService(SECRET, internal_ttl=60)
+    identity = Identity("u1", "zhang.san", "张三", "rep", "east/a", "east")
+    token = tokens.issue_internal(identity)
+    assert tokens.verify_internal(token) == identity
+    assert tokens.verify_internal(token) == identity          # from the memo
+    with pytest.raises(Unauthorized):
+        tokens.verify_internal(token[:-2] + "xx")              # a forged signature
+    later = clock.time() + 61                                  # past its exp: checked again
+    monkeypatch.setattr(auth.time, "time", lambda: later)
+    checked = []
+
+    def decode_as_expired(*args):
+        checked.append(args)
+        raise Unauthorized("The token has expired.", code="token_expired")
+
+    monkeypatch.setattr(tokens, "_decode", decode_as_expired)
+    with pytest.raises(Unauthorized) as expired:
+        tokens.verify_internal(token)
+    assert expired.value.code == "token_expired" and checked

@@ -25,12 +25,26 @@ const statisticsEvery = 30 * time.Second
 // this connection used, with its default, per-table limited analysis (0x02).
 const optimize = "PRAGMA optimize=0x10002"
 
-// keepStatistics analyzes the database at once, then now and then until it is closed.
+// analyzeAtOpen brings the statistics up to date before the database is handed out: on
+// the opener's own connection, while nobody else uses the file. (Run from a goroutine at
+// open, it raced the creation of a new database's metadata table on another connection,
+// which then failed with "database is locked".)
+func analyzeAtOpen(db *sql.DB, l *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), statisticsEvery)
+	defer cancel()
+
+	if _, err := db.ExecContext(ctx, optimize); err != nil {
+		l.Warn("sqlite.metadata.pool.analyzeAtOpen: PRAGMA optimize failed", logging.Error(err))
+	}
+}
+
+// keepStatistics brings the statistics up to date now and then until the database is
+// closed.
 func keepStatistics(db *sql.DB, l *slog.Logger) {
 	ticker := time.NewTicker(statisticsEvery)
 	defer ticker.Stop()
 
-	for {
+	for range ticker.C {
 		ctx, cancel := context.WithTimeout(context.Background(), statisticsEvery)
 		_, err := db.ExecContext(ctx, optimize)
 		cancel()
@@ -42,7 +56,5 @@ func keepStatistics(db *sql.DB, l *slog.Logger) {
 		if err != nil {
 			l.Warn("sqlite.metadata.pool.keepStatistics: PRAGMA optimize failed", logging.Error(err))
 		}
-
-		<-ticker.C
 	}
 }

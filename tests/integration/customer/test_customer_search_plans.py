@@ -1,0 +1,182 @@
+"""Search and the pool's filters are index reads (issue 14 item 3), on the session's
+database server: the query plans of what `q` runs (a range of the search rows' `term`
+index, then the customers found by `number`) and of the pool's filtered counts and pages
+name an index and scan no table. Plans are read as
+tests/integration/kernel/test_ferretdb_lookups.py reads them.
+
+Also: the search rows follow the customer's document (written with it, rebuilt by the
+start-up fill, repaired from the pending flag), and a very common term is counted up to
+the search's limit and says so."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from crm_testing import fresh_database, plan_of, uses_an_index
+from crmkit.identity import Identity
+from crmkit.queries import count_matching
+from services.customer import naming
+from services.customer.documents import TERMS_PENDING, customer_doc
+from services.customer.domain import Customer
+from services.customer.repository import (POOL_FILTERS as POOL_FILTER_KEYS,
+                                          CustomerRepository, all_of, customer_filter,
+                                          scope_filter, sort_for)
+from services.customer.terms_repository import (FILLED, MATCH_LIMIT, TERMS, prefix_range,
+                                                wanted_rows)
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
+ADMIN = Identity("admin", "admin", "Admin", "admin", "east", "east")
+REP = Identity("rep-n", "rep-n", "Rep", "rep", "north/beijing/team-1", "north")
+INDUSTRIES = ["软件", "制造", "零售", "教育", "医疗", "能源", "物流", "金融"]
+STATUSES = ["potential", "intent", "deal", "lost"]
+WORDS = ["商策", "华信", "云帆", "浦江", "申远", "绿源", "西溪", "钱塘"]
+
+
+def make(n: int, **extra) -> Customer:
+    number = f"CRM20261123{n:06d}"
+    data = {"name": f"{WORDS[n % 8]}{['科技', '贸易', '物流'][n % 3]}{n:05d}有限公司",
+            "industry": INDUSTRIES[n % 8], "status": STATUSES[n // 3 % 4],
+            "level": "ABCD"[n // 5 % 4], "region": ["east", "north", "south"][n // 7 % 3],
+            "primary_contact": {"name": f"联系人{n}", "phone": f"139{n:08d}"}, **extra}
+    # as in a sales organisation: most customers are claimed, a tenth wait in the pool
+    return Customer.create(ADMIN, data, customer_id=number, number=number,
+                           contact_id=f"k{n}", now=NOW, in_pool=n % 10 == 0)
+
+
+@pytest.fixture(scope="module")
+def repo():
+    repository = CustomerRepository(fresh_database("searchplans"))
+    customers = [make(n) for n in range(1, 1201)]
+    for start in range(0, len(customers), 400):
+        repository.insert_import_chunk(f"chunk-{start}", "plans",
+                                       customers[start:start + 400], [], NOW)
+    # indexes made on the loaded collections, as on a data folder in use: the server
+    # keeps its planner statistics from then on (docs/database.md)
+    repository.ensure_indexes()
+    return repository
+
+
+SEARCHES = {"chinese_2": "商策", "pinyin_prefix": "shangce", "initials": "sckj",
+            "phone_suffix": "00000123", "number": "crm20261123000123"}
+
+
+def page_filter(repo, viewer, query: dict, *, pool: bool) -> tuple[dict, list]:
+    """The filter and sort `list_page` / `pool_page` run for `query`."""
+    select = repo.pool_filter if pool else repo.list_filter
+    return select(viewer, query, tz=TZ), sort_for(query.get("sort"))
+
+
+@pytest.mark.parametrize("kind", SEARCHES)
+def test_each_search_kind_reads_the_term_index(repo, kind):
+    term = naming.query_term(SEARCHES[kind])
+    rows = repo.db[TERMS]
+    plan = plan_of(rows, {"find": TERMS, "filter": {"term": prefix_range(term)},
+                          "limit": 800})
+    assert uses_an_index(plan, "term_1"), plan
+    assert repo.terms.lookup(term).public or repo.terms.lookup(term).private, kind
+
+
+@pytest.mark.parametrize("kind", SEARCHES)
+@pytest.mark.parametrize("viewer, pool", [(ADMIN, False), (REP, True)], ids=["list", "pool"])
+def test_the_customers_a_search_found_are_read_by_index(repo, kind, viewer, pool):
+    filter_, sort = page_filter(repo, viewer, {"q": SEARCHES[kind]}, pool=pool)
+    customers = repo.db["customers"]
+    page = plan_of(customers, {"find": "customers", "filter": filter_,
+                               "sort": dict(sort), "limit": 20})
+    assert uses_an_index(page, "number_1_deleted_1") or uses_an_index(page, "_id_"), page
+
+
+POOL_FILTERS = [{"status": "potential"}, {"level": "A", "claimed": False},
+                {"industry": "软件", "status": "intent"}, {"region": "east", "level": "B"},
+                {"claimed": True, "status": "deal"},
+                {"status": "potential", "level": "C", "claimed": False}]
+
+
+@pytest.mark.parametrize("query", POOL_FILTERS, ids=str)
+def test_the_pools_filters_are_index_reads(repo, query):
+    filter_, sort = page_filter(repo, REP, query, pool=True)
+    customers = repo.db["customers"]
+    page = plan_of(customers, {"find": "customers", "filter": filter_,
+                               "sort": dict(sort), "limit": 20})
+    indexes = ["deleted_1_owner_id_1_status_1_level_1_industry_1_region_1_source_1_"
+               "created_at_-1__id_-1", "owner_id_1_deleted_1_created_at_-1__id_-1",
+               *(f"{key}_1_created_at_-1__id_-1" for key in POOL_FILTER_KEYS),
+               *(f"{key}_1__id_1" for key in POOL_FILTER_KEYS), "deleted_1", "created_at_-1__id_-1"]
+    assert any(uses_an_index(page, index) for index in indexes), page
+    # (the count is read from the wide pool index alone, named to SQLite by the patched
+    # FerretDB, `INDEXED BY`; its explain does not show the count path)
+
+
+def test_results_are_those_of_the_stored_terms(repo):
+    """The index answers exactly what the anchored match on the stored arrays answers."""
+    customers = repo.db["customers"]
+    for q in [*SEARCHES.values(), "sc", "13900000", "科技", "华信贸易", "crm2026"]:
+        term = naming.query_term(q)
+        for viewer, pool in ((ADMIN, False), (REP, True)):
+            filter_, _ = page_filter(repo, viewer, {"q": q}, pool=pool)
+            indexed = {d["_id"] for d in customers.find(filter_, {"_id": 1})}
+            if pool:
+                reference = all_of(customer_filter(tz=TZ, visible=scope_filter(viewer, "all"),
+                                                   q=q))
+            else:
+                reference = all_of([scope_filter(viewer, "all"),
+                                    *customer_filter(tz=TZ, q=q)])
+            scanned = {d["_id"] for d in customers.find(reference, {"_id": 1})}
+            assert indexed == scanned, (q, pool, repo.terms.lookup(term).capped)
+
+
+def test_a_term_too_common_for_the_index_is_matched_in_full(repo):
+    """The index answers at most MATCH_LIMIT customers, which may hold none the caller
+    sees: a more common term is matched on the stored terms within the caller's scope."""
+    assert repo.terms.lookup("s").capped
+    every = repo.list_page(ADMIN, {"q": "s", "page": 1, "per_page": 20, "sort": None}, tz=TZ)
+    assert every.total > MATCH_LIMIT and len(every.items) == 20
+    number = "CRM20261123005000"
+    mine = Customer.create(REP, {"name": "商策科技测试专用有限公司", "industry": "软件",
+                                 "status": "potential",
+                                 "primary_contact": {"name": "专用", "phone": "13700005000"}},
+                           customer_id=number, number=number, contact_id="k5000", now=NOW)
+    repo.insert_import_chunk("chunk-rep", "plans", [mine], [], NOW)
+    own = repo.list_page(REP, {"q": "s", "scope": "mine", "page": 1, "per_page": 20,
+                               "sort": None}, tz=TZ)
+    assert [c.id for c in own.items] == [mine.id]
+    exact = repo.list_page(ADMIN, {"q": "crm20261123000007", "page": 1, "per_page": 20,
+                                   "sort": None}, tz=TZ)
+    assert not repo.terms.lookup("crm20261123000007").capped and exact.total == 1
+
+
+def test_rows_follow_the_document_and_are_repaired_from_the_flag(repo):
+    customer = repo.get("CRM20261123000005")
+    loaded = customer.version
+    customer.update(ADMIN, {"name": "全新名称测试有限公司"}, now=NOW)
+    repo.save(customer, loaded, [])
+    assert {"CRM20261123000005"} == set(repo.terms.lookup("全新").public)
+    assert "CRM20261123000005" not in repo.terms.lookup(naming.query_term(WORDS[5])).public
+    # a crash after the customer's write, before its rows: the flag stays, and the next
+    # search (or the start) brings the rows up to the document
+    repo.customers.update_one({"_id": "CRM20261123000005"}, {"$set": {
+        "search_terms": ["旧名字"], "public_terms": ["旧名字"], TERMS_PENDING: True}})
+    assert count_matching(repo.customers, {TERMS_PENDING: True}) == 1
+    assert repo.terms.lookup("旧名").public == ["CRM20261123000005"]
+    assert count_matching(repo.customers, {TERMS_PENDING: True}) == 0
+    assert repo.terms.lookup("全新").public == []
+
+
+def test_the_start_up_fill_gives_older_customers_their_rows_once():
+    db = fresh_database("termsfill")
+    repository = CustomerRepository(db)
+    customer = make(7)
+    # as a version before the search rows stored it: no rows, no flag, no note of a fill
+    doc = {**customer_doc(customer), "history": [], "interactions": []}
+    doc.pop(TERMS_PENDING)
+    db["customers"].insert_one(doc)
+    repository.ensure_indexes()
+    assert set(repository.terms.lookup("商策").public) | set(
+        repository.terms.lookup(naming.query_term(customer.name[:2])).public) >= {customer.id}
+    assert db[TERMS].count_documents({}) == len(wanted_rows(doc))
+    assert db["scheduled_runs"].find_one({"_id": FILLED})
+    repository.ensure_indexes()           # a second start: nothing to do, nothing doubled
+    assert db[TERMS].count_documents({}) == len(wanted_rows(doc))
