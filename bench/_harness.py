@@ -209,6 +209,25 @@ def _role(command: str) -> str:
     return "other"
 
 
+def group_processes(groups) -> list[tuple[int, str, float]]:
+    """(pid, command line, CPU seconds so far) of every live process whose process group
+    is one of `groups` (Linux /proc)."""
+    hz = os.sysconf("SC_CLK_TCK")
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                stat = handle.read()
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2:].split()
+        if int(fields[2]) in groups:
+            found.append((int(pid), command, (int(fields[11]) + int(fields[12])) / hz))
+    return found
+
+
 class CpuMeter:
     """CPU time by role of the processes in some process groups (Linux /proc), and the
     whole machine's busy time: where a load's cycles went, and how much others used."""
@@ -219,21 +238,9 @@ class CpuMeter:
 
     def _sample(self) -> tuple[dict, float, float]:
         by_role: dict[str, float] = {}
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open(f"/proc/{pid}/stat") as handle:
-                    stat = handle.read()
-                with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                    command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            if int(fields[2]) in self.groups:
-                role = _role(command)
-                by_role[role] = by_role.get(role, 0) + (int(fields[11]) + int(fields[12])) \
-                    / self.hz
+        for _, command, seconds in group_processes(self.groups):
+            role = _role(command)
+            by_role[role] = by_role.get(role, 0) + seconds
         with open("/proc/stat") as handle:
             cpu = [int(n) for n in handle.readline().split()[1:]]
         idle = cpu[3] + cpu[4]

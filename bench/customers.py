@@ -71,7 +71,7 @@ def xlsx(rows: list[list]) -> bytes:
 
 
 def import_sheet(base_url: str, token: str, content: bytes, filename: str,
-                 in_pool: bool) -> tuple[int, dict, float]:
+                 in_pool: bool, *, timeout: float = 600) -> tuple[int, dict, float]:
     """POST /customers/import with a long timeout (a big file takes a while)."""
     boundary = f"----bench{uuid.uuid4().hex}"
     payload = (f'--{boundary}\r\nContent-Disposition: form-data; name="in_pool"\r\n\r\n'
@@ -85,7 +85,7 @@ def import_sheet(base_url: str, token: str, content: bytes, filename: str,
                  "Content-Type": f"multipart/form-data; boundary={boundary}"})
     started = time.perf_counter()
     try:
-        with urllib.request.urlopen(request, timeout=600) as reply:
+        with urllib.request.urlopen(request, timeout=timeout) as reply:
             status, result = reply.status, json.loads(reply.read())
     except urllib.error.HTTPError as error:
         status, result = error.code, json.loads(error.read() or b"{}")

@@ -15,32 +15,19 @@ you want it; skipped otherwise), to see where an idle worker's threads are waiti
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import subprocess
 import threading
 
-from _harness import CpuMeter, System, _role, result
+from _harness import CpuMeter, System, _role, group_processes, result
 
 TARGET_PCT = 2.0
 
 
 def _processes(group: int) -> dict[int, tuple[str, float]]:
     """pid → (role, CPU seconds so far) of the process group's processes."""
-    hz = os.sysconf("SC_CLK_TCK")
-    found = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                stat = handle.read()
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2:].split()
-        if int(fields[2]) == group:
-            found[int(pid)] = (_role(command), (int(fields[11]) + int(fields[12])) / hz)
-    return found
+    return {pid: (_role(command), seconds)
+            for pid, command, seconds in group_processes({group})}
 
 
 def group_cpu(system: System, seconds: float) -> tuple[float, dict, dict]:

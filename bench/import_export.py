@@ -33,7 +33,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import System, result, show  # noqa: E402
+from _harness import System, group_processes, result, show  # noqa: E402
+from customers import import_sheet, xlsx  # noqa: E402
 
 API = "/api/v1/customers"
 WORDS = "华信云帆浦江申远绿源西溪钱塘京北海港金桥东方恒达中联天成瑞丰博远鼎盛宏图嘉禾融创"
@@ -55,18 +56,6 @@ def sheet_rows(count: int) -> list[list]:
                      f"联系人{n}", f"1{random.choice('3589')}{n:09d}", f"c{n}@example.cn",
                      random.choice(["总经理", "采购经理"])])
     return rows
-
-
-def xlsx(rows: list[list]) -> bytes:
-    from openpyxl import Workbook
-
-    workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet("customers")
-    for row in rows:
-        sheet.append(row)
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
 
 
 def openpyxl_read_seconds(content: bytes) -> float:
@@ -110,25 +99,6 @@ def insert_anchor(url: str, rows: list[list]) -> float:
         client.close()
 
 
-def post_import(base_url: str, token: str, content: bytes) -> tuple[int, dict, float]:
-    boundary = f"----bench{uuid.uuid4().hex}"
-    payload = (f'--{boundary}\r\nContent-Disposition: form-data; name="in_pool"\r\n\r\n'
-               f'false\r\n--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-               f'filename="customers.xlsx"\r\nContent-Type: application/octet-stream\r\n\r\n'
-               ).encode() + content + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(
-        base_url + f"{API}/import", data=payload, method="POST",
-        headers={"Authorization": f"Bearer {token}",
-                 "Content-Type": f"multipart/form-data; boundary={boundary}"})
-    began = time.perf_counter()
-    try:
-        with urllib.request.urlopen(request, timeout=1800) as reply:
-            status, body = reply.status, json.loads(reply.read())
-    except urllib.error.HTTPError as error:
-        status, body = error.code, json.loads(error.read() or b"{}")
-    return status, body, time.perf_counter() - began
-
-
 def customer_total(base_url: str, token: str) -> int:
     request = urllib.request.Request(base_url + f"{API}?scope=all&per_page=1",
                                      headers={"Authorization": f"Bearer {token}"})
@@ -151,21 +121,8 @@ def wait_written(base_url: str, token: str, before: int, elapsed: float) -> tupl
 
 def customer_api_pids(system: System) -> list[int]:
     """The customer service's API processes of this system (gunicorn master and workers)."""
-    pids = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                stat = handle.read()
-            with open(f"/proc/{pid}/cmdline", "rb") as handle:
-                words = handle.read().split(b"\0")
-        except OSError:
-            continue
-        group = int(stat[stat.rfind(")") + 2:].split()[2])
-        if group == system.process.pid and b"serve" in words and b"customer" in words:
-            pids.append(int(pid))
-    return pids
+    return [pid for pid, command, _ in group_processes({system.process.pid})
+            if {"serve", "customer"} <= set(command.split())]
 
 
 def memory_kb(pid: int, field: str) -> int:
@@ -244,7 +201,8 @@ def main() -> int:
                          "insert_many_rows_s": args.rows / insert_s})
         token = system.org.admin.token
         before = customer_total(system.base_url, token)
-        status, body, seconds = post_import(system.base_url, token, content)
+        status, body, seconds = import_sheet(system.base_url, token, content,
+                                             "customers.xlsx", False, timeout=1800)
         if status == 504:
             # the gateway gave up waiting (its import timeout); the service goes on:
             # the import is timed by the customers it writes, until they stop growing
