@@ -1,5 +1,5 @@
 """The customer list with 10,000 customers: starts `crm up` (embedded) on a free port,
-imports 10,000 customers, then times the list API (first and last page, sorted) and the
+imports 10,000 customers, then times the list API (first and last page, sorted), the pool and the
 console's customer list in Chromium (first rows, a sort by name, the last page), once the
 import's events have been consumed and the machine is quiet again.
 
@@ -79,15 +79,17 @@ def main() -> None:
         with urllib.request.urlopen(request, timeout=900) as reply:
             print(f"import of {N}: HTTP {reply.status} in {time.monotonic() - started:.1f}s")
         print(f"quiet again {wait_until_quiet():.0f}s after the import")
-        for query in ("scope=all&per_page=20", "scope=all&per_page=20&sort=name",
-                      f"scope=all&per_page=20&sort=-name&page={N // 20}", "scope=all&q=%E5%8E%8B%E6%B5%8B&per_page=20",
-                      "scope=all&per_page=20&level=B&sort=-created_at"):
+        for query in ("customers?scope=all&per_page=20", "customers?scope=all&per_page=20&sort=name",
+                      f"customers?scope=all&per_page=20&sort=-name&page={N // 20}",
+                      "customers?scope=all&q=%E5%8E%8B%E6%B5%8B&per_page=20",
+                      "customers?scope=all&per_page=20&level=B&sort=-created_at",
+                      "pool?per_page=20", f"pool?per_page=20&page={N // 20}"):
             timings = []
             for _ in range(3):
                 started = time.monotonic()
-                page = org.admin.get(f"/api/v1/customers?{query}").json
+                page = org.admin.get(f"/api/v1/{query}").json
                 timings.append((time.monotonic() - started) * 1000)
-            print(f"GET /customers?{query}: total {page['total']} in "
+            print(f"GET /{query}: total {page['total']} in "
                   f"{sorted(timings)[1]:.0f} ms (median of 3)")
         from playwright.sync_api import expect, sync_playwright
 

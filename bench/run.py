@@ -32,6 +32,7 @@ BENCHES = {
     "gateway-scaling": ("gateway.py", ["--scaling"]),
     "search": ("search.py", []),
     "customers": ("customers.py", []),
+    "customer-writes": ("customer_writes.py", []),
     "event-lag": ("event_lag.py", []),
     "tasks": ("tasks.py", ["--replicas", "2"]),
     "reporting": ("reporting.py", []),

@@ -176,8 +176,10 @@ class FerretServer:
     its state file tells other commands (`crm backup`) where to find it."""
 
     def __init__(self, data_dir: Path, *, port: int | None = None, memory: bool = False,
-                 binary: Path | None = None, die_with_parent: bool = True):
+                 binary: Path | None = None, die_with_parent: bool = True,
+                 log_level: str = "warn"):
         self.data_dir = Path(data_dir)
+        self.log_level = log_level   # "debug" logs every SQL statement and its time
         self.port = port or _free_port()
         self.memory = memory
         self.binary = binary
@@ -200,7 +202,7 @@ class FerretServer:
                                                  else "?_pragma=synchronous(normal)")
         command = [str(binary), "--handler=sqlite", f"--sqlite-url={sqlite_url}",
                    f"--listen-addr=127.0.0.1:{self.port}", f"--state-dir={self.data_dir}",
-                   "--debug-addr=-", "--telemetry=disable", "--log-level=warn"]
+                   "--debug-addr=-", "--telemetry=disable", f"--log-level={self.log_level}"]
         log = open(self.data_dir / "ferretdb.log", "ab")
         self.process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,

@@ -7,28 +7,27 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from crmkit.clock import as_utc, utcnow
+from crmkit.clock import utcnow
 from crmkit.queries import count_matching
 from crmkit.scheduling import instance_name
 
-STALE_AFTER = timedelta(seconds=15)
+STALE_AFTER = timedelta(seconds=30)
 COLLECTION = "_heartbeats"
 
 
 class Heartbeats:
+    """One document per worker, naming the components alive in it: one write per beat
+    however many components a worker runs (an idle system's writes are mostly these)."""
+
     def __init__(self, database):
         self._collection = database[COLLECTION]
 
-    def beat(self, component: str, **details) -> None:
+    def beat(self, components: list[str]) -> None:
         self._collection.update_one(
-            {"_id": f"{component}@{instance_name()}"},
-            {"$set": {"component": component, "at": utcnow(), **details}}, upsert=True)
+            {"_id": instance_name()},
+            {"$set": {"components": components, "at": utcnow()}}, upsert=True)
 
     def alive(self, component: str) -> bool:
         since = utcnow() - STALE_AFTER
         return count_matching(self._collection,
-                              {"component": component, "at": {"$gte": since}}) > 0
-
-    def last_seen(self, component: str):
-        doc = self._collection.find_one({"component": component}, sort=[("at", -1)])
-        return as_utc(doc["at"]) if doc else None
+                              {"components": component, "at": {"$gte": since}}) > 0

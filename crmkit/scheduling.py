@@ -16,6 +16,8 @@ from crmkit.clock import utcnow
 
 log = logging.getLogger(__name__)
 
+STANDBY_CHECK_S = 1.0   # how often a replica without a job's lease asks for it again
+
 
 def instance_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
@@ -69,11 +71,18 @@ def run_periodic(job: PeriodicJob, leases, stop: threading.Event,
                  on_tick: Callable[[], None] | None = None) -> None:
     lease = Lease(leases, f"job:{job.name}", ttl=timedelta(seconds=max(job.lease_ttl, job.interval * 2)))
     while not stop.is_set():
+        held = False
         try:
-            if lease.acquire():
+            held = lease.acquire()
+            if held:
                 job.run(utcnow())
             if on_tick:
                 on_tick()
         except Exception:
             log.exception("scheduled job %s failed", job.name)
-        stop.wait(job.interval)
+        # a standby only waits for the holder's lease to lapse: no need to ask often
+        stop.wait(job.interval if held else max(job.interval, STANDBY_CHECK_S))
+    try:
+        lease.release()   # a replica stopping in good order hands over at once
+    except Exception:
+        log.exception("could not release the lease of %s", job.name)

@@ -38,7 +38,7 @@ from crmkit.web import (ApiBlueprint, install_authentication, install_error_hand
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_EVERY_S = 5.0   # three beats per crmkit.health.STALE_AFTER
+HEARTBEAT_EVERY_S = 10.0   # three beats per crmkit.health.STALE_AFTER
 
 
 class ServiceRuntime:
@@ -142,11 +142,9 @@ class Worker:
     def _heartbeat(self) -> None:
         while not self.stop_event.is_set():
             try:
-                if self.relay:
-                    self.runtime.heartbeats.beat("relay")
-                if self.consumers and all(c.ready.is_set() for c in self.consumers):
-                    self.runtime.heartbeats.beat("consumer")
-                self.runtime.heartbeats.beat("scheduler")
+                alive = [part for part in self.components() if part != "consumer"
+                         or all(c.ready.is_set() for c in self.consumers)]
+                self.runtime.heartbeats.beat(alive)
             except Exception:
                 log.exception("heartbeat failed")
             self.stop_event.wait(HEARTBEAT_EVERY_S)

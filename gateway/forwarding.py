@@ -40,7 +40,7 @@ def blueprint(identity, clients: dict) -> ApiBlueprint:
             headers["Authorization"] = f"Bearer {caller.internal_token}"
         reply = client.request(request.method, path, query=request.query_string.decode(),
                                headers=headers, body=request.get_data())
-        response = Response(reply.body, status=reply.status)
+        response = Response(reply.content, status=reply.status)
         for name in RETURNED_HEADERS:
             value = reply.headers.get(name)
             if value is not None:

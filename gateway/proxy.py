@@ -2,9 +2,11 @@
 whole system runs in one process. Both speak the same (status, headers, body) shape."""
 from __future__ import annotations
 
+import contextvars
 import json
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -42,6 +44,15 @@ LONG_ROUTES = ((re.compile(rf"^{API}/customers/import"), 180.0),
 # A request finding every slot taken waits briefly, then gets a 503 problem.
 MAX_IN_FLIGHT = 6
 SLOT_WAIT_S = 1.0
+# Answers passed on piece by piece as they arrive instead of read whole first: an export
+# of 200,000 customers starts reaching its client at once, and no gateway process holds
+# it in memory. The read timeout then bounds each wait for the next piece.
+STREAMED_ROUTES = re.compile(rf"^{API}/[^?]*/export")
+STREAM_CHUNK = 64 * 1024
+
+
+def is_streamed(method: str, path: str) -> bool:
+    return method == "GET" and bool(STREAMED_ROUTES.match(path))
 
 
 def upstream_timeout(path: str, default: float = DEFAULT_TIMEOUT_S) -> float:
@@ -71,10 +82,52 @@ def owning_service(path: str) -> str | None:
 class Reply:
     status: int
     headers: dict
-    body: bytes
+    body: bytes = b""
+    chunks: Iterator[bytes] | None = None   # a streamed body (`is_streamed`), read once
 
     def json(self):
         return json.loads(self.body or b"null")
+
+    @property
+    def content(self):
+        """What to send on: the streamed pieces, or the body."""
+        return self.body if self.chunks is None else self.chunks
+
+
+def _passed_on(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
+    """A streamed answer's pieces; its connection goes back to the pool only when read to
+    the end (a client that left mid-way leaves it half-read: closed instead)."""
+    finished = False
+    try:
+        yield from response.stream(STREAM_CHUNK)
+        finished = True
+    finally:
+        if finished:
+            response.release_conn()
+        else:
+            response.close()
+
+
+def _streamed_in_process(app, environ) -> tuple[Iterator[bytes], str, list]:
+    """Run a streamed answer of an in-process service in a context of its own: Flask
+    keeps a streamed response's request context pushed until its last piece is read,
+    which must not sit on the gateway's own contexts (the gateway's request ends first)."""
+    context = contextvars.copy_context()
+    app_iter, status, headers = context.run(run_wsgi_app, app, environ, buffered=False)
+    pieces = iter(app_iter)
+
+    def passed_on() -> Iterator[bytes]:
+        try:
+            while True:
+                try:
+                    yield context.run(next, pieces)
+                except StopIteration:
+                    return
+        finally:
+            if hasattr(app_iter, "close"):
+                context.run(app_iter.close)
+
+    return passed_on(), status, headers
 
 
 class ServiceUnavailable(DomainError):
@@ -113,9 +166,11 @@ class HttpServiceClient:
                               "busy; try again shortly.", headers={"Retry-After": "2"})
         url = self.base_url + request_target(path, query)
         wait = urllib3.Timeout(connect=2.0, read=timeout or upstream_timeout(path, self.timeout))
+        streamed = is_streamed(method, path)
         try:
             response = self._pool.request(method, url, body=body, headers=headers or {},
-                                          preload_content=True, redirect=False, timeout=wait)
+                                          preload_content=not streamed, redirect=False,
+                                          timeout=wait)
         except urllib3.exceptions.TimeoutError:
             raise ServiceTimeout(f"{self.name} 服务未及时应答 / The {self.name} service did "
                                  "not answer in time.") from None
@@ -123,7 +178,9 @@ class HttpServiceClient:
             raise ServiceUnavailable(f"The {self.name} service did not answer: "
                                      f"{error.__class__.__name__}") from None
         finally:
-            self._slots.release()
+            self._slots.release()   # the service has answered: it is not stalled
+        if streamed:
+            return Reply(response.status, dict(response.headers), chunks=_passed_on(response))
         return Reply(response.status, dict(response.headers), response.data)
 
 
@@ -137,6 +194,9 @@ class InProcessServiceClient:
         # in one process a service cannot stall apart from the gateway: no timeout to keep
         environ = EnvironBuilder(path=request_target(path), method=method, query_string=query,
                                  headers=headers or {}, data=body or b"").get_environ()
+        if is_streamed(method, path):
+            pieces, status, response_headers = _streamed_in_process(self.app, environ)
+            return Reply(int(status.split(" ", 1)[0]), dict(response_headers), chunks=pieces)
         app_iter, status, response_headers = run_wsgi_app(self.app, environ, buffered=True)
         try:
             payload = b"".join(app_iter)

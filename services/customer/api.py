@@ -153,7 +153,8 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
         viewer = current_identity()
         body = parse_body(S.BulkSchema)
         results = handlers.bulk(body["action"], body["ids"], viewer,
-                                user_ids=body.get("user_ids"), reason=body.get("reason"))
+                                user_ids=body.get("user_ids"), reason=body.get("reason"),
+                                teams=body.get("teams"))
         return json_response(S.BulkResultOut().dump({"results": results}))
 
     @api.operation("/customers/<customer_id>", "GET", summary="A customer (full or public view)",

@@ -18,6 +18,9 @@ from services.customer.domain import Customer
 from services.customer.entities import Contact, Interaction
 
 TERMS_PENDING = "_terms_pending"
+# a digest of the search rows the document stands for (terms_repository.rows_digest):
+# a save whose terms hash the same as the stored ones leaves the rows alone
+TERMS_DIGEST = "_terms_digest"
 
 
 def _moment(value):
@@ -85,8 +88,9 @@ def customer_doc(customer: Customer) -> dict:
         "deleted": customer.deleted, "deleted_at": customer.deleted_at,
         "releases": list(customer.releases),
         "reclaim_warned_for": day_text(customer.reclaim_warned_for),
-        # every write of the document leaves its search rows to be brought up to it
-        # (terms_repository: the rows are derived, in a second write)
+        # a write of the document leaves its search rows to be brought up to it
+        # (terms_repository: the rows are derived, in a second write); the repository
+        # takes the flag out where it wrote the rows first or the terms are unchanged
         TERMS_PENDING: True,
     }
 

@@ -27,6 +27,13 @@ from services.customer.validation import refuse_sensitive
 MAX_RELEASES = 20          # cool-down memory: the last owners who gave the customer up
 
 
+def require_share_targets(user_ids, teams) -> None:
+    """A share names at least one user or team (one customer or many in bulk)."""
+    if not user_ids and not teams:
+        raise Invalid("user_ids", "Give at least one user id or team. "
+                                  "/ 请至少指定一个用户或团队。")
+
+
 # --- the rules of claiming ---------------------------------------------------------------
 
 def check_claim_limit(rules: PoolRules, owned_count: int) -> None:
@@ -146,9 +153,7 @@ class Ownership:
         self._require_claimed_and_visible(actor)
         require_editor(self, actor)
         user_ids, teams = list(user_ids or ()), list(teams or ())
-        if not user_ids and not teams:
-            raise Invalid("user_ids", "Give at least one user id or team. "
-                                      "/ 请至少指定一个用户或团队。")
+        require_share_targets(user_ids, teams)
         if not all(isinstance(u, str) and u for u in user_ids):
             raise Invalid("user_ids", "Give at least one user id.")
         added = [u for u in dict.fromkeys(user_ids)

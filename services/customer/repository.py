@@ -35,13 +35,14 @@ from crmkit.visibility import shared_clauses, team_subtree_filter, visibility_fi
 
 from services.customer import naming
 from services.customer.access import PUBLIC_FIELDS
-from services.customer.documents import (TERMS_PENDING, customer_doc, customer_from,
-                                         interaction_doc, interaction_from)
+from services.customer.documents import (TERMS_DIGEST, TERMS_PENDING, customer_doc,
+                                         customer_from, interaction_doc, interaction_from)
 from services.customer.domain import Customer
 from services.customer.entities import Interaction
 from services.customer.names_repository import CUSTOMERS, NamesRepository
 from services.customer.reclaim import PoolRules
-from services.customer.terms_repository import TermMatches, TermsRepository
+from services.customer.terms_repository import (TermMatches, TermsRepository, rows_digest,
+                                                wanted_rows)
 
 IMPORTS = "customer_imports"
 SETTINGS = "pool_settings"
@@ -51,7 +52,7 @@ LOCKS = "locks"
 INTERNAL = ("_outbox", "_outbox_pending", "_outbox_lease", SEEN)
 # What a command needs of a customer: everything but the log, follow-ups and outbox.
 LOAD = {"history": 0, "interactions": 0, "search_terms": 0, "public_terms": 0,
-        TERMS_PENDING: 0, **{f: 0 for f in INTERNAL}}
+        TERMS_PENDING: 0, TERMS_DIGEST: 0, **{f: 0 for f in INTERNAL}}
 # What a consumer needs: that, and the ids of the events applied already.
 LOAD_FOR_EVENTS = {k: v for k, v in LOAD.items() if k != SEEN}
 # What a list shows: no cool-down memory either (nor the consumed-event ids that
@@ -59,7 +60,7 @@ LOAD_FOR_EVENTS = {k: v for k, v in LOAD.items() if k != SEEN}
 LIST = {**LOAD, "releases": 0, "applied_events": 0}
 
 # Sortable list fields -> stored field.
-SORTABLE = {"created_at": "created_at", "updated_at": "updated_at", "number": "_id",
+SORTABLE = {"created_at": "created_at", "updated_at": "updated_at", "number": "number",
             "name": "name", "last_followup_at": "last_followup_at",
             "deal_amount": "deal_amount_cents", "last_deal_on": "last_deal_on",
             "level": "level", "status": "status", "industry": "industry",
@@ -76,11 +77,15 @@ PUBLIC_TERMS_FILLED = "migration:public_terms"
 # without it left the database sorting each group of ties in full for every page.
 SORT_KEYS = ("status", "level", "industry", "source", "region", "created_at", "updated_at",
              "last_followup_at", "last_deal_on", "deal_amount_cents", "name")
+UNIQUE_SORT_KEYS = ("number",)   # served by the index {number, deleted}
 POOL_FILTERS = ("status", "level", "industry", "region")
 DIRECTION = {"created_at": -1, "updated_at": -1, "deal_amount_cents": -1}
-# Indexes data folders made before may still have: dropped at start.
+# Indexes data folders made before may still have: dropped at start. An index on a term
+# array holds the whole array, which no query can use to find an element
+# (docs/database.md; `q` reads the search rows), and cost every write.
 RETIRED_INDEXES = ("deleted_1_owner_id_1", "owner_id_1_created_at_-1",
-                   *(f"{key}_{DIRECTION.get(key, 1)}" for key in SORT_KEYS))
+                   *(f"{key}_{DIRECTION.get(key, 1)}" for key in SORT_KEYS),
+                   "search_terms_1", "public_terms_1")
 CUSTOMER_INDEXES = (
     # One owner's list, counted from the index alone and read in the default order.
     [("owner_id", 1), ("deleted", 1), ("created_at", -1), ("_id", -1)],
@@ -91,8 +96,6 @@ CUSTOMER_INDEXES = (
     [("shared_teams", 1)],
     [("owner_team", 1)],
     [("owner_region", 1)],
-    [("search_terms", 1)],
-    [("public_terms", 1)],
     [("name_normalized", 1)],
     [("name_pinyin", 1)],
     [("tags", 1)],
@@ -197,9 +200,12 @@ def visible_filter(viewer) -> dict:
 
 
 def sort_for(sort: str | None, sortable: dict = SORTABLE) -> list[tuple[str, int]]:
-    """A list's sort: the requested field, then `_id` (the tie-breaker) the same way."""
+    """A list's sort: the requested field, then `_id` (the tie-breaker) the same way;
+    the number alone, which is unique (and read in order from its index)."""
     spec = sort_spec(sort, sortable, "-created_at")
     field, direction = spec[0]
+    if sortable[field] in UNIQUE_SORT_KEYS:
+        return [(sortable[field], direction)]
     return [(sortable[field], direction), ("_id", direction)]
 
 
@@ -294,8 +300,12 @@ class CustomerRepository:
         doc = {**customer_doc(customer), "history": nesting.encode(list(customer.log)),
                "interactions": [],
                **outbox_fields(envelopes)}
-        self.customers.insert_one(doc)
-        self.terms.sync([customer.id])
+        self.terms.insert_for_new([doc])     # its search rows first: no flag to clear
+        try:
+            self.customers.insert_one(doc)
+        except DuplicateKeyError:
+            self.terms.sync([customer.id])   # the rows back to the customer stored there
+            raise
         customer.log.clear()
         notify_outbox(CUSTOMERS, [customer.id])
 
@@ -305,7 +315,9 @@ class CustomerRepository:
         if it is still at `loaded_version` (else VersionConflict). `seen_event`: the id
         of the consumed event this change applies, recorded by the same write."""
         fields = customer_doc(customer)
-        for key in ("_id", "number", "created_by", "created_at"):
+        rows = wanted_rows(fields)
+        fields[TERMS_DIGEST] = rows_digest(rows)
+        for key in ("_id", "number", "created_by", "created_at", TERMS_PENDING):
             fields.pop(key)
         if customer.interactions_changed:   # an edit or deletion: the list as it is now
             fields["interactions"] = [interaction_doc(i) for i in customer.interactions or ()]
@@ -320,18 +332,33 @@ class CustomerRepository:
             update["$push"] = push
         filter_ = {"_id": customer.id, "version": loaded_version}
         update = with_outbox(update, envelopes)
-        if seen_event is None:
-            saved = self.customers.update_one(filter_, update).matched_count == 1
-        else:
-            saved = apply_once(self.customers, filter_, update, seen_event)
-        if not saved:
-            raise VersionConflict(f"customer {customer.id} changed meanwhile")
-        self.terms.sync([customer.id])
+        # the terms as stored (their digest): the rows stand, one write in all
+        if not self._write({**filter_, TERMS_DIGEST: fields[TERMS_DIGEST]}, update,
+                           seen_event):
+            # else the terms changed (or the version did): the flag in the same write,
+            # the rows brought to it after
+            flagged = {**update, "$set": {**update["$set"], TERMS_PENDING: True}}
+            before = self._write(filter_, flagged, seen_event, before=True)
+            if not before:
+                raise VersionConflict(f"customer {customer.id} changed meanwhile")
+            self.terms.follow(customer.id, customer.version,
+                              None if before is True else before, rows)
         customer.log.clear()           # written: the next command starts a new entry
         customer.new_interactions.clear()
         customer.interactions_changed = False
         if envelopes:
             notify_outbox(CUSTOMERS, [customer.id])
+
+    def _write(self, filter_: dict, update: dict, seen_event: str | None, *,
+               before: bool = False):
+        """The update if `filter_` matches (once per `seen_event`): falsy if it did not;
+        with `before`, the document as it was before, where known (a consumed event's
+        write does not tell: True). FerretDB 1.24 returns it whole (no projection)."""
+        if seen_event is not None:
+            return apply_once(self.customers, filter_, update, seen_event)
+        if not before:
+            return self.customers.update_one(filter_, update).matched_count == 1
+        return self.customers.find_one_and_update(filter_, update)
 
     def history(self, customer_id: str) -> list[dict]:
         doc = self.customers.find_one({"_id": customer_id}, {"history": 1})
@@ -507,9 +534,7 @@ class CustomerRepository:
                                  **outbox_fields(envelopes), PENDING: False})
         docs = [{**customer_doc(customer), "history": nesting.encode(list(customer.log)),
                  "interactions": [], "import_chunk": chunk_id} for customer in customers]
-        for doc in docs:       # their search rows go first, so no flag is left to sync
-            doc.pop(TERMS_PENDING)
-        self.terms.insert_for_new(docs)
+        self.terms.insert_for_new(docs)   # their search rows first: no flag to sync
         if docs:
             self.customers.insert_many(docs, ordered=False)
         self.imports.update_one({"_id": chunk_id}, {"$set": {

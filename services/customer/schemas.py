@@ -113,25 +113,37 @@ class TeamPath(fields.String):
             raise ValidationError(str(error)) from None
 
 
+def _share_teams(**kwargs) -> fields.List:
+    """The team paths of a share, one customer's or in bulk (CONTRACT §11)."""
+    return fields.List(TeamPath(), validate=validate.Length(max=50), metadata={
+        "description": "team paths: every present and future member of each team and of "
+                       "the teams below it"}, **kwargs)
+
+
 class SharesSchema(Schema):
     """Users and / or teams (CONTRACT §11: a team path shares with every present and
-    future member of that team and below); at least one of the two."""
+    future member of that team and below); at least one of the two
+    (`ownership.require_share_targets`)."""
     user_ids = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
                            validate=validate.Length(max=200), load_default=list)
-    teams = fields.List(TeamPath(), validate=validate.Length(max=50), load_default=list)
-
-    @validates_schema
-    def _some(self, data, **kwargs):
-        if not data.get("user_ids") and not data.get("teams"):
-            raise ValidationError("Give at least one user id or team. "
-                                  "/ 请至少指定一个用户或团队。", "user_ids")
+    teams = _share_teams(load_default=list)
 
 
 class BulkSchema(Schema):
+    """`user_ids` for assign and share, `teams` for share only (as one share takes
+    them); share needs at least one of the two."""
     action = fields.String(required=True, validate=validate.OneOf(BULK_ACTIONS))
     ids = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=500))
-    user_ids = fields.List(fields.String(), validate=validate.Length(min=1, max=200))
+    user_ids = fields.List(fields.String(validate=validate.Length(min=1, max=100)),
+                           validate=validate.Length(max=200))
+    teams = _share_teams()
     reason = _text(500)
+
+    @validates_schema
+    def _teams_only_to_share(self, data, **kwargs):
+        if "teams" in data and data.get("action") != "share":
+            raise ValidationError("Teams are for action share only. / 仅共享操作可指定团队。",
+                                  "teams")
 
 
 class RelationSchema(Schema):

@@ -10,22 +10,32 @@ patched SQLite backend serves from that index, and which selects exactly what th
 anchored `$regex` on the array selected.
 
 The rows are derived from the customer document, never the other way round, and there
-are no multi-document transactions: every write of a customer sets `_terms_pending` in
-the same write (`documents.customer_doc`), the repository then brings the customer's
-rows to what its document holds now (`sync`) and clears the flag on condition that the
-document is still the version it read. A crash in between leaves the flag, and `sync`
-runs again for every flagged customer at start (`sync_pending`) and before each search
-(`lookup`), so rows never stay behind a document that was written; a sync that read an
-older version than the one stored fails to clear the flag and reads again.
+are no multi-document transactions. A new customer's rows are written before its
+document (`insert_for_new`), which then needs no flag: a crash in between leaves rows of
+a customer that does not exist, which a search drops with the ids it finds no customer
+for. A later write that changes the customer's terms sets `_terms_pending` in the same
+write; the repository then brings the customer's rows to what its document holds now
+(`follow`, `sync`) and clears the flag on condition that the document is still the
+version it wrote or read. A crash in between leaves the flag, and `sync` runs again for
+every flagged customer at start (`sync_pending`) and before each search (`lookup`), so
+rows never stay behind a document that was written; a sync that read an older version
+than the one stored fails to clear the flag and reads again.
+
+A write that changes no term writes no row and sets no flag: the document keeps a
+digest of its rows (`TERMS_DIGEST`, `rows_digest`), and the save is conditional on the
+stored digest being that of its own terms (`CustomerRepository.save`).
 """
 from __future__ import annotations
 
+import hashlib
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crmkit.queries import count_matching
 
+from services.customer.documents import TERMS_DIGEST as DIGEST
 from services.customer.documents import TERMS_PENDING as PENDING
 from services.customer.names_repository import CUSTOMERS
 
@@ -65,18 +75,56 @@ def row_id(customer_id: str, term: str, public: bool) -> str:
     return f"{customer_id}\x1f{'p' if public else 's'}\x1f{term}"
 
 
+def _starts_another(ordered: list[str], term: str) -> bool:
+    """Whether a longer string of `ordered` (sorted, holding `term`) starts with `term`:
+    those strings sort right after it."""
+    after = bisect_right(ordered, term)
+    return after < len(ordered) and ordered[after].startswith(term)
+
+
 def wanted_rows(doc: dict) -> dict[str, dict]:
-    """The rows a stored customer document stands for (none once deleted)."""
+    """The rows a stored customer document stands for (none once deleted). A term that
+    starts a longer term of the customer at least as public (科技 of 科技有限公司, sc of
+    sckj) has no row: whatever starts it starts the longer one, whose row finds the
+    same customer, publicly if it was public."""
     if not doc or doc.get("deleted"):
         return {}
     public = set(doc.get("public_terms") or ())
+    terms = sorted(set(doc.get("search_terms") or ()))
+    shown_terms = [term for term in terms if term in public]
     rows = {}
-    for term in doc.get("search_terms") or ():
+    for term in terms:
         shown = term in public
+        if _starts_another(shown_terms if shown else terms, term):
+            continue
         rows[row_id(doc["_id"], term, shown)] = {
             "_id": row_id(doc["_id"], term, shown), "term": term,
             "customer_id": doc["_id"], "public": shown}
     return rows
+
+
+def possible_row_ids(doc: dict) -> set[str]:
+    """Every row a document without the flag may have: one per term, as versions before
+    `wanted_rows` left out the terms that start longer ones wrote them."""
+    if not doc or doc.get("deleted"):
+        return set()
+    public = set(doc.get("public_terms") or ())
+    return {row_id(doc["_id"], term, term in public) for term in doc.get("search_terms") or ()}
+
+
+def rows_digest(rows) -> str:
+    """A digest of a customer's rows (their ids, which are their content)."""
+    return hashlib.blake2b("\n".join(sorted(rows)).encode(), digest_size=12).hexdigest()
+
+
+def row_changes(before: dict, rows: dict[str, dict]) -> tuple[list[dict], list[str]]:
+    """The rows to insert and the ids to delete to turn the rows of `before` (a stored
+    document without the flag: its rows are its `wanted_rows`, perhaps with those an
+    earlier version wrote too) into `rows`."""
+    have = wanted_rows(before)
+    missing = [row for key, row in rows.items() if key not in have]
+    stale = sorted(possible_row_ids(before) - set(rows))
+    return missing, stale
 
 
 class TermsRepository:
@@ -119,27 +167,58 @@ class TermsRepository:
             # written meanwhile and is read again
             cleared = {d["_id"] for d in flagged if self.customers.update_one(
                 {"_id": d["_id"], "version": d.get("version"), PENDING: True},
-                {"$unset": {PENDING: ""}}).modified_count}
+                {"$unset": {PENDING: ""},
+                 "$set": {DIGEST: rows_digest(wanted_rows(d))}}).modified_count}
             ids = [d["_id"] for d in flagged if d["_id"] not in cleared]
         return changed
 
+    def follow(self, customer_id: str, version: int, before: dict | None,
+               rows: dict[str, dict]) -> None:
+        """After a write that changed a customer's terms and set its flag: its rows
+        turned into `rows` (the `wanted_rows` of what was written) by the difference from
+        `before`, the document that write replaced, then the flag cleared if the
+        document is still the `version` written. Where `before` is unknown, or had its
+        own flag (its rows may be behind it), or the flag was not cleared (a later
+        write), `sync` reads what is stored instead."""
+        if before is None or before.get(PENDING):
+            self.sync([customer_id])
+            return
+        missing, stale = row_changes(before, rows)
+        self._insert(missing)
+        if stale:   # the customer's index narrows the delete to its own rows
+            self.rows.delete_many({"customer_id": customer_id, "_id": {"$in": stale}})
+        if not self.customers.update_one(
+                {"_id": customer_id, "version": version, PENDING: True},
+                {"$unset": {PENDING: ""}}).modified_count:
+            self.sync([customer_id])
+
     def insert_for_new(self, docs: list[dict]) -> None:
-        """Rows for customer documents about to be inserted (an import): written before
-        the documents, which then need no flag (`PENDING` is left out of them). A crash
-        in between leaves rows of customers that do not exist, which a search drops
-        with the ids it finds no customer for."""
-        self._insert([row for doc in docs for row in wanted_rows(doc).values()])
+        """Rows for customer documents about to be inserted (a create, an import):
+        written before the documents, which then need no flag (it is taken out of them)
+        and get the digest of their rows. A crash in between leaves rows of customers
+        that do not exist, which a search drops with the ids it finds no customer for."""
+        rows = []
+        for doc in docs:
+            doc.pop(PENDING, None)
+            wanted = wanted_rows(doc)
+            doc[DIGEST] = rows_digest(wanted)
+            rows.extend(wanted.values())
+        self._insert(rows)
 
     def _insert(self, rows: list[dict]) -> None:
         if not rows:
             return
         try:
             self.rows.insert_many(rows, ordered=False)
-        except (BulkWriteError, DuplicateKeyError):
+        except BulkWriteError as error:
             # another sync of the same customer wrote some of them: the rows are the
-            # same (the id is the content), so each is put on its own
-            for row in rows:
-                self.rows.replace_one({"_id": row["_id"]}, row, upsert=True)
+            # same (the id is the content), so a duplicate is one written already
+            failed = error.details.get("writeErrors") or []
+            if any(e.get("code") != 11000 for e in failed):
+                raise
+            if error.details.get("nInserted", 0) + len(failed) < len(rows):
+                for row in rows:   # the server stopped at the first: each on its own
+                    self.rows.replace_one({"_id": row["_id"]}, row, upsert=True)
 
     def sync_pending(self, batch: int = 500, limit: int | None = None) -> int:
         """Sync every customer written since its rows were (a crash, an import, a data

@@ -24,10 +24,11 @@ from typing import Callable
 from crmkit.clock import as_utc, utcnow
 from crmkit.scheduling import PeriodicJob
 
-HOLD = 2.0          # seconds one run keeps the lease before returning to run_periodic
-SAFETY_NET = 1.0    # seconds between reads of the schedule while nothing is due sooner
+HOLD = 6.0          # seconds one run keeps the lease before returning to run_periodic
+SAFETY_NET = 3.0    # seconds between reads of the schedule while nothing is due sooner
 INTERVAL = 0.05     # run_periodic's pause between two holds
-LEASE_TTL = 5.0     # a dead holder's standby takes over after this long
+LEASE_TTL = 15.0    # a dead holder's standby takes over after this long (a stopped one
+                    # hands the lease over at once)
 
 
 class ReminderLoop:

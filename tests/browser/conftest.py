@@ -114,7 +114,19 @@ class Tab:
         folder = os.environ.get("CRM_SCREENSHOTS")
         if folder:
             Path(folder).mkdir(parents=True, exist_ok=True)
-            self.page.screenshot(path=str(Path(folder) / f"{self.name}-{label}.png"), full_page=True)
+            # The desktop shell scrolls inside its content pane, which a full-page shot
+            # cuts at the window's height: the window grows to the pane's content for it.
+            size = self.page.viewport_size
+            tall = self.page.evaluate("""() => Math.max(document.documentElement.scrollHeight,
+                ...[...document.querySelectorAll('.n-layout-scroll-container')].map(
+                    (pane) => pane.getBoundingClientRect().top + pane.scrollHeight))""")
+            if tall > size["height"]:
+                self.page.set_viewport_size({"width": size["width"], "height": min(int(tall), 8000)})
+            try:
+                self.page.screenshot(path=str(Path(folder) / f"{self.name}-{label}.png"), full_page=True)
+            finally:
+                if tall > size["height"]:
+                    self.page.set_viewport_size(size)
 
     def close(self):
         self.context.close()

@@ -7,8 +7,9 @@ import re
 
 from playwright.sync_api import expect
 
-from console_kit import PHONE, new_customer, team_path, unique
+from console_kit import DESKTOP, PHONE, new_customer, team_path, unique
 from crm_testing import ADMIN_PASSWORD, eventually
+from sample_files import attach
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]/Count 0>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
@@ -125,8 +126,9 @@ def test_attachment_uploaded_listed_and_deleted(org, tab):
     assert (listed["items"] if isinstance(listed, dict) else listed) == []
 
 
-def test_settings_page_saves_the_sharing_switch(org, tab):
+def test_settings_page_saves_the_sharing_switch(org, tabs):
     before = org.admin.get("/api/v1/settings").json
+    tab = tabs()
     page = tab.page
     try:
         tab.login("admin", ADMIN_PASSWORD)
@@ -141,6 +143,12 @@ def test_settings_page_saves_the_sharing_switch(org, tab):
         page.reload()
         expect(page.locator("[data-test=settings-superiors]")).to_have_attribute("aria-checked", "true" if wanted else "false")
         tab.shot("settings")
+        phone = tabs(PHONE)
+        phone.login("admin", ADMIN_PASSWORD)
+        phone.goto("/admin/settings")
+        expect(phone.page.locator("[data-test=dict-industry]")).to_be_visible()
+        assert phone.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        phone.shot("settings-375")
     finally:
         reply = org.admin.put("/api/v1/settings", json={
             "superiors_see_subordinates": before["superiors_see_subordinates"],
@@ -148,25 +156,77 @@ def test_settings_page_saves_the_sharing_switch(org, tab):
         assert reply.status_code == 200, reply
 
 
-def test_new_screens_at_375px(org, tabs):
-    rep = org.user("rep", team=team_path() + "/team-1", region="east")
+def test_new_screens_as_rep_and_manager_at_1440_and_375(org, tabs):
+    """Issue 13's screens with data in them, seen by the rep who owns it and by the
+    manager above, at 1440 and 375 px: no page wider than the window (wide tables scroll
+    inside it), every screen screenshotted."""
+    region = unique("ui")  # a manager sees a region: theirs alone keeps the lists short
+    manager = org.user("manager", team=region, region=region)
+    rep = org.user("rep", team=f"{region}/team-1", region=region)
     customer = new_customer(rep)
+    opp = new_opportunity(rep, customer)
 
-    def make_contract():  # the contracts service learns of the customer through events
-        reply = rep.post("/api/v1/contracts", json={"customer_id": customer["id"],
+    def make_quote():  # the contracts service learns of the opportunity through events
+        reply = rep.post("/api/v1/quotes", json={"opportunity_id": opp["id"], "lines": [
+            {"product": "CRM 标准版授权", "quantity": "3", "unit_price": "12000"}]})
+        return reply.json if reply.status_code == 201 else None
+
+    eventually(make_quote, timeout=15, message="the quote")
+
+    def make_contract():
+        reply = rep.post("/api/v1/contracts", json={"customer_id": customer["id"], "opportunity_id": opp["id"],
                                                     "amount": "36000", "signed_on": "2026-11-01"})
         return reply.json if reply.status_code == 201 else None
 
     contract = eventually(make_contract, timeout=15, message="the contract")
-    tab = tabs(PHONE)
-    page = tab.page
-    tab.login(rep.user["username"])
-    for path, marker in ((f"/contracts/{contract['id']}", "contract-detail"), ("/contracts", "contracts"),
-                         ("/quotes", "quotes"), ("/receivables", "receivables"),
-                         (f"/print/customers/{customer['id']}", "print-one"),
-                         ("/print/customers?scope=mine", "print-list")):
-        tab.goto(path)
-        expect(page.locator(f"[data-test={marker}]")).to_be_visible()
-        width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= 375 + 1 or marker.startswith("print") or marker == "receivables", (path, width)
-        tab.shot(re.sub(r"\W+", "-", path.strip("/"))[:40] or "root")
+    path = f"/api/v1/contracts/{contract['id']}"
+    for method, suffix, body in (
+            ("PUT", "/plan", {"installments": [{"due_on": "2026-11-15", "amount": "12000"},
+                                               {"due_on": "2027-03-15", "amount": "24000"}]}),
+            ("POST", "/status", {"status": "active"}),
+            ("POST", "/payments", {"received_on": "2026-11-20", "amount": "10000", "method": "bank_transfer",
+                                   "reference": "电汇 20261120-0001"}),
+            ("POST", "/costs", {"incurred_on": "2026-11-05", "amount": "1280.50", "category": "travel",
+                                "notes": "上海客户现场演示差旅"})):
+        reply = rep.request(method, path + suffix, json_body=body)
+        assert reply.status_code in (200, 201), (suffix, reply)
+    task = rep.post("/api/v1/tasks", json={"title": unique("寄送合同原件"),
+                                            "due_at": "2027-01-10T02:00:00+00:00"})
+    assert task.status_code == 201, task
+    for parent in (f"/api/v1/customers/{customer['id']}", f"/api/v1/opportunities/{opp['id']}",
+                   f"/api/v1/tasks/{task.json['id']}", path):
+        assert attach(rep, parent, PDF, "合同扫描件（盖章版）.pdf").status_code == 201
+
+    # (path, what marks the screen, text it shows once its data is in)
+    attached = "合同扫描件"
+    screens = ((f"/contracts/{contract['id']}", "payment-list", "10,000.00"),
+               ("/contracts", "contracts", customer["name"]), ("/quotes", "quotes", customer["name"]),
+               ("/receivables", "receivables", customer["name"]),
+               (f"/customers/{customer['id']}?tab=attachments", "attachment-list", attached),
+               (f"/opportunities/{opp['id']}", "attachment-list", attached),
+               (f"/print/customers/{customer['id']}", "print-one", opp["name"]),
+               ("/print/customers?scope=mine", "print-list", customer["name"]),
+               ("/print/customers?scope=team", "print-list", customer["name"]))
+    for role, who in (("rep", rep), ("manager", manager)):
+        for viewport in (DESKTOP, PHONE):
+            tab = tabs(viewport)
+            page = tab.page
+            tab.login(who.user["username"])
+            for url, marker, text in screens:
+                if "scope=" in url and (url.endswith("team") != (role == "manager")):
+                    continue  # the print list: a rep prints theirs, a manager the team's
+                tab.goto(url)
+                expect(page.locator(f"[data-test={marker}]")).to_contain_text(text)
+                if marker == "receivables":  # with the money reports under the ageing
+                    expect(page.locator("[data-test=amount-vs-collected]")).to_contain_text("¥10,000.00")
+                    expect(page.locator("[data-test=collections-by-month] canvas")).to_be_visible()
+                expect(page.locator(".n-data-table--loading, .n-data-table .n-base-loading")).to_have_count(0)
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= viewport["width"], (url, width)
+                tab.shot(f"{role}-{viewport['width']}-" + (re.sub(r"\W+", "-", url.strip("/"))[:40] or "root"))
+            tab.goto("/tasks")
+            if role == "manager":
+                page.click("[data-test=task-tab-team]")
+            page.locator("[data-test=task-open]", has_text=task.json["title"]).click()
+            expect(page.locator("[data-test=task-attachments]")).to_contain_text("合同扫描件")
+            tab.shot(f"{role}-{viewport['width']}-task-attachments")

@@ -1,5 +1,6 @@
-"""Supervisors deal pool customers out round-robin; managers set targets and read
-attainment; admins create users who must change their password at first sign-in."""
+"""Supervisors deal pool customers out round-robin; reps share customers with a team in
+bulk; managers set targets and read attainment; admins create users who must change
+their password at first sign-in."""
 from __future__ import annotations
 
 import re
@@ -7,7 +8,7 @@ import uuid
 
 from playwright.sync_api import expect
 
-from console_kit import new_customer, team_path, unique
+from console_kit import DESKTOP, PHONE, new_customer, team_path, unique
 from crm_testing import eventually
 
 
@@ -126,3 +127,46 @@ def test_admin_creates_a_user_who_must_change_the_password(org, tabs, console_cr
     # a rep sees no administration
     expect(p.locator("[data-test=menu-customers]")).to_be_visible()
     expect(p.locator("[data-test=menu-users]")).to_have_count(0)
+
+
+def test_rep_bulk_shares_customers_with_a_team(org, tabs):
+    """Two customers shared with a team in one go from the list; the team shows on both,
+    on their detail pages too (screenshots as the rep and as the manager, 1440 and 375 px)."""
+    team = team_path()
+    manager = org.user("manager", team=team, region="east")
+    rep = org.user("rep", team=f"{team}/team-1", region="east")
+    org.user("rep", team=f"{team}/team-2", region="east")  # the team shared with has a member
+    target = f"{team}/team-2"
+    stem = unique("批量共享")
+    customers = [new_customer(rep, name=f"{stem}{suffix}网络科技有限公司") for suffix in ("甲", "乙")]
+
+    tab = tabs()
+    page = tab.page
+    tab.login(rep.user["username"])
+    tab.goto(f"/customers?scope=mine&q={stem}")
+    expect(page.locator("[data-test=customer-table] [data-test=customer-link]")).to_have_count(2)
+    page.locator("[data-test=customer-table] thead .n-checkbox").click()
+    expect(page.get_by_text("已选 2 项")).to_be_visible()
+    page.click("[data-test=bulk-actions]")
+    page.locator(".n-dropdown-option", has_text="共享").click()
+    expect(page.locator("[data-test=share-picker]")).to_contain_text("团队及其下级团队")
+    pick_options(page, page.locator("[data-test=pick-team]"), [target])
+    page.locator("[data-test=share-picker]").get_by_text("共享给团队").click()  # closes the menu
+    expect(page.locator(".n-base-select-menu:visible")).to_have_count(0)
+    tab.shot("bulk-share-dialog")
+    page.click("[data-test=bulk-confirm]")
+    expect(page.get_by_text("成功 2 个，被拒绝 0 个")).to_be_visible()
+    for customer in customers:
+        shown = rep.get(f"/api/v1/customers/{customer['id']}").json
+        assert shown["shared_teams"] == [target], shown
+
+    # team sharing on the detail, as the rep and as the manager, wide and narrow
+    shares = f"/customers/{customers[0]['id']}?tab=shares"
+    for role, who in (("rep", rep), ("manager", manager)):
+        for viewport in (DESKTOP, PHONE):
+            viewer = tabs(viewport)
+            viewer.login(who.user["username"])
+            viewer.goto(shares)
+            expect(viewer.page.locator("[data-test=shared-teams]")).to_contain_text(target)
+            assert viewer.page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
+            viewer.shot(f"team-share-{role}-{viewport['width']}")

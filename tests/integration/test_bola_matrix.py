@@ -5,11 +5,13 @@ shows anything of a record the caller may not see (CONTRACT §3-§7).
 The organisation: two regions; in `east` a team `east/sh` with subteams `t1` and `t2`
 and a team `east/hz`; in `north` a team `north/bj`; reps, supervisors (of a team and of a
 subteam), managers of each region, an admin. Customers owned across it (one shared across
-regions, one in the pool, one returned to the pool with an open opportunity), their
-contacts and follow-ups, opportunities (open, won, lost), tasks (own, assigned, in the
-task pool, a follow-up plan), inbox notifications and targets. Every record carries
-unique marker strings (names, phones, needs, amounts...), so a leak is found by searching
-an answer's text for the markers of the records its caller may not see.
+regions with a user, one with a team of the other region, one in the pool, one returned
+to the pool with an open opportunity), their contacts and follow-ups, opportunities
+(open, won, lost), tasks (own, assigned, in the task pool, a follow-up plan), inbox
+notifications and targets. Every record carries unique marker strings (names, phones,
+needs, budgets, follow-ups' locations and key information, amounts...), so a leak is
+found by searching an answer's text for the markers of the records its caller may not
+see.
 
 The matrix is driven by data: ENDPOINTS (each GET of /api/v1 with query parameters, every
 export and every report) x PARAMS (explicit values for each parameter: a search term or
@@ -58,11 +60,12 @@ CALLERS = list(PEOPLE)
 # Who asks each case of the matrix: a rep of another team, a rep of the other region
 # holding a share, the supervisor of a subteam (the unowned records of the region, not
 # the sibling team's), the manager of the other region; the admin where something is
-# hidden even from admins (another's inbox). Each record by id is asked by those, the
-# other region's supervisor and the admin; every caller's lists are checked in full
-# against the model (test_the_organisation_is_as_built).
+# hidden even from admins (another's inbox). Each record by id is asked by those, a
+# teammate of c1's owner holding no share of it (r2: a rep sees no teammate's records),
+# the other region's supervisor (a member of a team shared with) and the admin; every
+# caller's lists are checked in full against the model (test_the_organisation_is_as_built).
 MATRIX_CALLERS = ["r4", "r5", "s_t2", "m_n"]
-OBJECT_CALLERS = MATRIX_CALLERS + ["s_bj", "admin"]
+OBJECT_CALLERS = MATRIX_CALLERS + ["r2", "s_bj", "admin"]
 
 # customer key -> (creator, in pool?, shared with); c_ret is returned to the pool later
 CUSTOMER_SPECS = {
@@ -74,6 +77,9 @@ CUSTOMER_SPECS = {
     "cpool": ("r2", True, []),
     "cret": ("r3", False, []),
 }
+# customer key -> team paths it is shared with (CONTRACT §11): every member of the team
+# and below (here r5 and the supervisor s_bj, by membership, not by rank)
+TEAM_SHARES = {"c4": ["north/bj"]}
 # opportunity key -> (customer, outcome); amounts are powers of two (x1000, +11) so that
 # any report total is a sum of a set of them and a hidden one cannot hide in a total
 OPP_SPECS = {"o1": ("c1", "open"), "o2": ("c2", "won"), "o3": ("c3", "proposal"),
@@ -115,6 +121,7 @@ class Record:
     owner: str | None = None      # person key; None: unowned (pool)
     region: str | None = None
     shared: list = field(default_factory=list)
+    shared_teams: list = field(default_factory=list)
     public: list = field(default_factory=list)    # tokens of the public view (customers)
     private: list = field(default_factory=list)   # every other token
     assignee: str | None = None   # tasks
@@ -152,17 +159,22 @@ class World:
             return owner_region == region
         return False
 
+    def holds_share(self, viewer: str, record: Record) -> bool:
+        """Shared with the viewer, or with a team they are in (or below)."""
+        return viewer in record.shared or any(
+            team_within(PEOPLE[viewer][1], team) for team in record.shared_teams)
+
     def sees(self, viewer: str, record: Record) -> bool:
         role, team, region = self.person(viewer)
         if record.kind == "customer":
             if record.owner is None:
                 return role == "admin"          # the pool: public view only
-            return self.by_rank(viewer, record.owner) or viewer in record.shared
+            return self.by_rank(viewer, record.owner) or self.holds_share(viewer, record)
         if record.kind == "opportunity":
             if record.owner is None:            # unowned: supervisors+ of its region
                 return role == "admin" or (role in ("supervisor", "manager")
                                            and region == record.region)
-            return self.by_rank(viewer, record.owner) or viewer in record.shared
+            return self.by_rank(viewer, record.owner) or self.holds_share(viewer, record)
         if record.kind == "task":
             if role == "admin" or viewer in (record.assignee, record.creator):
                 return True
@@ -243,7 +255,8 @@ def world(system, org) -> World:
         body = {"name": marker(key, "name"), "industry": f"ind{key}", "status": "potential",
                 "level": "ABCD"[index % 4], "source": f"src{key}", "tags": [f"tag{key}"],
                 "needs": marker(key, "needs"), "source_detail": marker(key, "detail"),
-                "primary_contact": {"name": marker(key, "contact"), "phone": phone}}
+                "primary_contact": {"name": marker(key, "contact"), "phone": phone},
+                "budget": f"9{index}8642.31"}
         if in_pool:
             body["in_pool"] = True
         customer = _ok(w.sessions[creator].post(f"{API}/customers", json=body), 201)
@@ -252,18 +265,23 @@ def world(system, org) -> World:
                         public=[customer["id"], customer["number"], body["name"]],
                         private=[phone, masked(phone), body["needs"], body["source_detail"],
                                  body["primary_contact"]["name"]])
+        record.private.append(body["budget"])
         record.phone = phone
         w.records[key] = record
         if shared:
             _ok(w.sessions[creator].post(f"{API}/customers/{customer['id']}/shares",
                                          json={"user_ids": [ids[s] for s in shared]}))
+        if TEAM_SHARES.get(key):
+            record.shared_teams = TEAM_SHARES[key]
+            _ok(w.sessions[creator].post(f"{API}/customers/{customer['id']}/shares",
+                                         json={"teams": record.shared_teams}))
         if not in_pool:
-            subject, content = marker(key, "subject"), marker(key, "content")
+            said = {f: marker(key, f) for f in ("subject", "content", "location",
+                                                "key_information")}
             _ok(w.sessions[creator].post(f"{API}/customers/{customer['id']}/interactions",
                                          json={"occurred_at": datetime.now(timezone.utc)
-                                               .isoformat(), "method": "call",
-                                               "subject": subject, "content": content}), 201)
-            record.private += [subject, content]
+                                               .isoformat(), "method": "call", **said}), 201)
+            record.private += list(said.values())
         contact = _ok(w.sessions["admin"].get(f"{API}/customers/{customer['id']}/contacts"))
         items = contact["items"] if isinstance(contact, dict) else contact
         record.contact_ids = [c["id"] for c in items]
@@ -280,7 +298,8 @@ def world(system, org) -> World:
                 "description": marker(key, "desc")}
         opp = _eventually_created(session, f"{API}/opportunities", body)
         record = Record("opportunity", key, opp["id"], owner, PEOPLE[owner][2],
-                        shared=list(customer.shared), amount=amount, status="open",
+                        shared=list(customer.shared),
+                        shared_teams=list(customer.shared_teams), amount=amount, status="open",
                         private=[opp["id"], body["name"], body["description"], money(amount)])
         w.records[key] = record
         if outcome == "proposal":

@@ -13,7 +13,7 @@ export default {
     filters: '筛选', new: '新建客户', bulk: '批量操作', export: '导出', import: '导入',
     actions: { claim: '领用', return: '退回公海', recover: '收回', assign: '指派', assign_rr: '轮流分配', share: '共享', delete: '删除', edit: '编辑', print: '打印', followup: '写跟进', newOpp: '新建商机', newTask: '新建任务' },
     confirm: { delete: '删除 {n} 个客户？此操作不可撤销。', return: '将 {n} 个客户退回公海？', recover: '从负责人处收回 {n} 个客户？', claim: '领用 {n} 个客户？' },
-    bulkResult: '成功 {ok} 个，被拒绝 {failed} 个', pickUsers: '选择一位或多位同事', pickUser: '选择同事', reason: '原因（可选）',
+    bulkResult: '成功 {ok} 个，被拒绝 {failed} 个', pickUsers: '选择一位或多位同事', bulkShareIntro: '把已选的 {n} 个客户共享给同事或团队（可同时选择）。', pickUser: '选择同事', reason: '原因（可选）',
     unclaimed: '未领用', publicView: '公海客户：仅显示公开信息。领用后可查看联系人与跟进记录。',
     form: { titleNew: '新建客户', titleEdit: '编辑客户', save: '保存', saveAndNew: '保存并新建', saveAndOpp: '保存并创建机会', duplicates: '已存在相似客户：', noDuplicates: '未发现同名客户', created: '客户已创建', updated: '客户已保存', basics: '基本信息', contact: '首要联系人', more: '更多信息' },
     detail: { contacts: '联系人', followups: '跟进记录', opportunities: '销售机会', tasks: '任务', history: '变更记录', shares: '共享', contracts: '合同', attachments: '附件', team: '团队', sharePeople: '共享给同事', shareTeams: '共享给团队', pickTeams: '选择一个或多个团队', teamShareHelp: '团队及其下级团队的现有和今后的成员都能看到该客户。', primary: '首要', relations: '社会关系', noShares: '尚未共享给任何人', unshare: '取消共享', addContact: '添加联系人', logFollowup: '记录跟进', historyAction: { created: '创建', updated: '修改', claimed: '领用', returned: '退回', recovered: '收回', assigned: '指派', shared: '共享', unshared: '取消共享', reclaimed: '自动回收', deleted: '删除' } },
@@ -52,7 +52,7 @@ export default {
     deadLetters: '死信', service: '服务', replay: '重放', replayAll: '全部重放', replayed: '已重放 {n} 条', type: '类型', attempts: '尝试次数', error: '错误', at: '停放时间',
   },
   quote: {
-    title: '报价', new: '新建报价', edit: '修改报价 {number}', none: '暂无报价', saved: '报价已保存', number: '报价编号', opportunity: '销售机会', product: '产品/服务', quantity: '数量', unitPrice: '单价', discount: '折扣', lineTotal: '小计', addLine: '添加一行', total: '合计', checkLines: '请检查标红的行', validUntil: '有效期至', notes: '备注', status: '状态', version: '版本', changeStatus: '更改状态', statusChanged: '报价已改为“{status}”',
+    title: '报价', new: '新建报价', viewOpportunity: '查看商机', edit: '修改报价 {number}', none: '暂无报价', saved: '报价已保存', number: '报价编号', opportunity: '销售机会', product: '产品/服务', quantity: '数量', unitPrice: '单价', discount: '折扣', lineTotal: '小计', addLine: '添加一行', total: '合计', checkLines: '请检查标红的行', validUntil: '有效期至', notes: '备注', status: '状态', version: '版本', changeStatus: '更改状态', statusChanged: '报价已改为“{status}”',
     statuses: { draft: '草稿', sent: '已发送', accepted: '已接受', rejected: '已拒绝' },
     to: { draft: '退回草稿修改', sent: '标记为已发送', accepted: '客户已接受', rejected: '客户已拒绝' },
   },
@@ -68,7 +68,7 @@ export default {
     methods: { bank_transfer: '银行转账', cash: '现金', check: '支票', acceptance_bill: '承兑汇票', other: '其他' },
     costCategories: { travel: '差旅', entertainment: '招待', commission: '佣金', implementation: '实施', procurement: '采购', other: '其他' },
   },
-  receivable: { title: '应收账款', asOf: '截至日期', bucket: '逾期 {range} 天', none: '没有应收款' },
+  receivable: { title: '应收账款', asOf: '截至日期', bucket: '逾期 {range} 天', ageing: '逾期账龄', days: '{range} 天', none: '没有应收款', byMonth: '月度回款', collected: '回款', collectedTotal: '合计', noCollections: '还没有回款', versus: '合同额与回款', contracts: '合同数', rate: '回款率', noContracts: '没有执行中或已完成的合同', by: { owner: '负责人', team: '团队', region: '区域' } },
   attachment: { title: '附件', upload: '上传附件', help: 'PDF、Word、Excel、PNG、JPEG，单个不超过 10 MB', none: '暂无附件', download: '下载', delete: '删除附件', confirmDelete: '删除附件“{name}”？', uploaded: '已上传 {name}', tooLarge: '“{name}”超过 10 MB，未上传' },
   settings: {
     title: '参数设置', sharing: '数据共享', superiors: '上下级强制共享', superiorsOn: '已开启：主管和经理自动看到下属负责的全部客户与商机。', superiorsOff: '已关闭：上级只能看到下属主动共享给他的客户。',

@@ -12,6 +12,7 @@ from crmkit.scheduling import Lease
 from services.customer import naming
 from services.customer.domain import Customer
 from services.customer.handlers.base import HandlerBase, new_id
+from services.customer.ownership import require_share_targets
 
 
 class OwnershipHandlers(HandlerBase):
@@ -77,10 +78,13 @@ class OwnershipHandlers(HandlerBase):
         return customer
 
     def bulk(self, action: str, ids: list[str], actor: Identity, user_ids=None,
-             reason=None) -> list[dict]:
-        """Each id on its own; `assign` over several users deals the ids round-robin."""
-        if action in ("assign", "share") and not user_ids:
-            raise Invalid("user_ids", "Required for assign and share. / 指派和共享需要 user_ids。")
+             reason=None, teams=None) -> list[dict]:
+        """Each id on its own; `assign` over several users deals the ids round-robin;
+        `share` shares each with `user_ids` and / or `teams` as one share does."""
+        if action == "assign" and not user_ids:
+            raise Invalid("user_ids", "Required for assign. / 指派需要 user_ids。")
+        if action == "share":
+            require_share_targets(user_ids, teams)
         results = []
         for position, customer_id in enumerate(dict.fromkeys(ids)):
             user_id = user_ids[position % len(user_ids)] if action == "assign" else None
@@ -94,7 +98,7 @@ class OwnershipHandlers(HandlerBase):
                 elif action == "assign":
                     self.assign(customer_id, actor, user_id)
                 elif action == "share":
-                    self.share(customer_id, actor, user_ids)
+                    self.share(customer_id, actor, user_ids or [], teams or [])
                 elif action == "delete":
                     self.delete(customer_id, actor)
                 else:

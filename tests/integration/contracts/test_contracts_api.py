@@ -7,11 +7,12 @@ from __future__ import annotations
 import itertools
 import uuid
 from datetime import date
+from decimal import Decimal
 
 import pytest
 
 from crm_testing import eventually
-from sample_files import PDF, attach
+from sample_files import HTML, PDF, attach
 
 API = "/api/v1"
 _names = itertools.count(1)
@@ -211,13 +212,21 @@ def test_visibility_follows_the_customers_owner(cast, deal, who, read, write):
     rows = caller.get(f"{API}/receivables?customer_id={deal['customer']['id']}").json["rows"]
     assert (deal["contract"]["id"] in {r["contract_id"] for r in rows}) == (read == 200)
     assert rows == [] or read == 200
+    for by_owner in (f"owner_id={cast['owner'].id}", "team=east/shanghai/team-1",
+                     "region=east"):
+        rows = caller.get(f"{API}/receivables?{by_owner}").json["rows"]
+        assert (deal["contract"]["id"] in {r["contract_id"] for r in rows}) == (
+            read == 200), by_owner
     filtered = caller.get(f"{API}/contracts?owner_id={cast['owner'].id}&status=active")
     assert (deal["contract"]["id"] in {i["id"] for i in filtered.json["items"]}) == (
         read == 200)
     groups = caller.get(f"{API}/receivables/amount-vs-collected?group_by=owner").json["rows"]
-    if read != 200:
-        assert cast["owner"].id not in {r["key"] for r in groups}
-        months = caller.get(f"{API}/receivables/collections?from=2026-02-01&to=2026-02-28")
+    assert (cast["owner"].id in {r["key"] for r in groups}) == (read == 200)
+    months = caller.get(f"{API}/receivables/collections?from=2026-02-01&to=2026-02-28")
+    # the deal's contract received 1000.00 on 2026-02-10
+    if read == 200:
+        assert Decimal(months.json["total"]) >= Decimal("1000.00")
+    else:
         assert months.json["total"] == "0.00"
 
 
@@ -256,15 +265,68 @@ def test_bad_input_names_the_field(cast, path, body, field):
     assert reply.headers["Content-Type"].startswith("application/problem+json")
 
 
-def test_bad_plan_and_period_name_the_field(cast, deal):
+# (method, the deal's quote or contract, path after it, body, the field named)
+BAD_ON_A_RECORD = [
+    ("PUT", "contract", "/plan", {"installments": [{"due_on": "x", "amount": 1}]},
+     "installments.0.due_on"),
+    ("PUT", "contract", "/plan", {"installments": [{"due_on": "2026-03-01"}]},
+     "installments.0.amount"),
+    ("PUT", "contract", "/plan", {"installments": "monthly"}, "installments"),
+    ("PATCH", "contract", "", {"ends_on": "2025-01-01"}, "ends_on"),
+    ("PATCH", "contract", "", {"received": "1.00"}, "received"),
+    ("POST", "contract", "/status", {"status": "signed"}, "status"),
+    ("POST", "contract", "/payments", {"received_on": "2026-02-11", "amount": "-1",
+                                       "method": "cash"}, "amount"),
+    ("POST", "contract", "/payments", {"received_on": "2026-02-11", "amount": "1"},
+     "method"),
+    ("POST", "contract", "/payments", {"received_on": "2026-02-30", "amount": "1",
+                                       "method": "cash"}, "received_on"),
+    ("POST", "contract", "/costs", {"incurred_on": "someday", "amount": "1",
+                                    "category": "差旅"}, "incurred_on"),
+    ("POST", "contract", "/costs", {"incurred_on": "2026-02-11", "amount": "1.001",
+                                    "category": "差旅"}, "amount"),
+    ("POST", "contract", "/costs", {"incurred_on": "2026-02-11", "amount": "1",
+                                    "category": ""}, "category"),
+    ("POST", "contract", "/costs", {"incurred_on": "2026-02-11", "amount": "1",
+                                    "category": "x", "colour": "red"}, "colour"),
+    ("PATCH", "quote", "", {"lines": [{"product": "", "quantity": 1, "unit_price": 1}]},
+     "lines.0.product"),
+    ("PATCH", "quote", "", {"valid_until": "soon"}, "valid_until"),
+    ("POST", "quote", "/status", {"status": "won"}, "status"),
+    ("POST", "quote", "/status", {}, "status"),
+]
+
+
+@pytest.mark.parametrize("method, kind, suffix, body, field", BAD_ON_A_RECORD,
+                         ids=[f"{m} {k}{s} {f}" for m, k, s, _, f in BAD_ON_A_RECORD])
+def test_bad_input_on_a_quote_or_contract_names_the_field(cast, deal, method, kind, suffix,
+                                                          body, field):
     owner = cast["owner"]
-    path = f"{API}/contracts/{deal['contract']['id']}"
-    bad = owner.put(f"{path}/plan", json={"installments": [{"due_on": "x", "amount": 1}]})
-    assert bad.status_code == 422 and "installments.0.due_on" in bad.json["errors"]
-    period = owner.patch(path, json={"ends_on": "2025-01-01"})
-    assert period.status_code == 422 and "ends_on" in period.json["errors"]
-    unknown = owner.get(f"{API}/receivables?as_of=nope")
-    assert unknown.status_code == 422 and "as_of" in unknown.json["errors"]
+    path = f"{API}/{kind}s/{deal[kind]['id']}"
+    before = owner.get(path).json
+    reply = owner.request(method, f"{path}{suffix}", json_body=body)
+    assert reply.status_code == 422, reply
+    assert field in reply.json["errors"], reply.json
+    assert reply.headers["Content-Type"].startswith("application/problem+json")
+    assert owner.get(path).json["version"] == before["version"]
+
+
+@pytest.mark.parametrize("query, field", [
+    ("/receivables?as_of=nope", "as_of"),
+    ("/receivables?owner_id=", "owner_id"),
+    ("/receivables/collections?from=2026-13-01", "from"),
+    ("/receivables/collections?colour=red", "colour"),
+    ("/receivables/amount-vs-collected?group_by=colour", "group_by"),
+    ("/receivables/amount-vs-collected?signed_to=later", "signed_to"),
+    ("/contracts?status=signed", "status"),
+    ("/contracts?signed_from=yesterday", "signed_from"),
+    ("/quotes?status=won", "status"),
+    ("/quotes?per_page=1000", "per_page"),
+])
+def test_bad_list_and_report_queries_name_the_field(cast, query, field):
+    reply = cast["owner"].get(f"{API}{query}")
+    assert reply.status_code == 422, reply
+    assert field in reply.json["errors"], reply.json
 
 
 def test_a_won_opportunity_becomes_a_draft_contract(cast, deal):
@@ -368,3 +430,67 @@ def test_a_contracts_attachments_follow_the_contract(cast, deal, who, read, writ
     assert attach(caller, parent, PDF).status_code == write
     deleted = caller.delete(f"{parent}/attachments/{scan.json['id']}")
     assert deleted.status_code == (204 if write == 201 else write)
+
+
+def test_a_contracts_attachment_is_judged_by_its_content(cast, deal):
+    parent = f"{API}/contracts/{deal['contract']['id']}"
+    disguised = attach(cast["owner"], parent, HTML, filename="伪装.pdf")
+    assert disguised.status_code == 422 and disguised.json["code"] == "unsupported_file"
+    assert list(disguised.json["errors"]) == ["file"]
+    as_json = cast["owner"].post(f"{parent}/attachments", json={"file": "x"})
+    assert as_json.status_code == 422 and list(as_json.json["errors"]) == ["file"]
+    assert "伪装.pdf" not in {a["filename"] for a in cast["owner"].get(
+        f"{parent}/attachments").json["items"]}
+
+
+# Each write of CONTRACT §9 by each role: the customer's owner, the owner's superiors and
+# admins make and change quotes and contracts, a sharee reads only (403), anyone else
+# finds nothing (a create naming the customer or the opportunity: 422 naming it; a path:
+# 404). EDIT / READ / HIDDEN as in test_visibility_follows_the_customers_owner.
+EDIT, READ, HIDDEN = "edit", "read", "hidden"
+WRITERS = {"owner": EDIT, "sharee": READ, "team_member": HIDDEN, "supervisor": EDIT,
+           "manager": EDIT, "admin": EDIT, "stranger": HIDDEN}
+
+
+@pytest.mark.parametrize("who, may", sorted(WRITERS.items()))
+def test_every_write_follows_the_customers_owner(cast, deal, who, may):
+    owner, caller = cast["owner"], cast[who]
+    lines = [{"product": "调试服务", "quantity": 1, "unit_price": "100.00"}]
+    quote = owner.post(f"{API}/quotes", json={
+        "opportunity_id": deal["opportunity"]["id"], "lines": lines}).json
+    contract = owner.post(f"{API}/contracts", json={
+        "customer_id": deal["customer"]["id"], "amount": "100.00",
+        "signed_on": "2026-04-01"}).json
+    quote_path, contract_path = f"{API}/quotes/{quote['id']}", f"{API}/contracts/{contract['id']}"
+    # name -> (reply, status when allowed, the field a hidden caller's create names)
+    calls = {
+        "POST /quotes": (caller.post(f"{API}/quotes", json={
+            "opportunity_id": deal["opportunity"]["id"], "lines": lines}), 201,
+            "opportunity_id"),
+        "POST /contracts": (caller.post(f"{API}/contracts", json={
+            "customer_id": deal["customer"]["id"], "amount": "1.00",
+            "signed_on": "2026-04-01"}), 201, "customer_id"),
+        "POST /quotes/{id}/status": (caller.post(f"{quote_path}/status",
+                                                 json={"status": "sent"}), 200, None),
+        "PUT /contracts/{id}/plan": (caller.put(f"{contract_path}/plan", json={
+            "installments": [{"due_on": "2026-05-01", "amount": "100.00"}]}), 200, None),
+        "POST /contracts/{id}/status": (caller.post(f"{contract_path}/status",
+                                                    json={"status": "active"}), 200, None),
+        "POST /contracts/{id}/payments": (caller.post(f"{contract_path}/payments", json={
+            "received_on": "2026-04-02", "amount": "10.00", "method": "cash"}), 201, None),
+    }
+    wrong = []
+    for name, (reply, allowed, field) in calls.items():
+        expected = {EDIT: allowed, READ: 403, HIDDEN: 422 if field else 404}[may]
+        if reply.status_code != expected:
+            wrong.append(f"{name}: {reply.status_code}, expected {expected}")
+        elif may == HIDDEN and field and field not in reply.json["errors"]:
+            wrong.append(f"{name}: names {list(reply.json['errors'])}, not {field}")
+        elif may == HIDDEN and not field and contract["number"] in reply.data.decode():
+            wrong.append(f"{name}: shows the contract")
+    assert not wrong, "\n".join(wrong)
+    done = may == EDIT
+    assert owner.get(quote_path).json["status"] == ("sent" if done else "draft")
+    got = owner.get(contract_path).json
+    assert (got["status"], got["received"], len(got["plan"])) == (
+        ("active", "10.00", 1) if done else ("draft", "0.00", 0))

@@ -132,10 +132,20 @@ EXPECTED = {"owner": FULL, "sharee": FULL, "supervisor": FULL, "manager": FULL,
             "other_manager": HIDDEN}
 
 
+@pytest.fixture(scope="module")
+def owned_followup(people, owned):
+    return interaction_of(people["owner"], owned)
+
+
+@pytest.mark.parametrize("parent", ["customer", "interaction"])
 @pytest.mark.parametrize("who, expected", sorted(EXPECTED.items()))
-def test_seen_exactly_by_whoever_sees_the_customer(people, owned, who, expected):
+def test_seen_exactly_by_whoever_sees_the_customer(people, owned, owned_followup, parent,
+                                                   who, expected):
+    """The customer's attachments and its follow-ups' alike."""
+    path = url(owned) if parent == "customer" else url(
+        owned, f"/interactions/{owned_followup['id']}")
     item, listed, one, upload, delete = every_call(
-        people["owner"], people[who], url(owned), (files.PDF, "可见性.pdf"),
+        people["owner"], people[who], path, (files.PDF, "可见性.pdf"),
         (files.PNG, f"{who}.png"))
     if expected == HIDDEN:
         assert_hidden(listed, one, upload, delete, "可见性")
@@ -143,6 +153,8 @@ def test_seen_exactly_by_whoever_sees_the_customer(people, owned, who, expected)
     assert listed.status_code == 200 and item in listed.json["items"]
     assert one.status_code == 200 and one.data == files.PDF
     assert upload.status_code == 201, upload
+    # the customer's editors delete any; a sharee only their own uploads
+    assert delete.status_code == (403 if who == "sharee" else 204), delete
 
 
 def test_who_may_delete(people, owned):
@@ -205,6 +217,8 @@ def test_follow_ups_carry_their_own_attachments(people, owned):
     assert teammate.get(f"{path}/attachments").status_code == 404
     got = owner.get(f"{path}/attachments/{item.json['id']}")
     assert got.status_code == 200 and got.data == files.XLS
+    disguised = attach(sharee, path, files.HTML, "纪要.docx")
+    assert disguised.status_code == 422 and list(disguised.json["errors"]) == ["file"]
 
 
 def test_stored_in_the_customer_services_gridfs(csys, people):

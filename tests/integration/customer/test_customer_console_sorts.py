@@ -15,3 +15,17 @@ def test_sort_by_industry_region_and_source(corg):
         assert values == sorted(values)
         down = rep.get(f"{CUSTOMERS}?scope=mine&sort=-{field}").json["items"]
         assert [c[field] or "" for c in down] == sorted(values, reverse=True)
+
+
+def test_sort_by_number_both_ways_in_the_list_and_the_pool(corg):
+    """The number sorts on its own (it is unique), read in order from its index."""
+    rep = corg.user("rep")
+    for _ in range(3):
+        create(rep)
+    for path in (f"{CUSTOMERS}?scope=mine", "/api/v1/pool?per_page=100"):
+        up = rep.get(f"{path}&sort=number")
+        assert up.status_code == 200, up
+        numbers = [c["number"] for c in up.json["items"]]
+        assert len(numbers) >= 3 and numbers == sorted(numbers)
+        down = rep.get(f"{path}&sort=-number").json["items"]
+        assert [c["number"] for c in down] == sorted(numbers, reverse=True)

@@ -134,7 +134,7 @@ class RecordingCollection:
     def __getattr__(self, name):
         attribute = getattr(self._inner, name)
         if name in ("find_one", "count_documents", "update_one", "update_many",
-                    "find_one_and_update", "distinct", "delete_one"):
+                    "find_one_and_update", "distinct", "delete_one", "delete_many"):
             def recorded(*args, **kwargs):
                 filter_ = args[0] if args else kwargs.get("filter")
                 if name == "distinct":
@@ -161,6 +161,8 @@ def test_every_query_is_served_by_a_declared_index():
     admin, mgr = identity("admin", "admin"), identity("mgr", "manager", "east")
     customer = handlers.create_customer(customer_body(), rep)
     handlers.update_customer(customer.id, {"level": "A"}, rep)
+    # a rename: its search rows change (the stale ones deleted by the customer's id)
+    handlers.update_customer(customer.id, {"name": customer_body()["name"]}, rep)
     handlers.log_interaction(customer.id, {"occurred_at": clock.now, "method": "call",
                                            "subject": "s", "content": "c"}, rep)
     handlers.share(customer.id, rep, ["rep2"])
@@ -205,7 +207,11 @@ def test_every_query_is_served_by_a_declared_index():
                   "owner_id", "region", "created_at", "last_followup_at", "shared_with",
                   "owner_team", "owner_region", "name_normalized", "name_pinyin"}
     assert filterable <= set().union(*queries)
-    assert filterable <= leading and sorts <= leading, sorted((filterable | sorts) - leading)
+    # except the term arrays: an index on an array holds the whole array, which no query
+    # can use to find an element (docs/database.md); the scans that read them are bounded
+    # by the other clauses (the export's, a too common term's, the duplicates' `$or`)
+    indexed = filterable - {"search_terms"}
+    assert indexed <= leading and sorts <= leading, sorted((indexed | sorts) - leading)
     term_leading = {keys[0][0] for keys in TERM_INDEXES} | {"_id"}
     assert {"term", "customer_id"} <= set().union(*term_queries)
     assert not [q for q in term_queries if q and not q & term_leading], term_queries
@@ -218,9 +224,11 @@ def test_retired_indexes_go_from_an_older_data_folder():
     db["customers"].create_index([("deleted", 1), ("owner_id", 1)])
     db["customers"].create_index([("created_at", -1)])    # a sort index without _id
     db["customers"].create_index([("owner_id", 1), ("created_at", -1)])   # without deleted
+    db["customers"].create_index([("search_terms", 1)])     # a whole array: serves no `q`
     CustomerRepository(db).ensure_indexes()
     CustomerRepository(db).ensure_indexes()   # a second process starting finds them gone
     indexes = db["customers"].index_information()
     assert not set(RETIRED_INDEXES) & set(indexes)
+    assert "search_terms_1" in RETIRED_INDEXES
     assert {"owner_id_1_deleted_1_created_at_-1__id_-1", "deleted_1",
             "created_at_-1__id_-1"} <= set(indexes)

@@ -118,6 +118,7 @@ def test_unknown_participants_or_sensitive_key_information_are_refused(corg):
 def test_only_the_author_corrects_or_deletes_a_followup(corg, customer_settings):
     owner, sharee = corg.user("rep", TEAM), corg.user("rep", TEAM)
     stranger = corg.user("rep", "east/hangzhou/team-1")
+    teammate = corg.user("rep", TEAM)          # the owner's team, no share: sees nothing
     supervisor = corg.user("supervisor", "east/shanghai")
     manager = corg.user("manager", "east", region="east")
     customer = create(owner)
@@ -126,7 +127,7 @@ def test_only_the_author_corrects_or_deletes_a_followup(corg, customer_settings)
     theirs = sharee.post(url(customer, "/interactions"), json=followup(subject="共享人拜访")).json
     path = url(customer, f"/interactions/{mine['id']}")
     for other, status in ((sharee, 403), (supervisor, 403), (manager, 403),
-                          (corg.admin, 403), (stranger, 404)):
+                          (corg.admin, 403), (teammate, 404), (stranger, 404)):
         assert other.patch(path, json={"subject": "改"}).status_code == status, other
         assert other.delete(path).status_code == status, other
     with EventSpy(customer_settings.amqp_url, "interaction.*") as spy:
@@ -134,8 +135,11 @@ def test_only_the_author_corrects_or_deletes_a_followup(corg, customer_settings)
         assert edited.status_code == 200, edited
         assert (edited.json["subject"], edited.json["location"]) == ("上门拜访(补记)", "杭州")
         assert edited.json["updated_at"]
-        assert owner.patch(path, json={"created_by": "x"}).status_code == 422
-        assert owner.patch(path, json={"subject": ""}).status_code == 422
+        for body, field in (({"created_by": "x"}, "created_by"), ({"subject": ""}, "subject"),
+                            ({"participants": ["nobody-here"]}, "participants"),
+                            ({"method": "telepathy"}, "method")):
+            refused = owner.patch(path, json=body)
+            assert refused.status_code == 422 and field in refused.json["errors"], body
         their_path = url(customer, f"/interactions/{theirs['id']}")
         assert owner.delete(their_path).status_code == 403      # the owner is not its author
         assert sharee.patch(their_path, json={"feedback": "积极"}).status_code == 200

@@ -70,9 +70,11 @@ def restore(system, org):
 
 # ------------------------------------------------------------------------ the settings API
 
-def test_anyone_signed_in_reads_the_settings_and_the_defaults_restrict_nothing(system, org):
-    rep = org.user("rep")
-    reply = rep.get(SETTINGS)
+@pytest.mark.parametrize("role", ["rep", "supervisor", "manager", "admin"])
+def test_anyone_signed_in_reads_the_settings_and_the_defaults_restrict_nothing(system, org,
+                                                                               role):
+    reader = org.admin if role == "admin" else org.user(role)
+    reply = reader.get(SETTINGS)
     assert reply.status_code == 200
     assert {k: reply.json[k] for k in DEFAULTS} == DEFAULTS
     assert reply.headers["ETag"]
@@ -270,10 +272,24 @@ def test_a_team_share_is_seen_by_the_other_services(system, org):
     opportunity_path = f"/api/v1/opportunities/{opportunity['id']}"
     assert member.get(opportunity_path).status_code == 404
 
+    def signed():
+        reply = owner.post("/api/v1/contracts", json={
+            "customer_id": customer["id"], "amount": "1000.00", "signed_on": "2026-11-01"})
+        return reply if reply.status_code != 422 else None
+    contract = eventually(signed, message="customer known to contracts").json
+    contract_path = f"/api/v1/contracts/{contract['id']}"
+    assert member.get(contract_path).status_code == 404
+
     assert owner.post(f"{CUSTOMERS}/{customer['id']}/shares",
                       json={"teams": [team]}).status_code == 200
     eventually(lambda: member.get(opportunity_path).status_code == 200,
                message="the team share reaches the opportunity")
+    # contracts follow the customer's sharees as its owner (CONTRACT §9): read, not change
+    eventually(lambda: member.get(contract_path).status_code == 200,
+               message="the team share reaches the contract")
+    assert contract["id"] in {c["id"] for c in member.get(
+        f"/api/v1/contracts?customer_id={customer['id']}").json["items"]}
+    assert member.patch(contract_path, json={"notes": "x"}).status_code == 403
     assert opportunity["id"] in {o["id"] for o in member.get(
         "/api/v1/opportunities?scope=shared").json["items"]}
 
@@ -309,3 +325,132 @@ def test_a_stranger_may_not_share_or_unshare_a_team(system, org):
     assert stranger.post(f"{path}/shares", json={"teams": ["east"]}).status_code == 404
     assert owner.post(f"{path}/shares", json={"teams": ["east"]}).status_code == 200
     assert stranger.delete(f"{path}/shares/teams/east").status_code == 404
+
+
+# ------------------------------------------------------------------------ bulk team shares
+
+def test_a_bulk_share_with_a_team_reaches_its_members_and_below(system, org):
+    """`POST /customers/bulk {action: share, teams}` shares each customer as one share
+    with `teams` does (CONTRACT §4, §11); each id reports on its own."""
+    team = team_path()
+    owner = org.user("rep", team=f"{team}-owner")
+    member = org.user("rep", team=f"{team}/east")
+    below = org.user("rep", team=f"{team}/east/a")
+    outsider = org.user("rep", team=f"{team}/west")
+    ids = [new_customer(owner)["id"] for _ in range(2)]
+    not_mine = new_customer(outsider)["id"]
+
+    reply = owner.post(f"{CUSTOMERS}/bulk", json={
+        "action": "share", "ids": ids + [not_mine], "teams": [f"/{team.upper()}/East"]})
+    assert reply.status_code == 200, reply
+    results = reply.json["results"]
+    assert [(r["id"], r["ok"]) for r in results] == [(ids[0], True), (ids[1], True),
+                                                     (not_mine, False)]
+    assert results[2]["code"] == "not_found"
+    for customer_id in ids:
+        assert owner.get(f"{CUSTOMERS}/{customer_id}").json["shared_teams"] == [
+            f"{team}/east"]
+    for session in (member, below):
+        assert all(session.get(f"{CUSTOMERS}/{i}").status_code == 200 for i in ids)
+        shared = {c["id"] for c in session.get(
+            f"{CUSTOMERS}?scope=shared&per_page=100").json["items"]}
+        assert set(ids) <= shared
+    # what hangs on the customer is theirs to see as well (CONTRACT §10)
+    for suffix in ("/attachments", "/print?format=html", "/interactions"):
+        assert member.get(f"{CUSTOMERS}/{ids[0]}{suffix}").status_code == 200, suffix
+        assert outsider.get(f"{CUSTOMERS}/{ids[0]}{suffix}").status_code == 404, suffix
+    assert [outsider.get(f"{CUSTOMERS}/{i}").status_code for i in ids] == [404, 404]
+    assert not set(ids) & {c["id"] for c in outsider.get(
+        f"{CUSTOMERS}?per_page=100").json["items"]}
+    assert owner.get(f"{CUSTOMERS}/{not_mine}").status_code == 404
+
+    # users and teams together, as one share takes them
+    both = owner.post(f"{CUSTOMERS}/bulk", json={
+        "action": "share", "ids": ids, "user_ids": [outsider.id], "teams": [team]})
+    assert [r["ok"] for r in both.json["results"]] == [True, True]
+    assert all(outsider.get(f"{CUSTOMERS}/{i}").status_code == 200 for i in ids)
+    assert owner.get(f"{CUSTOMERS}/{ids[0]}").json["shared_teams"] == [f"{team}/east", team]
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"action": "share"}, "user_ids"),
+    ({"action": "share", "teams": []}, "user_ids"),
+    ({"action": "share", "teams": ["east//a"]}, "teams.0"),
+    ({"action": "share", "teams": [""]}, "teams.0"),
+    ({"action": "share", "teams": "east"}, "teams"),
+    ({"action": "share", "teams": ["east"] * 51}, "teams"),
+    ({"action": "return", "teams": ["east"]}, "teams"),
+    ({"action": "assign", "teams": ["east"]}, "teams"),
+    ({"action": "share", "teams": ["east"], "team": "east"}, "team"),
+])
+def test_a_bad_bulk_share_is_a_422_naming_the_field(system, org, body, field):
+    owner = org.user("rep")
+    customer = new_customer(owner)
+    reply = owner.post(f"{CUSTOMERS}/bulk", json={"ids": [customer["id"]], **body})
+    assert reply.status_code == 422, reply
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    assert field in reply.json["errors"], reply.json
+    after = owner.get(f"{CUSTOMERS}/{customer['id']}").json
+    assert (after["owner_id"], after["shared_teams"]) == (owner.user["id"], [])
+
+
+def test_the_bulk_body_documents_teams(system, org):
+    document = org.admin.get("/api/v1/openapi.json").json
+    body = document["paths"]["/api/v1/customers/bulk"]["post"]["requestBody"]
+    schema = body["content"]["application/json"]["schema"]
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert schema["properties"]["teams"]["type"] == "array"
+    assert schema["properties"]["teams"]["items"]["type"] == "string"
+
+
+@pytest.fixture(scope="module")
+def sharers(org) -> dict:
+    """Around one owner: a sharee (by user), a teammate, the owner's supervisor and
+    manager, the admin, a manager of another region; and a member of each team shared."""
+    team = team_path()
+    return {"team": team,
+            "owner": org.user("rep", team=f"{team}/sales"),
+            "sharee": org.user("rep", team=f"{team}/service"),
+            "team_member": org.user("rep", team=f"{team}/sales"),
+            "supervisor": org.user("supervisor", team=team),
+            "manager": org.user("manager", team="hq", region="east"),
+            "admin": org.admin,
+            "stranger": org.user("manager", team="hq-west", region="west"),
+            "members": {n: org.user("rep", team=f"{team}/partners/{n}") for n in "abc"}}
+
+
+# who may share a customer with a team, in one share or in bulk, and stop sharing it
+# (CONTRACT §4: the customer's editors): status of one share / the bulk item's code
+SHARERS = {"owner": (200, None), "sharee": (403, "forbidden"),
+           "team_member": (404, "not_found"), "supervisor": (200, None),
+           "manager": (200, None), "admin": (200, None), "stranger": (404, "not_found")}
+
+
+@pytest.mark.parametrize("who, expected", sorted(SHARERS.items()))
+def test_who_may_share_with_a_team_one_by_one_or_in_bulk(system, sharers, who, expected):
+    status, code = expected
+    owner, caller, members = sharers["owner"], sharers[who], sharers["members"]
+    teams = {n: f"{sharers['team']}/partners/{n}" for n in members}
+    customer = new_customer(owner)
+    path = f"{CUSTOMERS}/{customer['id']}"
+    assert owner.post(f"{path}/shares", json={"user_ids": [sharers["sharee"].id],
+                                              "teams": [teams["a"]]}).status_code == 200
+
+    one = caller.post(f"{path}/shares", json={"teams": [teams["b"]]})
+    bulk = caller.post(f"{CUSTOMERS}/bulk", json={"action": "share", "ids": [customer["id"]],
+                                                  "teams": [teams["c"]]})
+    stop = caller.delete(f"{path}/shares/teams/{teams['a']}")
+    assert (one.status_code, stop.status_code) == (status, status)
+    assert bulk.status_code == 200
+    [item] = bulk.json["results"]
+    assert (item["ok"], item.get("code")) == (status == 200, code)
+    if status == 404:
+        assert customer["name"] not in one.data.decode() + stop.data.decode()
+
+    allowed = status == 200
+    assert owner.get(path).json["shared_teams"] == (
+        [teams["b"], teams["c"]] if allowed else [teams["a"]])
+    for name, member in members.items():
+        sees = allowed if name in "bc" else not allowed
+        assert member.get(path).status_code == (200 if sees else 404), name

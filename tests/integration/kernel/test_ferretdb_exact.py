@@ -100,7 +100,9 @@ FILTERS = [
 ]
 SORTS = [[("name", 1), ("_id", 1)], [("n", -1), ("_id", -1)], [("created_at", 1), ("_id", 1)],
          [("owner_id", 1), ("_id", 1)], [("deleted", -1), ("_id", 1)], [("ref", 1), ("_id", 1)],
-         [("_id", -1)], [("tags", 1), ("_id", 1)]]
+         [("_id", -1)], [("tags", 1), ("_id", 1)],
+         # indexes built the other way round: walked backwards (see walkPage)
+         [("name", -1), ("_id", -1)], [("created_at", -1), ("_id", -1)]]
 
 
 def ids(cursor) -> list:
@@ -116,11 +118,16 @@ def test_a_filter_matches_and_counts_what_mongodb_matches(collection, query):
 
 @pytest.mark.parametrize("sort", SORTS, ids=str)
 @pytest.mark.parametrize("query", [{}, {"deleted": False}, {"owner_id": {"$ne": None}},
+                                   {"owner_id": "u-1", "deleted": False},
                                    {"$or": [{"n": {"$gte": 10}}, {"tags": "t1"}]}], ids=str)
 def test_a_sorted_page_is_mongodbs_page(collection, query, sort):
+    """Pages near the start are read walking the sort's index forwards, pages near the
+    end backwards, when the filter can be counted from an index."""
     everything = ids(collection.find(undecided(query)).sort(sort))
     assert ids(collection.find(query).sort(sort)) == everything
-    for skip, limit in ((0, 5), (5, 7), (len(everything) - 3, 10), (len(everything) + 1, 5)):
+    middle = len(everything) // 2
+    for skip, limit in ((0, 5), (5, 7), (middle - 3, 6), (middle, 1), (len(everything) - 3, 10),
+                        (len(everything) - 1, 1), (len(everything), 5), (len(everything) + 1, 5)):
         assert ids(collection.find(query).sort(sort).skip(skip).limit(limit)) == \
             everything[skip:skip + limit], (skip, limit)
 

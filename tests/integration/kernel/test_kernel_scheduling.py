@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 
 from crmkit.clock import utcnow
-from crmkit.scheduling import Lease, claim_once
-from crm_testing import fresh_database
+from crmkit.scheduling import Lease, PeriodicJob, claim_once, run_periodic
+from crm_testing import eventually, fresh_database
 
 TTL = timedelta(seconds=30)
 
@@ -90,3 +90,18 @@ def test_claim_once_is_true_for_one_caller_per_key(leases):
     assert claim_once(leases, "reminder:42:2026-01-01") is False
     assert claim_once(leases, "reminder:43:2026-01-01") is True
     assert leases.find_one({"_id": "reminder:42:2026-01-01"})["by"] == "x"
+
+
+def test_a_replica_stopping_in_good_order_hands_its_lease_over_at_once(leases):
+    """Without the hand-over a standby would wait out the whole TTL (here an hour)."""
+    ran, stop = threading.Event(), threading.Event()
+    job = PeriodicJob("handover", 0.05, lambda now: ran.set(), lease_ttl=3600)
+    thread = threading.Thread(target=run_periodic, args=(job, leases, stop), daemon=True)
+    thread.start()
+    eventually(ran.is_set, timeout=30, message="the job ran under its lease")
+    standby = Lease(leases, "job:handover", ttl=timedelta(hours=1), holder="standby")
+    assert not standby.acquire()
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert standby.acquire()

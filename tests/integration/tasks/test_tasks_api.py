@@ -299,6 +299,33 @@ def test_a_todo_task_is_completed_at_once_with_its_result(people):
     assert done.status_code == 200, done
     assert (done.json["status"], done.json["result"]) == ("done", "电话已沟通,客户同意下周拜访")
     assert done.json["completed_at"]
+    unknown = rep.post(f"{API}/tasks/{new_task(rep)['id']}/status",
+                       json={"status": "finished", "result": "x"})
+    assert unknown.status_code == 422 and "status" in unknown.json["errors"]
+
+
+# who completes a task straight from todo: (caller, the task given to them?) -> status
+STRAIGHT_TO_DONE = {("rep1", False): 200, ("rep2", True): 200, ("rep2", False): 404,
+                    ("sup1", False): 200, ("mgr", False): 200, ("admin", False): 200,
+                    ("rep3", False): 404, ("rep_w", False): 404, ("sup_w", False): 404}
+
+
+def test_whoever_works_on_a_task_completes_it_at_once_and_no_one_else(people):
+    """rep1's task (given to rep2, their teammate, where marked): its creator, its
+    assignee, their superiors and the admin complete it; a teammate it is not given to
+    and anyone else find no such task."""
+    wrong = []
+    for (who, given), expected in STRAIGHT_TO_DONE.items():
+        task = new_task(people["rep1"], **({"assignee_id": people["rep2"].id} if given
+                                           else {}))
+        reply = people[who].post(f"{API}/tasks/{task['id']}/status",
+                                 json={"status": "done", "result": f"由 {who} 完成"})
+        if reply.status_code != expected:
+            wrong.append(f"{who} (given: {given}): {reply.status_code}, expected {expected}")
+        status = people["rep1"].get(f"{API}/tasks/{task['id']}").json["status"]
+        if status != ("done" if expected == 200 else "todo"):
+            wrong.append(f"{who} (given: {given}): the task is {status}")
+    assert not wrong, "\n".join(wrong)
 
 
 def test_marking_a_notification_read(people):

@@ -1,6 +1,7 @@
 """Attachments on tasks through the gateway (CONTRACT §10; seed 001's photos of a visit):
 whoever may see the task (assignee, creator, their superiors, admins) adds, reads and
-deletes them; anyone else gets 404; kept in the tasks service's own GridFS."""
+deletes them (a task has no sharees: its assignee stands in for one); anyone else gets
+404; kept in the tasks service's own GridFS."""
 from __future__ import annotations
 
 import pytest
@@ -14,7 +15,9 @@ API = "/api/v1"
 
 @pytest.fixture(scope="module")
 def people(org, settings):
+    # rep1 gives the task to `assignee` (a teammate); rep2 is a teammate without it
     cast = {"rep1": org.user("rep", TEAM1), "rep2": org.user("rep", TEAM1),
+            "assignee": org.user("rep", TEAM1),
             "rep3": org.user("rep", TEAM2), "sup1": org.user("supervisor", "east/shanghai"),
             "mgr": org.user("manager", "east", "east"),
             "rep_w": org.user("rep", "west/chengdu/team-1", "west"),
@@ -27,7 +30,8 @@ def people(org, settings):
 @pytest.fixture(scope="module")
 def task(people):
     reply = people["rep1"].post(f"{API}/tasks", json={
-        "title": "拜访客户并拍照", "type": "visit", "due_at": later(days=2)})
+        "title": "拜访客户并拍照", "type": "visit", "due_at": later(days=2),
+        "assignee_id": people["assignee"].id})
     assert reply.status_code == 201, reply
     return reply.json
 
@@ -36,8 +40,8 @@ def path(task) -> str:
     return f"{API}/tasks/{task['id']}"
 
 
-EXPECTED = {"rep1": 200, "sup1": 200, "mgr": 200, "admin": 200, "rep2": 404, "rep3": 404,
-            "rep_w": 404, "sup_w": 404, "mgr_w": 404}
+EXPECTED = {"rep1": 200, "assignee": 200, "sup1": 200, "mgr": 200, "admin": 200,
+            "rep2": 404, "rep3": 404, "rep_w": 404, "sup_w": 404, "mgr_w": 404}
 
 
 @pytest.mark.parametrize("who, expected", sorted(EXPECTED.items()))

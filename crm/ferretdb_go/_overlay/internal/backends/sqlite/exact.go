@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -22,6 +23,7 @@ import (
 	"github.com/FerretDB/FerretDB/internal/handler/sjson"
 	"github.com/FerretDB/FerretDB/internal/types"
 	"github.com/FerretDB/FerretDB/internal/util/fsql"
+	"github.com/FerretDB/FerretDB/internal/util/iterator"
 	"github.com/FerretDB/FerretDB/internal/util/lazyerrors"
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
@@ -85,6 +87,13 @@ func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 			sortable = !found
 		}
 
+		if sortable && params.FindLimit > 0 {
+			walked, err := walkPage(ctx, db, meta, params, fields, b.flat, where, args)
+			if walked != nil || err != nil {
+				return walked, err == nil, err
+			}
+		}
+
 		if sortable {
 			paged = true
 			limit := params.FindLimit
@@ -104,6 +113,151 @@ func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 	}
 
 	return &backends.QueryResult{Iter: newQueryIterator(ctx, rows, false), Paged: paged}, true, nil
+}
+
+// walkPage answers a page of a sorted find by walking the index its sort leads in order,
+// forwards or, for a page nearer the end, backwards, reading documents only until the page
+// is full. SQLite's planner cannot weigh that walk's early end: when the filter also has
+// an index (every list's `deleted: false`), it reads every matching document and sorts
+// them, seconds for a page of 20 of 10,000 customers. The walk is taken when it reads
+// fewer documents than that, judged by the number of matches, counted first from an index
+// alone (without such a count, nil: the planner decides). Count and page are read in one
+// transaction, so a backwards page is exactly the forward one.
+func walkPage(ctx context.Context, db *fsql.DB, meta *metadata.Collection, params *backends.QueryParams,
+	fields []string, flat map[string]bool, where string, args []any,
+) (*backends.QueryResult, error) {
+	index := sortIndex(meta, params.FindSort)
+	counter := coveringIndex(meta, fields, flat)
+
+	if index == "" || (counter == "" && params.Filter.Len() > 0) {
+		return nil, nil
+	}
+
+	from := fmt.Sprintf("%q", meta.TableName)
+	if counter != "" {
+		from += fmt.Sprintf(" INDEXED BY %q", counter)
+	}
+
+	var page [][]byte
+
+	walked := false
+
+	err := db.InTransaction(ctx, func(tx *fsql.Tx) error {
+		var total, matching int64
+
+		if err := tx.QueryRowContext(ctx, fmt.Sprintf(`SELECT COUNT(*) FROM %q`, meta.TableName)).Scan(&total); err != nil {
+			return lazyerrors.Error(err)
+		}
+
+		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+from+where, args...).Scan(&matching); err != nil {
+			return lazyerrors.Error(err)
+		}
+
+		skip, limit := params.FindSkip, params.FindLimit
+		if skip >= matching {
+			walked = true // an empty page
+			return nil
+		}
+
+		limit = min(limit, matching-skip)
+
+		// matches passed on the way (a share total/matching of the rows read are matches)
+		ahead, behind := skip+limit, matching-skip
+		if min(ahead, behind)*total >= matching*matching {
+			return nil // the planner's plan reads no more
+		}
+
+		sort, offset := params.FindSort, skip
+		if behind < ahead {
+			sort, offset = reversed(sort), matching-skip-limit
+		}
+
+		order, _ := orderByClause(sort)
+		q := fmt.Sprintf(`SELECT %s FROM %q INDEXED BY %q`, metadata.DefaultColumn, meta.TableName, index) +
+			where + order + ` LIMIT ? OFFSET ?`
+
+		rows, err := tx.QueryContext(ctx, q, append(slices.Clone(args), limit, offset)...)
+		if err != nil {
+			return lazyerrors.Error(err)
+		}
+		defer rows.Close()
+
+		for rows.Next() {
+			var b []byte
+			if err = rows.Scan(&b); err != nil {
+				return lazyerrors.Error(err)
+			}
+
+			page = append(page, b)
+		}
+
+		if err = rows.Err(); err != nil {
+			return lazyerrors.Error(err)
+		}
+
+		if behind < ahead {
+			slices.Reverse(page)
+		}
+
+		walked = true
+
+		return nil
+	})
+	if err != nil || !walked {
+		return nil, err
+	}
+
+	next := 0
+	iter := iterator.ForFunc(func() (struct{}, *types.Document, error) {
+		if next == len(page) {
+			return struct{}{}, nil, iterator.ErrIteratorDone
+		}
+
+		doc, err := sjson.Unmarshal(page[next])
+		next++
+
+		return struct{}{}, doc, err
+	})
+
+	return &backends.QueryResult{Iter: iter, Paged: true}, nil
+}
+
+// sortIndex names an index whose keys begin with the sort's fields, each the same way as
+// the sort or each the other way (SQLite walks an index either way).
+func sortIndex(meta *metadata.Collection, sort *types.Document) string {
+	for _, index := range meta.Settings.Indexes {
+		if len(index.Key) < sort.Len() || (len(index.Key) == 1 && index.Key[0].Field == "_id") {
+			continue // _id's own index leads with its JSON text, not its rank
+		}
+
+		serves, flipped := true, false
+
+		for i, field := range sort.Keys() {
+			descending := must.NotFail(sort.Get(field)) == int64(-1)
+			if i == 0 {
+				flipped = index.Key[0].Descending != descending
+			}
+
+			serves = serves && index.Key[i].Field == field && (index.Key[i].Descending != descending) == flipped
+		}
+
+		if serves {
+			return meta.TableName + "_" + index.Name
+		}
+	}
+
+	return ""
+}
+
+// reversed is the sort the other way round.
+func reversed(sort *types.Document) *types.Document {
+	other := must.NotFail(types.NewDocument())
+
+	for _, field := range sort.Keys() {
+		other.Set(field, -must.NotFail(sort.Get(field)).(int64))
+	}
+
+	return other
 }
 
 // orderByClause returns ORDER BY for a sort of top-level fields: type rank, then value,
@@ -581,7 +735,9 @@ func (b *sqlBuilder) anyValue(field string, predicate func(rank, value string) s
 	elementType := fmt.Sprintf("%s ->> ('$.\"$s\".p.%s.i[' || e.key || '].t')", metadata.DefaultColumn, field)
 	element := predicate(metadata.RankOfType(elementType), "e.atom")
 
-	return fmt.Sprintf("(%s OR (%s = %d AND EXISTS (SELECT 1 FROM json_each(%s, '$.%s') AS e WHERE %s)))",
+	// json_each of the field's own text: given the whole document, it parses all of it
+	// again for every row, which doubled the cost of a filter reading each document
+	return fmt.Sprintf("(%s OR (%s = %d AND EXISTS (SELECT 1 FROM json_each(%s -> '$.%s') AS e WHERE %s)))",
 		top, rank, metadata.Ranks["array"], metadata.DefaultColumn, field, element)
 }
 
