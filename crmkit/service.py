@@ -141,13 +141,24 @@ class Worker:
 
     def _heartbeat(self) -> None:
         while not self.stop_event.is_set():
+            consuming = all(c.ready.is_set() for c in self.consumers)
             try:
-                alive = [part for part in self.components() if part != "consumer"
-                         or all(c.ready.is_set() for c in self.consumers)]
+                alive = [part for part in self.components()
+                         if part != "consumer" or consuming]
                 self.runtime.heartbeats.beat(alive)
             except Exception:
                 log.exception("heartbeat failed")
-            self.stop_event.wait(HEARTBEAT_EVERY_S)
+            if consuming:
+                self.stop_event.wait(HEARTBEAT_EVERY_S)
+            else:   # starting: beat again as soon as the consumers are (readiness waits)
+                self._until_consuming(HEARTBEAT_EVERY_S)
+
+    def _until_consuming(self, timeout: float) -> None:
+        """Wait until every consumer is ready, for at most `timeout`, or until stopped."""
+        deadline = time.monotonic() + timeout
+        while not self.stop_event.is_set() and time.monotonic() < deadline:
+            if self.wait_ready(timeout=0.2):
+                return
 
     def wait_ready(self, timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
