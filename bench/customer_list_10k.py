@@ -12,7 +12,8 @@ every statement, and the statements it ran are shown with their time and SQLite'
 
 --data keeps the loaded folder for the next run (loaded only when empty). Owners: the
 admin owns 40 % (as after an admin's import), one rep 40 %, 20 other reps the rest but
-15 % in the pool; 3 % are deleted.
+15 % in the pool; 3 % are deleted; the other reps share 5 % of theirs with the rep and 3 %
+with its team.
 """
 from __future__ import annotations
 
@@ -84,6 +85,10 @@ def load(url: str) -> None:
                "interactions": [], **outbox_fields(envelopes)}
         doc.pop(TERMS_PENDING)
         doc["deleted"] = random.random() < 0.03
+        if actor in OTHERS:   # as colleagues share: some with the rep, some with its team
+            shared = random.random()
+            doc["shared_with"] = [REP.user_id] if shared < 0.05 else []
+            doc["shared_teams"] = [REP.team] if 0.05 <= shared < 0.08 else []
         docs.append(doc)
         if len(docs) == 250:
             repository.terms.insert_for_new(docs)
@@ -102,7 +107,7 @@ def cases():
 
     base = {"page": 1, "per_page": 20}
     for who in (ADMIN, REP):
-        scopes = ("all", "mine") if who is ADMIN else ("mine", "all")
+        scopes = ("all", "mine") if who is ADMIN else ("mine", "shared", "all")
         for scope in scopes:
             yield who, "list", f"scope={scope}", {**base, "scope": scope}
         for field in SORTABLE:
@@ -119,12 +124,20 @@ def cases():
             yield who, "pool", f"sort={sort}", {**base, "sort": sort}
         yield who, "pool", "level=B", {**base, "level": "B"}
         yield who, "pool", "last page", {**base, "page": "last"}
+        # the export streams: what counts is how soon its first row is read
+        for sort in (None, "name"):
+            yield who, "export", f"first row sort={sort}", {**base, "scope": "all",
+                                                            "sort": sort}
 
 
 def run(repository, who, kind, query):
     from crmkit.clock import zone
+    from services.customer.repository import Page
 
     tz = zone("Asia/Shanghai")
+    if kind == "export":
+        rows = repository.export_rows(who, query, tz=tz, limit=250_000)
+        return Page([next(rows, None)], 1)
     page = repository.list_page if kind == "list" else repository.pool_page
     if query["page"] == "last":
         total = page(who, {**query, "page": 1}, tz=tz).total

@@ -389,9 +389,16 @@ def through_gateway(args) -> int:
     return 0
 
 
+LOAD_STALL_S = 120      # no event kept for this long: the load has failed
+LOAD_MIN_RATE = 10      # events/s below which the load counts as hung (the deadline)
+PUBLISH_BATCH = 500     # events per confirm wait
+
+
 def load_through_broker(system, count: int) -> None:
     """Publish a generated history to the system's `crm.events` and wait until the
-    reporting service has kept every distinct event."""
+    reporting service has kept every distinct event, saying how it goes; fails (rather
+    than waiting on) when nothing is kept for LOAD_STALL_S or the whole load runs slower
+    than LOAD_MIN_RATE events/s."""
     from _harness import AMQP_URL
     from crm.ferretdb import running_server_url
     from crmkit.bus.publisher import Publisher
@@ -401,12 +408,35 @@ def load_through_broker(system, count: int) -> None:
     events = History().build(count)
     publisher = Publisher(AMQP_URL)
     started = time.perf_counter()
-    for event in events:
-        publisher.publish(event)
-    kept = get_database(running_server_url(system.data_dir), "crm_reporting")["events"]
+    for first in range(0, len(events), PUBLISH_BATCH):
+        failed = [o for o in publisher.publish_batch(events[first:first + PUBLISH_BATCH])
+                  if o is not None]
+        if failed:
+            raise SystemExit(f"bench: the broker refused {len(failed)} events: {failed[0]!r}")
+    print(f"published {len(events):,} events in {time.perf_counter() - started:.1f} s",
+          flush=True)
+    kept_events = get_database(running_server_url(system.data_dir), "crm_reporting")["events"]
     distinct = len({e["id"] for e in events})
-    deadline = time.monotonic() + 1800
-    while count_matching(kept, {}) < distinct and time.monotonic() < deadline:
+    deadline = time.monotonic() + max(600.0, distinct / LOAD_MIN_RATE)
+    kept, progress_at, said_at = -1, time.monotonic(), time.monotonic()
+    while True:
+        now_kept = count_matching(kept_events, {})
+        now = time.monotonic()
+        if now_kept != kept:
+            kept, progress_at = now_kept, now
+        if kept >= distinct:
+            break
+        if now - said_at >= 10:
+            rate = kept / (time.perf_counter() - started)
+            print(f"  reporting kept {kept:,} of {distinct:,} events ({rate:,.0f}/s)",
+                  flush=True)
+            said_at = now
+        if now - progress_at > LOAD_STALL_S or now > deadline:
+            why = (f"no event kept for {LOAD_STALL_S} s" if now - progress_at > LOAD_STALL_S
+                   else f"slower than {LOAD_MIN_RATE} events/s")
+            raise SystemExit(f"bench: reporting kept {kept:,} of {distinct:,} events after "
+                             f"{time.perf_counter() - started:.0f} s ({why}); see "
+                             f"{system.log_path}")
         time.sleep(0.5)
     print(f"loaded {distinct:,} events through the broker in "
           f"{time.perf_counter() - started:.1f} s", flush=True)
@@ -445,7 +475,14 @@ def drain_from_bus(count: int, mongo_url: str) -> int:
     threads = [threading.Thread(target=c.run, args=(stop,), daemon=True) for c in consumers]
     for thread in threads:
         thread.start()
-    while sum(c.handled for c in consumers) < len(events):
+    handled, progress_at = -1, time.monotonic()
+    while handled < len(events):
+        if sum(c.handled for c in consumers) != handled:
+            handled, progress_at = sum(c.handled for c in consumers), time.monotonic()
+        elif time.monotonic() - progress_at > LOAD_STALL_S:
+            stop.set()
+            raise SystemExit(f"bench: the consumers handled {handled:,} of "
+                             f"{len(events):,} events, then none for {LOAD_STALL_S} s")
         time.sleep(0.05)
     drained = time.perf_counter() - started
     stop.set()

@@ -128,12 +128,16 @@ def rank_clauses(viewer: Identity, *, team_field="owner_team",
 
 def visibility_filter(viewer: Identity, *, owner_field="owner_id", team_field="owner_team",
                       region_field="owner_region", shared_field="shared_with",
-                      shared_teams_field: str | None = None) -> dict:
+                      shared_teams_field: str | None = None,
+                      shares: list[dict] | None = None) -> dict:
     """The Mongo filter selecting exactly the documents `can_see` admits (with
-    `shared_teams_field`, the documents' `shared_teams` too)."""
+    `shared_teams_field`, the documents' `shared_teams` too). `shares`: the clauses for
+    what is shared with the viewer where the caller has them in another form than the
+    share arrays (which no index serves)."""
     if viewer.role == "admin":
         return {}
     clauses: list[dict] = [{owner_field: viewer.user_id}]
-    clauses.extend(shared_clauses(viewer, shared_field, shared_teams_field))
+    clauses.extend(shared_clauses(viewer, shared_field, shared_teams_field)
+                   if shares is None else shares)
     clauses.extend(rank_clauses(viewer, team_field=team_field, region_field=region_field))
     return {"$or": clauses}

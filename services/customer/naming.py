@@ -15,7 +15,9 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pypinyin import Style, lazy_pinyin
+from pypinyin import Style
+from pypinyin.converter import UltimateConverter
+from pypinyin.core import Pinyin
 
 # Legal-form words at the end of a Chinese company name, longest first. Stripped
 # repeatedly: 集团股份有限公司 -> 集团股份 -> 集团 -> "".
@@ -55,6 +57,31 @@ _PLACES = tuple(sorted(set(PROVINCES + CITIES), key=len, reverse=True))
 _PLACE_WORDS = {p + s for p in _PLACES for s in ("",) + PLACE_SUFFIXES} | {"中国", "中华"}
 _BRACKETED = re.compile(r"[(\[{【（]([^()\[\]{}【】（）]*)[)\]}】）]")
 _LATIN_WORD = re.compile(r"[a-z0-9]+")
+
+
+class _WordCache(UltimateConverter):
+    """pypinyin's own conversion (what `pypinyin.lazy_pinyin` uses), remembered per
+    segmented word and style: company names repeat their words (上海, 科技, 有限公司), and
+    the conversion was most of the cost of a customer's search terms (an import)."""
+
+    @lru_cache(maxsize=65536)
+    def _converted(self, words, style, heteronym, errors, strict):
+        return tuple(tuple(item) for item in super().convert(
+            words, style, heteronym, errors, strict))
+
+    def convert(self, words, style, heteronym, errors, strict, **kwargs):
+        if not isinstance(errors, str):   # a callable: not a cache key
+            return super().convert(words, style, heteronym, errors, strict, **kwargs)
+        return [list(item) for item in self._converted(words, style, heteronym, errors,
+                                                       strict)]
+
+
+_PINYIN = Pinyin(_WordCache())
+
+
+def lazy_pinyin(text: str, style=Style.NORMAL, errors: str = "default") -> list[str]:
+    """`pypinyin.lazy_pinyin` (with its defaults) through the word cache."""
+    return _PINYIN.lazy_pinyin(text, style=style, errors=errors)
 
 
 def _fold(text: str) -> str:
@@ -238,7 +265,10 @@ def _syllable_suffixes(syllables: list[str], into: set[str]) -> None:
         into.add("".join(syllables[start:])[:TERM_LIMIT])
 
 
-def _public_terms(name: str, number: str | None) -> set[str]:
+@lru_cache(maxsize=256)
+def _public_terms(name: str, number: str | None) -> frozenset[str]:
+    """(Remembered a short while: a customer's document asks for them twice, for its
+    search terms and its public ones.)"""
     terms: set[str] = set()
     folded = compact(name)
     keys = search_keys(name)
@@ -250,7 +280,7 @@ def _public_terms(name: str, number: str | None) -> set[str]:
     if number:
         terms.add(number.lower())
     terms.discard("")
-    return terms
+    return frozenset(terms)
 
 
 def public_search_terms(name: str, number: str | None = None) -> list[str]:
@@ -264,7 +294,7 @@ def search_terms(name: str, number: str | None = None, contact_names=(), phones=
     of its pinyin from each syllable (shangce, keji) and of its initials (sckj in
     shsckjyxgs); contact names and their initials; phone digits (last 4 and more);
     the number."""
-    terms = _public_terms(name, number)
+    terms = set(_public_terms(name, number))
     for contact in contact_names:
         _suffixes(compact(contact), terms)
         _suffixes(pinyin_initials(contact or ""), terms)

@@ -164,7 +164,9 @@ class ReportingHandlers:
         scope_field = scopes[0]
         key = str(body[scope_field]).strip()
         scope = {"owner_id": "owner", "team": "team", "region": "region"}[scope_field]
-        region = access.target_region(viewer, scope, key, self.repository.list_directory())
+        # as stored now: a user created a moment ago may be given a target at once
+        region = access.target_region(viewer, scope, key,
+                                      self.repository.list_directory(fresh=True))
         return self.repository.put_target(scope, key, body["period"], to_cents(amount),
                                           region, by=viewer.user_id, at=utcnow())
 

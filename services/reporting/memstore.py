@@ -78,7 +78,7 @@ class MemoryStore:
 
     # --- reads (what reports ask) -------------------------------------------------------
 
-    def list_directory(self) -> list[dict]:
+    def list_directory(self, *, fresh: bool = False) -> list[dict]:
         return list(self.directory.values())
 
     def counter_docs(self, kind: str, segments, ranges) -> list[dict]:

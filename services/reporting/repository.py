@@ -29,12 +29,11 @@ import time
 from datetime import datetime
 
 from bson.int64 import Int64
-from pymongo import ASCENDING, ReturnDocument
-from pymongo.errors import DuplicateKeyError
+from pymongo import ASCENDING, ReturnDocument, UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crmkit import nesting
 from crmkit.queries import count_matching, trim_list
-from services.reporting import periods
 from services.reporting.counters import Vector, from_rows
 from services.reporting.locks import lock_for
 from services.reporting.projections import StateConflict
@@ -42,6 +41,8 @@ from services.reporting.projections import StateConflict
 EVENTS = "events"
 FETCH_CHUNK = 100    # ids per `$in` lookup: FerretDB turns a long `$in` into an SQL
                      # expression past SQLite's depth limit (1,000) somewhere under 1,000 ids
+BULK_UPDATES = 50    # updates per bulk write (see `_bump_all`)
+SEGMENT_CHUNK = 500  # segments per counter query (a plain SQL `IN` list, no depth limit)
 STATES = "rm_states"
 COUNTERS = "rm_counters"
 MEMBERS = "rm_members"
@@ -55,7 +56,7 @@ OPS_SLACK = 16          # how far the list may grow past the window before it is
 CONFLICT_RETRIES = 50   # optimistic-concurrency retries before giving up (then: retry msg)
 FLAG_TTL = 0.5          # seconds a process trusts its last look at the rebuild flag
 FLAG_STALE = 30         # a rebuild flag not refreshed for this long was left by a crash
-SPAN_TTL = 1.0          # seconds a reader trusts the recorded span of years
+DIRECTORY_TTL = 1.0     # seconds a reader trusts its copy of the whole directory
 
 
 def escape(name: str) -> str:
@@ -87,15 +88,19 @@ class ReportingRepository:
         self.target_docs = db[TARGETS]
         self.lock = lock_for(getattr(db, "name", "reporting"))
         self._directory_cache: dict[str, dict] = {}
+        self._directory_list: tuple[float, list[dict]] | None = None  # when, every entry
         self._pipeline_cache: tuple[float, dict | None] | None = None
         self._flag_cache: tuple[float, bool] = (0.0, False)
-        self._span: tuple[int, int, float] | None = None  # for reads: first, last, when
-        self._known_span: tuple[int, int] | None = None  # what writes already recorded
 
     def ensure_indexes(self) -> None:
         self.events.create_index([("occurred_at", ASCENDING), ("_id", ASCENDING)])
         self.counters.create_index([("kind", ASCENDING), ("segment", ASCENDING),
                                     ("bucket", ASCENDING)])
+        # not queried by themselves: a field that leads an index is one FerretDB checks
+        # for arrays, and only a filter on such fields is served by the index above
+        # (docs/database.md); so a report's counter query is an index range
+        self.counters.create_index([("segment", ASCENDING)])
+        self.counters.create_index([("bucket", ASCENDING)])
         self.states.create_index([("type", ASCENDING), ("segment", ASCENDING)])
         self.states.create_index([("pending.op", ASCENDING)])
         self.target_docs.create_index([("scope", ASCENDING), ("period", ASCENDING)])
@@ -144,9 +149,10 @@ class ReportingRepository:
     def drop_read_models(self) -> None:
         for name in READ_MODELS:
             self.db[name].delete_many({})
+        # "span": the years counters were written for, which reads no longer need
         self.meta.delete_many({"_id": {"$in": ["pipeline", "span"]}})
-        self._span = self._known_span = None
         self._directory_cache.clear()
+        self._directory_list = None
         self._pipeline_cache = None
 
     # --- entity states (ProjectionStore) ------------------------------------------------
@@ -200,13 +206,45 @@ class ReportingRepository:
         for row in pending["counters"]:
             key = (row["kind"], row["segment"], row["bucket"])
             by_document.setdefault(key, {})[row["field"]] = row["n"]
-        for (kind, segment, bucket), changes in by_document.items():
-            self._bump(kind, segment, bucket, changes, op)  # one guarded update per doc
+        self._bump_all(by_document, op)
         for row in pending["members"]:
             self._set_member(row["kind"], row["segment"], row["bucket"], row["field"],
                              row["member"], doc["_id"], row["n"])
         self.states.update_one({"_id": doc["_id"], "pending.op": op},
                                {"$set": {"pending": None}})
+
+    def _bump_all(self, by_document: dict[tuple, dict[str, int]], op: str) -> None:
+        """An operation's counter updates in one bulk write, each guarded as `_bump`'s,
+        then one read for the op lists grown past their window. A document that holds
+        the operation already (finished before: a crash, a concurrent finisher) makes
+        FerretDB's reply one pymongo cannot read (docs/database.md): then each update
+        goes alone, and those the bulk applied find their operation and do nothing."""
+        requests = {}
+        for (kind, segment, bucket), changes in by_document.items():
+            inc = {f"c.{escape(f)}": Int64(n) for f, n in changes.items() if n}
+            if inc:
+                counter_id = _counter_id(kind, segment, bucket)
+                requests[counter_id] = UpdateOne(
+                    {"_id": counter_id, "ops": {"$ne": op}},
+                    {"$inc": inc, "$push": {"ops": op},
+                     "$setOnInsert": {"kind": kind, "segment": segment, "bucket": bucket}},
+                    upsert=True)
+        if not requests:
+            return
+        try:
+            updates = list(requests.values())
+            # in bulks of fewer than 100: FerretDB 1.24 holds a connection per update of
+            # a bulk until its end, and one of 100 matching updates waited forever
+            for start in range(0, len(updates), BULK_UPDATES):
+                self.counters.bulk_write(updates[start:start + BULK_UPDATES], ordered=False)
+        except (BulkWriteError, DuplicateKeyError, KeyError):  # KeyError: pymongo's
+            for (kind, segment, bucket), changes in by_document.items():
+                self._bump(kind, segment, bucket, changes, op)
+            return
+        long_lists = {"_id": {"$in": list(requests)},
+                      f"ops.{OPS_WINDOW + OPS_SLACK - 1}": {"$exists": True}}
+        for doc in self.counters.find(long_lists, {"ops": 1}):
+            trim_list(self.counters, doc, "ops", keep=OPS_WINDOW, slack=OPS_SLACK)
 
     def _bump(self, kind, segment, bucket, changes: dict[str, int], op: str) -> None:
         """Add to counters once per operation id (a repeat finds the id and does nothing)."""
@@ -215,7 +253,6 @@ class ReportingRepository:
         inc = {f"c.{escape(f)}": Int64(n) for f, n in changes.items() if n}
         if not inc:
             return
-        self._note_year(bucket)
         counter_id = _counter_id(kind, segment, bucket)
         for _ in range(CONFLICT_RETRIES):
             try:
@@ -240,13 +277,14 @@ class ReportingRepository:
         entity_key = f"by.{escape(entity_id)}"
         update = {"$set": {entity_key: n}} if n else {"$unset": {entity_key: ""}}
         update.setdefault("$setOnInsert", {}).update({"counted": False, "flips": 0})
-        try:
-            self.members.update_one({"_id": member_id}, update, upsert=True)
+        try:  # the document as written: no read of it after
+            doc = self.members.find_one_and_update({"_id": member_id}, update, upsert=True,
+                                                   return_document=ReturnDocument.AFTER)
         except DuplicateKeyError:
-            self.members.update_one({"_id": member_id}, {k: v for k, v in update.items()
-                                                         if k != "$setOnInsert"})
+            doc = self.members.find_one_and_update(
+                {"_id": member_id}, {k: v for k, v in update.items() if k != "$setOnInsert"},
+                return_document=ReturnDocument.AFTER)
         for _ in range(CONFLICT_RETRIES):
-            doc = self.members.find_one({"_id": member_id})
             want = any(v > 0 for v in (doc.get("by") or {}).values())
             if bool(doc.get("counted")) == want:
                 return
@@ -255,6 +293,7 @@ class ReportingRepository:
                        _op_id(member_id, flips + 1))
             self.members.update_one({"_id": member_id, "flips": flips},
                                     {"$set": {"counted": want}, "$inc": {"flips": 1}})
+            doc = self.members.find_one({"_id": member_id})  # others may have changed it
         raise StateConflict(member_id)
 
     def unfinished(self) -> list[dict]:
@@ -280,6 +319,7 @@ class ReportingRepository:
     def put_directory(self, entry: dict) -> None:
         entry = dict(entry)
         self._directory_cache[entry["_id"]] = entry
+        self._directory_list = None
         body = {k: v for k, v in entry.items() if k != "_id"}
         if entry.get("source") == "user":
             self.directory.replace_one({"_id": entry["_id"]}, body, upsert=True)
@@ -290,8 +330,15 @@ class ReportingRepository:
         except DuplicateKeyError:
             self._directory_cache.pop(entry["_id"], None)
 
-    def list_directory(self) -> list[dict]:
-        return list(self.directory.find({}))
+    def list_directory(self, *, fresh: bool = False) -> list[dict]:
+        """Every segment's entry. Each report starts from it (whose figures the caller
+        sees), so a reader keeps it for DIRECTORY_TTL: it changes only when a user's
+        name, team or region does, and reading it costs as many documents as there are
+        users. `fresh`: as stored now (a write naming a user checks it exists)."""
+        cached = self._directory_list
+        if fresh or cached is None or time.monotonic() - cached[0] > DIRECTORY_TTL:
+            cached = self._directory_list = (time.monotonic(), list(self.directory.find({})))
+        return [dict(entry) for entry in cached[1]]
 
     def get_pipeline(self) -> dict | None:
         cached = self._pipeline_cache
@@ -309,18 +356,25 @@ class ReportingRepository:
     # --- reads for reports ----------------------------------------------------------------
 
     def counter_docs(self, kind: str, segments, ranges) -> list[dict]:
-        """The counter documents of `segments` for every bucket in `ranges`, fetched by
-        id (segments x buckets ids: the cost follows the groups a report returns)."""
-        years = self.year_span()
-        buckets = [b for low, high in ranges for b in periods.buckets_in(low, high, years)]
-        ids = [_counter_id(kind, segment, bucket) for segment in segments
-               for bucket in buckets]
+        """The counter documents of `segments` whose bucket lies in one of `ranges`
+        (inclusive, compared as strings, as the memory store does): one range of the
+        index {kind, segment, bucket} per range, which reads only the documents there
+        are (the cost follows the groups a report returns, not how many buckets its
+        range could hold)."""
+        segments = sorted(set(segments))
         docs = []
-        for doc in self._fetch(self.counters, ids, {"segment": 1, "bucket": 1, "c": 1}):
-            fields = {unescape(f): n for f, n in (doc.get("c") or {}).items() if n}
-            if fields:
-                docs.append({"kind": kind, "segment": doc["segment"],
-                             "bucket": doc["bucket"], "c": fields})
+        for low, high in ranges:
+            bucket = low if low == high else {"$gte": low, "$lte": high}
+            for start in range(0, len(segments), SEGMENT_CHUNK):
+                chunk = segments[start:start + SEGMENT_CHUNK]
+                found = self.counters.find(
+                    {"kind": kind, "segment": {"$in": chunk}, "bucket": bucket},
+                    {"segment": 1, "bucket": 1, "c": 1})
+                for doc in found.batch_size(10_000):  # in few replies
+                    fields = {unescape(f): n for f, n in (doc.get("c") or {}).items() if n}
+                    if fields:
+                        docs.append({"kind": kind, "segment": doc["segment"],
+                                     "bucket": doc["bucket"], "c": fields})
         return docs
 
     @staticmethod
@@ -343,29 +397,6 @@ class ReportingRepository:
             found[state["id"]] = {"name": f.get("name"), "owner_id": f.get("owner_id"),
                                   "deleted": bool(f.get("deleted"))}
         return found
-
-    def year_span(self) -> tuple[int, int]:
-        """First and last year any dated counter was written for (to name buckets of
-        open-ended ranges); the current year when nothing is dated yet."""
-        if self._span is None or time.monotonic() - self._span[2] > SPAN_TTL:
-            doc = self.meta.find_one({"_id": "span"}) or {}
-            this_year = datetime.now().year
-            self._span = (doc.get("first", this_year), doc.get("last", this_year),
-                          time.monotonic())
-        return self._span[0], self._span[1]
-
-    def _note_year(self, bucket: str) -> None:
-        year = periods.bucket_year(bucket)
-        if year is None:
-            return
-        first, last = self._known_span or (None, None)
-        if first is not None and first <= year <= last:
-            return
-        self.meta.update_one({"_id": "span"}, {"$min": {"first": year},
-                                               "$max": {"last": year}}, upsert=True)
-        doc = self.meta.find_one({"_id": "span"})
-        self._known_span = (doc["first"], doc["last"])
-        self._span = None
 
     # --- targets (people's input, not projections) -----------------------------------------
 

@@ -265,7 +265,10 @@ class TaskRepository:
 
     def due_for_reminders(self, now: datetime, *, batch: int = 500):
         """Tasks with a reminder due, oldest first, read a batch at a time (one query:
-        the filter and the sort on `next_remind_at` run in SQL on its index).
+        the filter and the sort on `next_remind_at` run in SQL on its index). `$lte` a
+        date matches dates only, so no `$ne: None`; and no `_id` tie-break: with
+        them, FerretDB read and sorted every due task for each batch (2.7 s a batch
+        with 10,000 due, against 0.3 s).
 
         A sweep with nothing due (the schedule's `at` is later than `now`) reads one
         document and stops. A task handed out that is still due when the next batch is
@@ -280,11 +283,11 @@ class TaskRepository:
                                          or as_utc(schedule["at"]) > as_utc(now)):
                 return
         self._last_full_sweep = time.monotonic()
-        due = {"next_remind_at": {"$ne": None, "$lte": now}}
+        due = {"next_remind_at": {"$lte": now}}
         handed_out: set[str] = set()
         while True:
-            docs = list(self.tasks.find(due).sort([("next_remind_at", ASCENDING),
-                                                   ("_id", ASCENDING)]).limit(batch))
+            docs = list(self.tasks.find(due).sort([("next_remind_at", ASCENDING)])
+                        .limit(batch))
             fresh = [doc for doc in docs if doc["_id"] not in handed_out]
             for doc in fresh:
                 handed_out.add(doc["_id"])

@@ -1,7 +1,11 @@
 """Importing customers from a spreadsheet: good rows created, the others reported."""
 from __future__ import annotations
 
+import contextvars
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from crmkit.clock import as_utc
 from crmkit.errors import Invalid
@@ -13,10 +17,30 @@ from services.customer import naming, numbering, transfer
 from services.customer.access import MANAGER_FIELDS, fields_not_allowed
 from services.customer.domain import Customer
 from services.customer.handlers.base import PRODUCER, HandlerBase, match_summary, new_id
+from services.customer.repository import ImportChunk
 
 IMPORT_CHUNK = 250           # customers whose events share one outbox document
 RESERVE_BATCH = 250          # names reserved by one query and one write (a longer
 #                              $in is too deep an SQL expression for FerretDB)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def made_ahead(make: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
+    """`make(item)` for each item in order, the next one made in a thread while the
+    caller uses the one it was given: making a chunk (its documents, search terms and
+    events) is Python work, writing it mostly waiting on the database. The thread runs
+    in the caller's context (the request's correlation id goes into the events)."""
+    with ThreadPoolExecutor(1, thread_name_prefix="import") as pool:
+        ahead = None
+        for item in items:
+            following = pool.submit(contextvars.copy_context().run, make, item)
+            if ahead is not None:
+                yield ahead.result()
+            ahead = following
+        if ahead is not None:
+            yield ahead.result()
 
 
 class ImportHandlers(HandlerBase):
@@ -78,11 +102,24 @@ class ImportHandlers(HandlerBase):
         for row, holder in held:
             duplicates.append({"row": row, "matches": [summaries.get(holder, {"id": holder})]})
         import_id = new_id()
-        for start in range(0, len(created), IMPORT_CHUNK):
-            chunk = created[start:start + IMPORT_CHUNK]
+
+        def make(chunk: list[Customer]) -> ImportChunk:
             envelopes = [envelope for customer in chunk for envelope in to_envelopes(
                 customer.events, producer=PRODUCER, actor_id=actor.user_id)]
-            self.repository.insert_import_chunk(new_id(), import_id, chunk, envelopes, now)
+            return ImportChunk.of(new_id(), chunk, envelopes)
+
+        chunks = (created[start:start + IMPORT_CHUNK]
+                  for start in range(0, len(created), IMPORT_CHUNK))
+        written: list[tuple[str, bool]] = []   # (chunk id, whether it holds events)
+        try:
+            for chunk in made_ahead(make, chunks):
+                # stamped with its own time: the recovery job takes a chunk left
+                # `writing` 5 minutes after it was begun, not after the import was (a
+                # long import's last chunks would be taken while being written)
+                self.repository.write_import_chunk(chunk, import_id, self.now())
+                written.append((chunk.id, chunk.holds_events))
+        finally:   # what was written, even if a later chunk failed
+            self.repository.release_import_chunks(written)
         duplicates.sort(key=lambda d: d["row"])
         return {"created": len(created), "duplicates": duplicates, "errors": errors,
                 "numbers": [c.number for c in created[:1000]]}

@@ -51,3 +51,57 @@ def test_an_import_larger_than_a_batch_reports_duplicates_by_row_and_is_searchab
     items, total = page
     assert total == 1 and items[0].name == last
     assert handlers.repository.customers.count_documents({"_terms_pending": True}) == 0
+
+
+def test_chunks_are_released_once_written_and_a_failed_one_is_left_to_recovery(monkeypatch):
+    """An import hands its chunks' events to the relay once it has written them all;
+    when a chunk fails half-way, those written before are released, and the failed one
+    is finished by the recovery job with the events of the customers that exist."""
+    from crmkit.bus.outbox import OUTBOX, PENDING
+    from crmkit.nesting import decode
+    from services.customer.handlers import imports
+
+    handlers = service_handlers()
+    rep = identity("rep1")
+    repository = handlers.repository
+    monkeypatch.setattr(imports, "IMPORT_CHUNK", 2)
+    header = ["客户名称", "行业", "状态", "联系人", "联系电话"]
+    rows = [header] + [[unique_name(), "软件", "潜在客户", f"联系人{n}", f"139{n:08d}"]
+                       for n in range(5)]
+    result = handlers.import_customers(xlsx_bytes(rows), "ok.xlsx", rep)
+    assert result["created"] == 5
+    chunks = list(repository.imports.find({}))
+    assert len(chunks) == 3
+    assert {(c["state"], c[PENDING]) for c in chunks} == {("written", True)}
+    assert sum(len(c[OUTBOX]) for c in chunks) == 10   # customer.created, contact.created
+
+    repository.imports.delete_many({})
+    real_insert = repository.customers.insert_many
+    calls = []
+
+    def crash_on_the_second(docs, **kwargs):
+        calls.append(len(docs))
+        if len(calls) == 2:
+            real_insert(docs[:1], **kwargs)   # one customer written, then the crash
+            raise RuntimeError("crash")
+        return real_insert(docs, **kwargs)
+
+    monkeypatch.setattr(repository.customers, "insert_many", crash_on_the_second)
+    rows = [header] + [[unique_name(), "软件", "潜在客户", f"联系人{n}", f"138{n:08d}"]
+                       for n in range(5)]
+    try:
+        handlers.import_customers(xlsx_bytes(rows), "crash.xlsx", rep)
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the crash did not reach the caller")
+    states = {c["customer_ids"][0]: (c["state"], c[PENDING])
+              for c in repository.imports.find({})}
+    assert sorted(states.values()) == [("writing", False), ("written", True)]
+    failed = repository.imports.find_one({"state": "writing"})
+    later = datetime.now(timezone.utc) + timedelta(hours=1)
+    assert repository.recover_import_chunks(later) == 1
+    recovered = repository.imports.find_one({"_id": failed["_id"]})
+    assert recovered["state"] == "written" and recovered[PENDING] is True
+    assert {e["aggregate_id"] for e in decode(recovered[OUTBOX])} == {
+        failed["customer_ids"][0]}

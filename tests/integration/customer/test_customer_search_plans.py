@@ -5,8 +5,9 @@ name an index and scan no table. Plans are read as
 tests/integration/kernel/test_ferretdb_lookups.py reads them.
 
 Also: the search rows follow the customer's document (written with it, rebuilt by the
-start-up fill, repaired from the pending flag), and a very common term is counted up to
-the search's limit and says so."""
+start-up fill, repaired from the pending flag); a common term (hundreds of customers) is
+answered by the index, and a term past the search's limit is counted, not read, and
+matched on the stored terms."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -17,14 +18,13 @@ import pytest
 from crm_testing import fresh_database, plan_of, uses_an_index
 from crmkit.identity import Identity
 from crmkit.queries import count_matching
-from services.customer import naming
+from services.customer import naming, terms_repository
 from services.customer.documents import TERMS_PENDING, customer_doc
 from services.customer.domain import Customer
 from services.customer.repository import (POOL_FILTERS as POOL_FILTER_KEYS,
                                           CustomerRepository, all_of, customer_filter,
                                           scope_filter, sort_for)
-from services.customer.terms_repository import (FILLED, MATCH_LIMIT, TERMS, prefix_range,
-                                                wanted_rows)
+from services.customer.terms_repository import FILLED, TERMS, prefix_range, wanted_rows
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
@@ -102,7 +102,8 @@ def test_the_pools_filters_are_index_reads(repo, query):
     page = plan_of(customers, {"find": "customers", "filter": filter_,
                                "sort": dict(sort), "limit": 20})
     indexes = ["deleted_1_owner_id_1_status_1_level_1_industry_1_region_1_source_1_"
-               "created_at_-1__id_-1", "owner_id_1_deleted_1_created_at_-1__id_-1",
+               "created_at_-1__id_-1_owner_team_1_owner_region_1_number_1",
+               "owner_id_1_deleted_1_created_at_-1__id_-1",
                *(f"{key}_1_created_at_-1__id_-1" for key in POOL_FILTER_KEYS),
                *(f"{key}_1__id_1" for key in POOL_FILTER_KEYS), "deleted_1", "created_at_-1__id_-1"]
     assert any(uses_an_index(page, index) for index in indexes), page
@@ -128,12 +129,27 @@ def test_results_are_those_of_the_stored_terms(repo):
             assert indexed == scanned, (q, pool, repo.terms.lookup(term).capped)
 
 
-def test_a_term_too_common_for_the_index_is_matched_in_full(repo):
-    """The index answers at most MATCH_LIMIT customers, which may hold none the caller
-    sees: a more common term is matched on the stored terms within the caller's scope."""
-    assert repo.terms.lookup("s").capped
+def test_a_common_term_is_answered_by_the_index(repo):
+    """A term shared by hundreds of customers (科技: a third of them) is read from the
+    index (up to MATCH_LIMIT rows), with the same total and page as the stored terms."""
+    matches = repo.terms.lookup("科技")
+    assert not matches.capped and len(matches.public) > 200
+    query = {"q": "科技", "page": 2, "per_page": 20, "sort": None}
+    page = repo.list_page(ADMIN, query, tz=TZ)
+    reference = all_of([scope_filter(ADMIN, "all"), *customer_filter(tz=TZ, q="科技")])
+    customers = repo.db["customers"]
+    assert page.total == len(matches.public) == customers.count_documents(reference)
+    assert [c.id for c in page.items] == [d["_id"] for d in customers.find(
+        reference, {"_id": 1}).sort(sort_for(None)).skip(20).limit(20)]
+
+
+def test_a_term_too_common_for_the_index_is_matched_in_full(repo, monkeypatch):
+    """The index answers at most MATCH_LIMIT rows; a more common term is counted from the
+    index, not read, and matched on the stored terms within the caller's scope."""
+    monkeypatch.setattr(terms_repository, "MATCH_LIMIT", 100)
+    assert repo.terms.lookup("s").capped and not repo.terms.lookup("s").public
     every = repo.list_page(ADMIN, {"q": "s", "page": 1, "per_page": 20, "sort": None}, tz=TZ)
-    assert every.total > MATCH_LIMIT and len(every.items) == 20
+    assert every.total > 100 and len(every.items) == 20
     number = "CRM20261123005000"
     mine = Customer.create(REP, {"name": "商策科技测试专用有限公司", "industry": "软件",
                                  "status": "potential",

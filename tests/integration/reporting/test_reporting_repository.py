@@ -223,3 +223,63 @@ def test_an_event_holding_arrays_in_arrays_is_kept_and_replayed(repository):
     assert state["f"]["level"] == "A" and state["pending"] is None
     assert handlers.rebuild(grace=0)["events"] == 2
     assert repository.get_state("customer:c1")["f"] == state["f"]
+
+
+def test_counters_finished_twice_after_a_crash_count_once(repository, monkeypatch):
+    """The counters of one event go in one bulk write; a crash after it (members and
+    the state not finished yet) finishes again at start-up: the bulk meets documents
+    holding its operation already, and each update then goes alone and skips them."""
+    events = history(8, opportunities=10)
+    handlers = ReportingHandlers(repository)
+    for event in events[:-3]:
+        handlers.on_event(event)
+    real_bump_all = repository._bump_all
+    crashed = []
+
+    def crash_after_counters(by_document, op):
+        real_bump_all(by_document, op)
+        if not crashed:
+            crashed.append(op)
+            raise RuntimeError("process killed")
+
+    monkeypatch.setattr(repository, "_bump_all", crash_after_counters)
+    with pytest.raises(RuntimeError):
+        handlers.on_event(events[-3])
+    assert crashed and repository.unfinished()
+    assert handlers.recover() == 1
+    monkeypatch.setattr(repository, "_bump_all", real_bump_all)
+    for event in events[-3:]:
+        handlers.on_event(event)
+    assert not repository.unfinished()
+    assert every_report(repository) == reference(events)
+
+
+def test_the_operation_lists_of_counters_stay_bounded(repository):
+    import services.reporting.repository as module
+
+    producer = Producer()
+    events = [user_created(producer, "r1", *PEOPLE["r1"]),
+              producer.customer_created("c1", "r1", name="甲公司")]
+    events += [producer.interaction("c1", "r1") for _ in range(3 * module.OPS_WINDOW)]
+    handlers = ReportingHandlers(repository)
+    for event in events:
+        handlers.on_event(event)
+    longest = max(len(doc.get("ops") or []) for doc in repository.counters.find({}))
+    assert module.OPS_WINDOW <= longest < module.OPS_WINDOW + module.OPS_SLACK
+    assert every_report(repository) == reference(events)
+
+
+def test_a_reader_keeps_the_directory_for_a_moment_and_a_writer_sees_its_own(repository,
+                                                                             monkeypatch):
+    import services.reporting.repository as module
+
+    monkeypatch.setattr(module, "DIRECTORY_TTL", 3600)
+    reader = ReportingRepository(repository.db)   # an API process beside the consumer's
+    assert reader.list_directory() == []
+    repository.put_directory({"_id": "u:r1", "owner_id": "r1", "team": "east/a",
+                              "region": "east", "source": "user"})
+    assert [e["_id"] for e in repository.list_directory()] == ["u:r1"]
+    assert reader.list_directory() == []           # its copy, for DIRECTORY_TTL
+    assert [e["_id"] for e in reader.list_directory(fresh=True)] == ["u:r1"]   # a write's
+    monkeypatch.setattr(module, "DIRECTORY_TTL", 0)
+    assert [e["team"] for e in reader.list_directory()] == ["east/a"]

@@ -16,9 +16,10 @@ from crmkit.scheduling import run_periodic
 from crmkit.service import Worker
 from people import person
 from services.tasks.app import bootstrap
+from services.tasks.domain import create_task
 from services.tasks.handlers import TaskHandlers
 from services.tasks.reminders_loop import reminder_job
-from services.tasks.repository import Repositories
+from services.tasks.repository import Repositories, task_to_doc
 from tasks_helpers import iso, now, reminders_swept, spying
 from crm_testing import fresh_database
 
@@ -252,3 +253,34 @@ def test_two_replicas_of_the_reminder_job_fire_each_reminder_exactly_once():
               if e["type"] == "reminder.due"]
     per_reminder = Counter(e["data"]["reminder_id"] for e in outbox)
     assert len(per_reminder) == count and set(per_reminder.values()) == {1}
+
+
+
+def test_a_sweep_hands_out_only_due_tasks_oldest_first_across_batches():
+    """The due query (`next_remind_at` $lte now, sorted on its index): a task with no
+    reminder left (null, or no field at all) or one due later is never handed out; the
+    due ones come oldest first, each once, over several batches."""
+    db = fresh_database("due")
+    repositories = Repositories(db)
+    repositories.ensure_indexes()
+    t0 = utcnow()
+    rep = person("u1", "rep", "east/a")
+
+    def task_doc(title, remind_at):
+        task = create_task(rep, title=title, due_at=t0 + timedelta(days=1),
+                           reminders=[{"remind_at": remind_at}], now=t0 - timedelta(hours=1))
+        return task_to_doc(task)
+
+    db["tasks"].insert_many(
+        [task_doc(f"due {i}", t0 - timedelta(minutes=i)) for i in range(5)]
+        + [task_doc("later", t0 + timedelta(minutes=1)),
+           {**task_doc("closed", t0 - timedelta(minutes=9)), "next_remind_at": None}])
+    bare = task_doc("no field", t0 - timedelta(minutes=8))
+    del bare["next_remind_at"]
+    db["tasks"].insert_one(bare)
+    handed = []
+    for task in repositories.tasks.due_for_reminders(t0, batch=2):
+        handed.append(task.title)
+        # fired: the next batch reads past it
+        db["tasks"].update_one({"_id": task.id}, {"$set": {"next_remind_at": None}})
+    assert handed == [f"due {i}" for i in (4, 3, 2, 1, 0)]

@@ -82,3 +82,27 @@ def test_typed_pinyin_finds_the_company(typed):
 
 def test_unrelated_names_do_not_match():
     assert naming.likely_duplicates("阿里巴巴", CANDIDATES) == []
+
+
+def test_pinyin_through_the_word_cache_is_pypinyins_own():
+    """naming converts through a converter that remembers each word: what pypinyin's
+    `lazy_pinyin` gives, the second time (from the cache) as the first."""
+    from pypinyin import Style, lazy_pinyin
+
+    names = ["重庆银行长沙分行", "上海商策科技有限公司", "乐音乐器行", "ABC科技（上海）有限公司",
+             "嗯呣绿律", "〇㐀一二三", "abc123"]
+    for _ in range(2):
+        for name in names:
+            for style in (Style.NORMAL, Style.FIRST_LETTER):
+                assert naming.lazy_pinyin(name, style=style) == lazy_pinyin(
+                    name, style=style, errors="default")
+
+
+def test_remembered_public_terms_do_not_take_in_private_ones():
+    """A customer's public terms are computed once for its search terms and its public
+    ones: adding contacts and phones to the first leaves the second alone."""
+    public = naming.public_search_terms("商策科技有限公司", "C1")
+    private = naming.search_terms("商策科技有限公司", "C1", ["王经理"], ["13812345678"])
+    assert "wjl" in private and "13812345678" in private
+    assert naming.public_search_terms("商策科技有限公司", "C1") == public
+    assert "wjl" not in public and set(public) < set(private)

@@ -99,3 +99,40 @@ def test_a_term_turned_private_is_a_new_row():
     missing, stale = row_changes(before, wanted_rows(doc(["abc"])))
     assert [(r["term"], r["public"]) for r in missing] == [("abc", False)]
     assert stale == [row_id("c1", "abc", True)]
+
+
+def test_the_rows_are_those_no_longer_term_at_least_as_public_starts():
+    """`wanted_rows` compares each term with the next one in sorted order only: the
+    same rows as comparing it with every other term (random terms over a small
+    alphabet, so that many start others)."""
+    import random
+
+    randomness = random.Random(14)
+    for _ in range(300):
+        terms = {"".join(randomness.choice("ab科") for _ in range(randomness.randint(1, 4)))
+                 for _ in range(randomness.randint(0, 25))}
+        public = {t for t in terms if randomness.random() < 0.5}
+        expected = {t: t in public for t in terms if not any(
+            other != t and other.startswith(t) and (other in public or t not in public)
+            for other in terms)}
+        assert terms_of(wanted_rows(doc(sorted(terms), sorted(public)))) == expected
+
+
+def test_each_grantee_of_a_share_is_a_row_no_search_reaches():
+    from services.customer import naming
+    from services.customer.terms_repository import share_term
+
+    shared = doc(["abc"], shared_with=["u1", "u2"], shared_teams=["east/a/"], number="C-1")
+    rows = wanted_rows(shared)
+    grants = {r["term"]: r for r in rows.values() if r["term"].startswith("\x1e")}
+    assert set(grants) == {share_term(user_id="u1"), share_term(user_id="u2"),
+                           share_term(team="east/a")}
+    assert all(not r["public"] and r["number"] == "C-1" for r in grants.values())
+    assert set(grants) <= {r["term"] for r in rows.values()} and "abc" in terms_of(rows)
+    assert all(not term.startswith(naming.query_term(term)) for term in grants)
+    # a share changes the digest (the save then syncs the rows); an unshare deletes them
+    assert rows_digest(rows) != rows_digest(wanted_rows(doc(["abc"])))
+    missing, stale = row_changes(shared, wanted_rows(doc(["abc"], shared_with=["u2"])))
+    assert missing == [] and set(stale) == {row_id("c1", share_term(user_id="u1"), False),
+                                            row_id("c1", share_term(team="east/a"), False)}
+    assert wanted_rows({**shared, "deleted": True}) == {}

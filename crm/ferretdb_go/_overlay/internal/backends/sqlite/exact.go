@@ -65,7 +65,16 @@ func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 			from += fmt.Sprintf(" INDEXED BY %q", index)
 		}
 
-		if err = db.QueryRowContext(ctx, `SELECT COUNT(*) FROM `+from+where, args...).Scan(&n); err != nil {
+		q := `SELECT COUNT(*) FROM ` + from + where
+
+		// a count with a limit (skip + limit of the command) stops there: whether a common
+		// value has more than n matches is n index entries, not all of them
+		if params.FindLimit > 0 {
+			q = `SELECT COUNT(*) FROM (SELECT 1 FROM ` + from + where + ` LIMIT ?)`
+			args = append(args, params.FindLimit)
+		}
+
+		if err = db.QueryRowContext(ctx, q, args...).Scan(&n); err != nil {
 			return nil, false, lazyerrors.Error(err)
 		}
 
@@ -115,6 +124,14 @@ func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 	return &backends.QueryResult{Iter: newQueryIterator(ctx, rows, false), Paged: paged}, true, nil
 }
 
+// streamFrom is the limit from which a sorted find counts as reading many documents (an
+// export), and streamShare the share of the collection (1/streamShare) its matches must
+// at least be for it to be streamed in the sort's index order (see walkPage).
+const (
+	streamFrom  = 1000
+	streamShare = 4
+)
+
 // walkPage answers a page of a sorted find by walking the index its sort leads in order,
 // forwards or, for a page nearer the end, backwards, reading documents only until the page
 // is full. SQLite's planner cannot weigh that walk's early end: when the filter also has
@@ -123,9 +140,21 @@ func queryExactly(ctx context.Context, db *fsql.DB, meta *metadata.Collection, p
 // fewer documents than that, judged by the number of matches, counted first from an index
 // alone (without such a count, nil: the planner decides). Count and page are read in one
 // transaction, so a backwards page is exactly the forward one.
+//
+// A find of many documents from the first (an export) whose matches are a large share of
+// the collection is streamed along the sort's index instead: it reads at most streamShare
+// times the documents the planner's plan reads, but its first documents leave at once,
+// where that plan sorts every match first (13 s before an export's first row at 10,000
+// customers on a busy machine).
 func walkPage(ctx context.Context, db *fsql.DB, meta *metadata.Collection, params *backends.QueryParams,
 	fields []string, flat map[string]bool, where string, args []any,
 ) (*backends.QueryResult, error) {
+	// without a sort there is no order to walk: a limited find stops at its limit on any
+	// plan, and the counts (the whole table's among them) were work for nothing
+	if params.FindSort.Len() == 0 {
+		return nil, nil
+	}
+
 	index := sortIndex(meta, params.FindSort)
 	counter := coveringIndex(meta, fields, flat)
 
@@ -140,7 +169,7 @@ func walkPage(ctx context.Context, db *fsql.DB, meta *metadata.Collection, param
 
 	var page [][]byte
 
-	walked := false
+	walked, stream := false, false
 
 	err := db.InTransaction(ctx, func(tx *fsql.Tx) error {
 		var total, matching int64
@@ -164,6 +193,8 @@ func walkPage(ctx context.Context, db *fsql.DB, meta *metadata.Collection, param
 		// matches passed on the way (a share total/matching of the rows read are matches)
 		ahead, behind := skip+limit, matching-skip
 		if min(ahead, behind)*total >= matching*matching {
+			stream = skip == 0 && params.FindLimit >= streamFrom && matching*streamShare >= total
+
 			return nil // the planner's plan reads no more
 		}
 
@@ -203,8 +234,25 @@ func walkPage(ctx context.Context, db *fsql.DB, meta *metadata.Collection, param
 
 		return nil
 	})
-	if err != nil || !walked {
+	if err != nil {
 		return nil, err
+	}
+
+	if stream {
+		order, _ := orderByClause(params.FindSort)
+		q := fmt.Sprintf(`SELECT %s FROM %q INDEXED BY %q`, metadata.DefaultColumn, meta.TableName, index) +
+			where + order + ` LIMIT ?`
+
+		rows, err := db.QueryContext(ctx, q, append(slices.Clone(args), params.FindLimit)...)
+		if err != nil {
+			return nil, lazyerrors.Error(err)
+		}
+
+		return &backends.QueryResult{Iter: newQueryIterator(ctx, rows, false), Paged: true}, nil
+	}
+
+	if !walked {
+		return nil, nil
 	}
 
 	next := 0
