@@ -41,7 +41,6 @@ from services.reporting.projections import StateConflict
 EVENTS = "events"
 FETCH_CHUNK = 100    # ids per `$in` lookup: FerretDB turns a long `$in` into an SQL
                      # expression past SQLite's depth limit (1,000) somewhere under 1,000 ids
-BULK_UPDATES = 50    # updates per bulk write (see `_bump_all`)
 SEGMENT_CHUNK = 500  # segments per counter query (a plain SQL `IN` list, no depth limit)
 STATES = "rm_states"
 COUNTERS = "rm_counters"
@@ -232,11 +231,7 @@ class ReportingRepository:
         if not requests:
             return
         try:
-            updates = list(requests.values())
-            # in bulks of fewer than 100: FerretDB 1.24 holds a connection per update of
-            # a bulk until its end, and one of 100 matching updates waited forever
-            for start in range(0, len(updates), BULK_UPDATES):
-                self.counters.bulk_write(updates[start:start + BULK_UPDATES], ordered=False)
+            self.counters.bulk_write(list(requests.values()), ordered=False)
         except (BulkWriteError, DuplicateKeyError, KeyError):  # KeyError: pymongo's
             for (kind, segment, bucket), changes in by_document.items():
                 self._bump(kind, segment, bucket, changes, op)
