@@ -42,13 +42,13 @@ from services.customer.domain import Customer
 from services.customer.entities import Interaction
 from services.customer.names_repository import CUSTOMERS, NamesRepository
 from services.customer.reclaim import PoolRules
+from services.customer.runs_repository import RunsRepository
 from services.customer.terms_repository import (TermMatches, TermsRepository, new_rows,
                                                 rows_digest, wanted_rows)
 
 IMPORTS = "customer_imports"
 RELEASE_BATCH = 100   # chunks released by one write (`_id: {$in}`: one SQL branch each)
 SETTINGS = "pool_settings"
-RUNS = "scheduled_runs"
 LOCKS = "locks"
 
 INTERNAL = ("_outbox", "_outbox_pending", "_outbox_lease", SEEN)
@@ -264,7 +264,7 @@ class CustomerRepository:
         self.names = NamesRepository(db)
         self.imports = db[IMPORTS]
         self.settings = db[SETTINGS]
-        self.runs = db[RUNS]
+        self.runs = RunsRepository(db)
         self.locks = db[LOCKS]
         self.terms = TermsRepository(db)
 
@@ -291,7 +291,7 @@ class CustomerRepository:
         (once per database; later writes keep them). Not a change of the customer: its
         version stays. A concurrent save writes the terms itself, and the filter then
         leaves that document alone. Returns how many were filled."""
-        if self.run_done(PUBLIC_TERMS_FILLED):
+        if self.runs.done(PUBLIC_TERMS_FILLED):
             return 0
         filled, last = 0, None
         missing = {"public_terms": {"$exists": False}}
@@ -307,7 +307,7 @@ class CustomerRepository:
             if len(docs) < batch:
                 break
             last = docs[-1]["_id"]
-        self.mark_run(PUBLIC_TERMS_FILLED, filled=filled)
+        self.runs.mark(PUBLIC_TERMS_FILLED, filled=filled)
         return filled
 
     def declared_indexes(self) -> list[list[tuple[str, int]]]:
@@ -552,15 +552,6 @@ class CustomerRepository:
                                         "updated_at": utcnow()}, "$inc": {"version": 1}},
             upsert=True, return_document=ReturnDocument.AFTER)
         return doc["version"]
-
-    def run_done(self, key: str) -> bool:
-        return self.runs.find_one({"_id": key}) is not None
-
-    def mark_run(self, key: str, **fields) -> None:
-        try:
-            self.runs.insert_one({"_id": key, "at": utcnow(), **fields})
-        except DuplicateKeyError:
-            pass
 
     # ---- import chunks (a batch's events in one outbox document)
 

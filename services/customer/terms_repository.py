@@ -36,13 +36,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from crmkit.queries import count_matching
 
 from services.customer.documents import TERMS_DIGEST as DIGEST
 from services.customer.documents import TERMS_PENDING as PENDING
 from services.customer.names_repository import CUSTOMERS
+from services.customer.runs_repository import RunsRepository
 
 TERMS = "customer_terms"
 FILLED = "migration:customer_terms"
@@ -176,7 +177,7 @@ class TermsRepository:
         self.db = db
         self.rows = db[TERMS]
         self.customers = db[CUSTOMERS]
-        self.runs = db["scheduled_runs"]
+        self.runs = RunsRepository(db)
 
     def ensure_indexes(self) -> None:
         for keys in TERM_INDEXES:
@@ -284,7 +285,7 @@ class TermsRepository:
         """Once per database: rows for the customers stored before this index existed,
         read in `_id` order in batches (idempotent: a rerun after a crash finds most
         rows there). Returns how many customers it gave rows."""
-        if self.runs.find_one({"_id": FILLED}):
+        if self.runs.done(FILLED):
             return 0
         filled, last = 0, None
         while True:
@@ -296,26 +297,20 @@ class TermsRepository:
             if len(ids) < batch:
                 break
             last = ids[-1]
-        try:
-            self.runs.insert_one({"_id": FILLED, "filled": filled})
-        except DuplicateKeyError:
-            pass
+        self.runs.mark(FILLED, filled=filled)
         return filled
 
     def flag_shared(self) -> int:
         """Once per database: flag the customers with shares stored before their share
         rows existed, for `sync_pending` to give them their rows (and their digest).
         Returns how many were flagged."""
-        if self.runs.find_one({"_id": SHARES_FILLED}):
+        if self.runs.done(SHARES_FILLED):
             return 0
         flagged = self.customers.update_many(
             {"deleted": False, "$or": [{"shared_with": {"$exists": True, "$ne": []}},
                                        {"shared_teams": {"$exists": True, "$ne": []}}]},
             {"$set": {PENDING: True}}).modified_count
-        try:
-            self.runs.insert_one({"_id": SHARES_FILLED, "flagged": flagged})
-        except DuplicateKeyError:
-            pass
+        self.runs.mark(SHARES_FILLED, flagged=flagged)
         return flagged
 
     # ---- searching

@@ -84,8 +84,8 @@ class ReclaimHandlers(HandlerBase):
         """The daily run: once per local day (marked only after it completed)."""
         day = local_date(as_utc(now), self.tz)
         key = f"reclaim:{day.isoformat()}"
-        if self.repository.run_done(key):
+        if self.repository.runs.done(key):
             return
         report = self.run_reclaim(day)
-        self.repository.mark_run(key, reclaimed=len(report["reclaimed"]),
-                                 warned=len(report["warned"]))
+        self.repository.runs.mark(key, reclaimed=len(report["reclaimed"]),
+                                  warned=len(report["warned"]))

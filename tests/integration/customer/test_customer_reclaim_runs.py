@@ -140,7 +140,7 @@ def test_the_daily_run_happens_once_per_local_day():
     early = handlers.create_customer(customer_body(), rep)
     handlers.scheduled_reclaim(datetime(2026, 11, 24, 1, 0, tzinfo=timezone.utc))
     assert handlers.load(early.id).owner_id is None
-    assert handlers.repository.run_done("reclaim:2026-11-24")
+    assert handlers.repository.runs.done("reclaim:2026-11-24")
     clock.now = datetime(2026, 11, 21, 2, 0, tzinfo=timezone.utc)
     stale = handlers.create_customer(customer_body(), rep)  # due since the 22nd
     handlers.scheduled_reclaim(datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc))  # 17:00

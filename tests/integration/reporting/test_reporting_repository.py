@@ -138,28 +138,36 @@ def test_concurrent_consumers_with_redeliveries_in_any_order(repository):
     assert every_report(repository) == reference(events)
 
 
-def test_a_crash_between_state_and_counters_is_finished_once(repository, monkeypatch):
-    events = history(5, opportunities=10)
+@pytest.mark.parametrize("step, after", [("_finish", False), ("_bump_all", True)],
+                         ids=["before-the-counters", "after-the-counters-bulk"])
+def test_a_crash_while_finishing_an_event_is_finished_once(repository, monkeypatch, step,
+                                                          after):
+    """The state is saved with its pending delta, then the process dies: before any
+    counter was written, or after the event's counters went in one bulk write (members
+    and the state not finished yet: the bulk finished again meets documents holding its
+    operation already, and each update then goes alone and skips them). Start-up
+    finishes it, the broker redelivers the message, and every figure counts it once."""
+    events = history(8, opportunities=10)
     handlers = ReportingHandlers(repository)
-    for event in events[:-5]:
+    for event in events[:-3]:
         handlers.on_event(event)
-    real_finish = repository._finish
+    real = getattr(repository, step)
     crashed = []
 
-    def crash_once(doc):
+    def crash_once(*args):
+        result = real(*args) if after else None
         if not crashed:
-            crashed.append(doc["_id"])
+            crashed.append(args)
             raise RuntimeError("process killed")
-        return real_finish(doc)
+        return result if after else real(*args)
 
-    monkeypatch.setattr(repository, "_finish", crash_once)
+    monkeypatch.setattr(repository, step, crash_once)
     with pytest.raises(RuntimeError):
-        handlers.on_event(events[-5])  # state saved with its pending delta, then "crash"
-    monkeypatch.setattr(repository, "_finish", real_finish)
-    assert repository.unfinished()
+        handlers.on_event(events[-3])
+    monkeypatch.setattr(repository, step, real)
+    assert crashed and repository.unfinished()
     assert handlers.recover() == 1     # what start-up does
-    handlers.on_event(events[-5])      # the broker redelivers the unacknowledged message
-    for event in events[-4:]:
+    for event in events[-3:]:          # the unacknowledged message first
         handlers.on_event(event)
     assert not repository.unfinished()
     assert every_report(repository) == reference(events)
@@ -223,35 +231,6 @@ def test_an_event_holding_arrays_in_arrays_is_kept_and_replayed(repository):
     assert state["f"]["level"] == "A" and state["pending"] is None
     assert handlers.rebuild(grace=0)["events"] == 2
     assert repository.get_state("customer:c1")["f"] == state["f"]
-
-
-def test_counters_finished_twice_after_a_crash_count_once(repository, monkeypatch):
-    """The counters of one event go in one bulk write; a crash after it (members and
-    the state not finished yet) finishes again at start-up: the bulk meets documents
-    holding its operation already, and each update then goes alone and skips them."""
-    events = history(8, opportunities=10)
-    handlers = ReportingHandlers(repository)
-    for event in events[:-3]:
-        handlers.on_event(event)
-    real_bump_all = repository._bump_all
-    crashed = []
-
-    def crash_after_counters(by_document, op):
-        real_bump_all(by_document, op)
-        if not crashed:
-            crashed.append(op)
-            raise RuntimeError("process killed")
-
-    monkeypatch.setattr(repository, "_bump_all", crash_after_counters)
-    with pytest.raises(RuntimeError):
-        handlers.on_event(events[-3])
-    assert crashed and repository.unfinished()
-    assert handlers.recover() == 1
-    monkeypatch.setattr(repository, "_bump_all", real_bump_all)
-    for event in events[-3:]:
-        handlers.on_event(event)
-    assert not repository.unfinished()
-    assert every_report(repository) == reference(events)
 
 
 def test_the_operation_lists_of_counters_stay_bounded(repository):
