@@ -180,6 +180,9 @@ def matched_clause(matches: TermMatches, *, visible: dict | None = None) -> dict
                                    all_of([visible, {"number": {"$in": matches.private}}])]}])
 
 
+NOTHING = {"_id": {"$in": []}}   # a filter no customer matches
+
+
 def scope_filter(viewer, scope: str, shared: list[str] | None = None) -> dict:
     """mine | shared (with the caller or their team) | team (what the caller's
     subordinates own; while 上下级强制共享 is off, only what of it the caller sees) | all
@@ -444,7 +447,10 @@ class CustomerRepository:
         """What GET /pool selects: a filter or search reading a private field finds only
         those `viewer` sees in full."""
         matches, query = self._search(query)
-        visible = self.scope(viewer, "all")
+        # read only by a search and the follow-up filter (two queries of the share rows
+        # saved on every other pool page); otherwise what matches nothing, to fail closed
+        reads_private = matches is not None or query.get("q") or query.get("no_followup_since")
+        visible = self.scope(viewer, "all") if reads_private else NOTHING
         clauses = customer_filter(tz=tz, visible=visible, **query)
         if matches is not None:
             clauses.append(matched_clause(matches, visible=visible))
