@@ -196,15 +196,23 @@ def test_a_connection_dropped_mid_batch_loses_nothing(bus):
         return send(messages)
 
     publisher._send = dropping_while_confirming
-    with pytest.raises(ConnectionResetError):
+    try:
         relay.publish_pending()
-    # nothing the broker did not confirm is marked sent: every event is still in its
-    # outbox, with the lease freed
+        dropped = False
+    except ConnectionResetError:
+        dropped = True
+    # only what the broker confirmed before the drop is marked sent (confirms are read
+    # while publishing too, so at times all of them before the wait: then no drop):
+    # every other event is still in its outbox, with the lease freed
+    kept = set()
     for _id, envelope in envelopes.items():
-        assert outbox_of(bus.db.things, _id) == ([envelope], True)
+        assert outbox_of(bus.db.things, _id) in (([envelope], True), ([], False))
         assert bus.db.things.find_one({"_id": _id}).get(LEASE) is None
+        if outbox_of(bus.db.things, _id)[1]:
+            kept.add(_id)
+    assert dropped == bool(kept)   # the wait failed exactly when confirms were missing
 
-    assert relay.publish_pending() == len(envelopes)   # the next pass, reconnected
+    assert relay.publish_pending() == len(kept)   # the next pass, reconnected
     received = set()
 
     def all_received():
