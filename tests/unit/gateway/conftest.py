@@ -1,4 +1,4 @@
-"""Shared fixtures for the gateway's identity unit tests (no servers)."""
+"""Shared fixtures for the gateway's unit tests (a stand-in upstream service at most)."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -46,3 +46,59 @@ def make_user(hasher):
         return User.create(**fields)
 
     return make
+
+
+class Upstream:
+    """A stand-in service on a free local port, speaking HTTP/1.1 with keep-alive: it
+    records each request target and counts the connections it accepted. `close_after`
+    (a path) is answered, then its connection is closed by the server without saying so,
+    as a service does when its keep-alive runs out."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        upstream = self
+        self.targets: list[str] = []
+        self.connections = 0
+        self.closed = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                upstream.connections += 1
+
+            def do_GET(self):
+                upstream.targets.append(self.path)
+                body = b'{"ok": true}'
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                if self.path.startswith("/close-after"):
+                    self.close_connection = True
+
+            def finish(self):
+                super().finish()
+                upstream.closed.set()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def upstream():
+    server = Upstream()
+    yield server
+    server.stop()
