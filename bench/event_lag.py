@@ -15,7 +15,9 @@ relay   the outbox relay alone: --events envelopes (one per document, as one wri
         `crm up` runs; bench/_database.py) through the outbox API, then the service's
         OutboxRelay (its own Publisher, one thread) starts and drains them to an outside
         subscriber bound to `crm.events`. events/s = events / (relay start → last
-        received); ratio to the anchor (target ≥ 1.0×).
+        received); ratio to the anchor (target ≥ 1.0×). Also the database server's CPU
+        time per event drained (ferretdb_cpu_ms): the relay's cost that a busy machine's
+        timings hide (its writes cost the database more than the publishing costs).
 lag     `crm up` (gateway and services as separate processes, its own FerretDB): an
         outside subscriber binds a queue to `customer.created`; customers are POSTed
         through the gateway at a steady --rate per second (open loop: each POST starts
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import threading
 import time
 import uuid
@@ -148,10 +151,12 @@ def relay_path(events: int) -> dict:
         loaded_s = time.monotonic() - started
         listener, arrival = subscriber(queue, events)
         stop = threading.Event()
+        meter = CpuMeter([os.getpgid(0)]).__enter__()   # the database server is our child
         began = time.time()
         runner = threading.Thread(target=relay.run, args=(stop,), daemon=True)
         runner.start()
         listener.join(600)
+        meter.__exit__()
         stop.set()
         relay.wake()
         runner.join(10)
@@ -159,7 +164,8 @@ def relay_path(events: int) -> dict:
         left = database["things"].count_documents({"_outbox_pending": True})
         database.client.drop_database(database.name)
     return {"events": len(arrival), "of": events, "loaded_in_s": loaded_s,
-            "events_per_s": len(arrival) / max(last - began, 1e-9), "still_pending": left}
+            "events_per_s": len(arrival) / max(last - began, 1e-9), "still_pending": left,
+            "ferretdb_cpu_ms": meter.seconds.get("ferretdb", 0.0) * 1000 / max(len(arrival), 1)}
 
 
 def customer_writer(system: System, threads: int):
@@ -291,7 +297,8 @@ def main() -> None:
                anchor_value=anchor["events_per_s"], target="≥ 1.0× the anchor",
                passed=drain["events_per_s"] >= anchor["events_per_s"]
                and drain["events"] == drain["of"], events=drain["events"], of=drain["of"],
-               still_pending=drain["still_pending"])
+               still_pending=drain["still_pending"],
+               ferretdb_cpu_ms_per_event=round(drain["ferretdb_cpu_ms"], 3))
     if modes & {"lag", "burst"}:
         system = System()
         try:
@@ -304,7 +311,9 @@ def main() -> None:
                        target=f"at {args.rate:.0f} writes/s", **common)
                 result("API write → outside subscriber lag p99", lag["lag_p99_ms"], "ms",
                        target="≤ 100 ms at 100 writes/s",
-                       passed=lag["lag_p99_ms"] <= 100 and lag["events"] == lag["of"],
+                       # only at the rate the target names, and only if it was reached
+                       passed=lag["lag_p99_ms"] <= 100 and lag["events"] == lag["of"]
+                       and lag["writes_per_s"] >= 0.95 * 100,
                        **common)
             if "burst" in modes:
                 burst = burst_path(system, args.events, args.threads, args.wait)

@@ -3,9 +3,10 @@
 A state change and the events it causes go into ONE MongoDB write: the envelopes are
 appended to the changed document's `_outbox` array (standalone MongoDB has no
 multi-document transactions). The relay leases documents with pending events a batch at
-a time, publishes their events with one wait for the broker's confirms, then pulls
-exactly the confirmed ones. A crash before the pull republishes them: consumers dedupe
-by event id (at-least-once).
+a time (a small lease document each, in a collection of its own), publishes their
+events with one wait for the broker's confirms, then pulls exactly the confirmed ones
+(while it leases and publishes the next batch). A crash before the pull republishes
+them: consumers dedupe by event id (at-least-once).
 """
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ import secrets
 import threading
 import time
 import weakref
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import timedelta
 
-from pymongo import ReturnDocument
+from pymongo.errors import BulkWriteError, CollectionInvalid, OperationFailure
 
 from crmkit import nesting
 from crmkit.bus.publisher import NotConfirmed, Unroutable  # noqa: F401 (re-exported)
@@ -26,10 +28,14 @@ log = logging.getLogger(__name__)
 
 OUTBOX = "_outbox"
 PENDING = "_outbox_pending"
-LEASE = "_outbox_lease"
+LEASE = "_outbox_lease"   # documents leased before leases had their collection carry it
+LEASES_PREFIX = "_outbox_leases."   # + the outbox collection's name: its leases
 INTERNAL_FIELDS = (OUTBOX, PENDING, LEASE, "_seen_events")
 INDEX = [(PENDING, 1)]
 
+DUPLICATE_KEY, NAMESPACE_EXISTS = 11000, 48   # MongoDB's error codes
+CANDIDATE_BATCHES = 5   # a scan reads this many batches' ids per query
+HINTED_DRAIN_S = 1.0    # one call of publish_hinted takes new names for this long
 IDLE_CHECK_S = 5.0   # a relay that does not scan sleeps this long between hints (sees stop)
 
 _relays: "weakref.WeakSet[OutboxRelay]" = weakref.WeakSet()
@@ -105,24 +111,50 @@ class OutboxRelay:
         self._wakeup.set()
 
     def publish_hinted(self) -> int:
-        """Publish the documents writers in this process named; no collection scan."""
-        with self._hint_lock:
-            hinted, self._hinted = self._hinted, {}
+        """Publish the documents writers in this process named; no collection scan.
+        Writers naming more while a batch goes out get theirs leased and published
+        while that batch is marked sent. A document still being marked, or leased by
+        another relay, stays named for the next call; what the broker refused stays
+        for the scanning relay to retry. After HINTED_DRAIN_S the rest waits for the
+        next call (at once: the relay wakes itself), so that a steady stream of names
+        does not hold off the scan or a stop."""
         count = 0
-        for name, ids in hinted.items():
-            collection = self._database[name]
-            ids = list(ids)
-            for start in range(0, len(ids), self.batch):
-                # a document already published, or leased by another relay, is left out
-                docs = self._lease_many(collection, ids[start:start + self.batch])
-                published, _ = self._publish_documents(collection, docs)
-                count += published
+        deadline = time.monotonic() + HINTED_DRAIN_S
+        cut_short = False
+        for name in self._collections:
+            def candidates(exclude: set, name=name) -> list:
+                nonlocal cut_short
+                with self._hint_lock:
+                    named = self._hinted.get(name, set())
+                    ready = [_id for _id in named if _id not in exclude][:self.batch]
+                    if ready and time.monotonic() > deadline:
+                        cut_short = True
+                        return []
+                    named.difference_update(ready)
+                return ready
+
+            published, _, held = self._drain(self._database[name], candidates)
+            count += published
+            with self._hint_lock:   # the holders may not publish what was added since
+                self._hinted.setdefault(name, set()).update(held)
+        if cut_short:
+            self._wakeup.set()
         self.published += count
         return count
 
     def ensure_indexes(self) -> None:
+        existing = set(self._database.list_collection_names())
         for name in self._collections:
             self._database[name].create_index(INDEX)
+            leases = self.leases(self._database[name])
+            if leases.name not in existing:   # at start, not by relays' first leases at once
+                try:
+                    self._database.create_collection(leases.name)
+                except CollectionInvalid:   # another process made it meanwhile
+                    pass
+                except OperationFailure as error:
+                    if error.code != NAMESPACE_EXISTS:
+                        raise
 
     def publish_pending(self) -> int:
         """Publish every pending event once; returns how many were confirmed.
@@ -139,78 +171,152 @@ class OutboxRelay:
         for name in self._collections:
             collection = self._database[name]
             skipped: set = set()
-            while True:
-                query = {PENDING: True}
-                if skipped:
-                    query["_id"] = {"$nin": list(skipped)}
-                started = time.monotonic()
-                candidates = [d["_id"] for d in
-                              collection.find(query, {"_id": 1}).limit(self.batch)]
-                self.scan_seconds += time.monotonic() - started
-                docs = self._lease_many(collection, candidates) if candidates else []
-                if not docs:   # none pending, or other relays hold them all
-                    break
-                published, refused = self._publish_documents(collection, docs)
-                count += published
-                for _id, error in refused.items():
-                    skipped.add(_id)
-                    refusal = refusal or error
+
+            found: list = []
+
+            def candidates(exclude: set) -> list:
+                """The next batch of pending documents; their ids are read several
+                batches at a time (one query), and again once those are used up."""
+                if not found:
+                    query = {PENDING: True}
+                    if skipped:
+                        query["_id"] = {"$nin": list(skipped)}
+                    started = time.monotonic()
+                    wanted = self.batch * CANDIDATE_BATCHES + len(exclude)
+                    found.extend(d["_id"] for d in collection.find(query, {"_id": 1})
+                                 .limit(wanted).batch_size(wanted) if d["_id"] not in exclude)
+                    self.scan_seconds += time.monotonic() - started
+                batch = found[:self.batch]
+                del found[:self.batch]
+                return batch
+
+            published, refused, _ = self._drain(collection, candidates, skipped)
+            count += published
+            refusal = refusal or refused
         self.published += count
         if refusal is not None:
             raise refusal
         return count
 
+    def _drain(self, collection, candidates, skipped: set | None = None):
+        """Lease, publish and mark sent batch after batch of `candidates(exclude)` (ids,
+        leaving out `exclude`; [] ends) until there are none. A batch is marked sent in
+        another thread while the next one is leased, read and published: the
+        database's writes, a document at a time on FerretDB, cost more than the
+        publishing, and now overlap it. `exclude` holds the batch being marked (still
+        pending), the documents other relays hold and those found published already.
+        Documents with a refused event go into `skipped`. Returns how many events were
+        confirmed, the first refusal, and the documents other relays held."""
+        count = 0
+        refusal: NotConfirmed | None = None
+        marking: Future | None = None
+        held: set = set()
+        passed: set = set()   # held, or published already
+        in_flight: set = set()
+        with ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-mark") as marker:
+            try:
+                while True:
+                    ids = candidates(in_flight | passed)
+                    if not ids and in_flight:   # unless appended to while being marked
+                        marking.result()
+                        in_flight = set()
+                        ids = candidates(passed)
+                    if not ids:
+                        break
+                    token, docs, others = self._lease_many(collection, ids)
+                    leased_ids = {doc["_id"] for doc in docs}
+                    held |= others
+                    passed.update(_id for _id in ids if _id not in leased_ids)
+                    if not docs:
+                        continue
+                    confirmed, refused, failure = self._publish(docs)
+                    previous, marking = marking, marker.submit(
+                        self._mark_sent, collection, confirmed, token, list(leased_ids))
+                    in_flight = leased_ids
+                    if previous is not None:
+                        previous.result()   # the database's failure ends the drain
+                    if failure is not None:
+                        raise failure
+                    count += sum(len(sent) for sent in confirmed.values())
+                    for _id, error in refused.items():
+                        if skipped is not None:
+                            skipped.add(_id)
+                        refusal = refusal or error
+            finally:
+                if marking is not None and not marking.cancelled():
+                    marking.result()
+        return count, refusal, held
+
     def _lease_next(self, collection):
         """Lease the first pending document, if any (what a pass does first)."""
-        for candidate in collection.find({PENDING: True}, {"_id": 1}).limit(self.batch):
-            doc = self._take_lease(collection, candidate["_id"])
-            if doc is not None:
-                return doc
-        return None
+        first = collection.find_one({PENDING: True}, {"_id": 1})
+        docs = self._lease_many(collection, [first["_id"]])[1] if first else []
+        return docs[0] if docs else None
+
+    def leases(self, collection):
+        """Where the leases of `collection`'s outboxes are kept: one small document per
+        leased document, `{_id, until, holder}`. Leasing by inserting them costs a
+        fraction of writing a flag into each (large) document, on FerretDB a fortieth."""
+        return self._database[f"{LEASES_PREFIX}{collection.name}"]
+
+    def _lease_many(self, collection, ids: list) -> tuple[str, list[dict], set]:
+        """Lease those of `ids` that are free (no lease, or an expired one) and read the
+        pending ones, in the order of `ids`; returns the holder's token (to free them
+        with), the documents, and the ids other relays hold. Documents are read after
+        the lease is taken, so what is read is what no other relay publishes."""
+        leases = self.leases(collection)
+        token = secrets.token_hex(8)
+        now = utcnow()
+        until = now + self._lease
+        taken = self._insert_leases(leases, ids, token, until)
+        held = [_id for _id in ids if _id not in taken]
+        if held:   # held by others: those whose holder died (lease expired) are taken over
+            leases.delete_many({"_id": {"$in": held}, "until": {"$lt": now}})
+            taken |= self._insert_leases(leases, held, token, until)
+        if not taken:
+            return token, [], set(ids)
+        order = {_id: n for n, _id in enumerate(ids)}
+        docs = [doc for doc in collection.find({"_id": {"$in": list(taken)}},
+                                               {OUTBOX: 1, PENDING: 1})
+                .batch_size(len(taken)) if doc.get(OUTBOX) or doc.get(PENDING)]
+        gone = taken - {doc["_id"] for doc in docs}
+        if gone:   # published by another relay since the candidates were found
+            self._free(leases, gone, token)
+        docs.sort(key=lambda doc: order.get(doc["_id"], len(order)))
+        return token, docs, set(ids) - taken
 
     @staticmethod
-    def _lease_free(now):
-        """Documents by `_id` that are pending and not leased (or whose lease expired).
-        `$ne: False`, not `True`: FerretDB's planner then takes the `_id` index rather
-        than the flag's, which every pending document shares (5× the time per lease)."""
-        return {PENDING: {"$ne": False}, "$or": [{LEASE: None}, {LEASE: {"$lt": now}}]}
+    def _insert_leases(leases, ids: list, token: str, until) -> set:
+        """Insert a lease for each of `ids`; returns those inserted (a duplicate key:
+        another relay holds it)."""
+        try:
+            leases.insert_many([{"_id": _id, "until": until, "holder": token} for _id in ids],
+                               ordered=False)
+            return set(ids)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return set(ids) - {ids[e["index"]] for e in errors}
 
-    def _take_lease(self, collection, _id):
-        now = utcnow()
-        return collection.find_one_and_update(
-            {"_id": _id, **self._lease_free(now)},
-            {"$set": {LEASE: now + self._lease}},
-            return_document=ReturnDocument.AFTER)  # no projection: FerretDB 1.24 has none here
+    @staticmethod
+    def _free(leases, ids, token: str) -> None:
+        leases.delete_many({"_id": {"$in": list(ids)}, "holder": token})
 
-    def _lease_many(self, collection, ids: list) -> list[dict]:
-        """Lease those of `ids` that are pending and free, in one write and one read
-        whatever their number; returns them in the order of `ids`. The lease's expiry is also its
-        holder's mark: a time no other relay picks (a random millisecond)."""
-        now = utcnow()
-        until = now + self._lease + timedelta(milliseconds=1 + secrets.randbelow(10_000))
-        until = until.replace(microsecond=until.microsecond // 1000 * 1000)  # as stored
-        collection.update_many({"_id": {"$in": ids}, **self._lease_free(now)},
-                               {"$set": {LEASE: until}})
-        order = {_id: n for n, _id in enumerate(ids)}
-        docs = list(collection.find({"_id": {"$in": ids}, LEASE: until}))
-        return sorted(docs, key=lambda doc: order.get(doc["_id"], len(order)))
-
-    def _publish_documents(self, collection, docs) -> tuple[int, dict]:
+    def _publish(self, docs) -> tuple[dict, dict, Exception | None]:
         """Publish the leased documents' events (each document's in order) with one wait
-        for the confirms, then pull from each outbox what the broker confirmed before
-        its first unconfirmed event, and free the leases. Returns how many were
-        published and the refusal of each document the broker refused an event of; a
-        failed connection is raised once the confirmed ones are marked sent (the rest
-        goes out again later: duplicates at worst)."""
+        for the confirms. Returns, per document, the events the broker confirmed before
+        its first unconfirmed one; the refusal of each document the broker refused an
+        event of; and the connection's failure, if it failed (the unconfirmed events
+        go out again later: duplicates at worst)."""
         outboxes = [(doc["_id"], list(doc.get(OUTBOX) or [])) for doc in docs]
         envelopes = [envelope for _, outbox in outboxes for envelope in outbox]
         confirmed: dict = {_id: [] for _id, _ in outboxes}
         try:
             outcomes = iter(self._publisher.publish_batch(
-                [nesting.decode(envelope) for envelope in envelopes]) if envelopes else [])
-        except Exception:
-            self._mark_sent(collection, confirmed)   # frees the leases
-            raise
+                [nesting.decode(envelope) for envelope in envelopes]))
+        except Exception as error:   # nothing confirmed
+            return {}, {}, error
         refused: dict = {}
         failure: Exception | None = None
         for _id, outbox in outboxes:
@@ -227,26 +333,24 @@ class OutboxRelay:
                     refused[_id] = outcome
                 else:
                     failure = failure or outcome
-        self._mark_sent(collection, confirmed)
-        if failure is not None:
-            raise failure
-        return sum(len(sent) for sent in confirmed.values()), refused
+            if outbox and not confirmed[_id]:
+                del confirmed[_id]   # nothing to write
+        return confirmed, refused, failure
 
-    def _mark_sent(self, collection, confirmed: dict) -> None:
-        """Take the confirmed envelopes out of the outboxes and free the leases, in a
+    def _mark_sent(self, collection, confirmed: dict, token: str, leased: list) -> None:
+        """Take the confirmed envelopes out of the outboxes, then free the leases, in a
         few writes per batch whatever its size (FerretDB writes each document anyway,
         but a round trip per document cost more than the publishing).
 
         A document whose whole outbox as read was confirmed, and still holds as many
         events (under our lease nobody else takes any out, so a writer's append is the
         only change), gets an empty outbox and its flag cleared at once: documents are
-        grouped by that count. The others (part confirmed, or appended to meanwhile) get
-        the confirmed envelopes pulled, exactly as read ($pullAll by value works on
-        MongoDB and FerretDB alike; event ids are unique, so pulling the batch's
-        confirmed envelopes from each of them takes out only its own), and stay flagged
-        for what they still hold."""
-        if not confirmed:
-            return
+        grouped by that count. The others that had events confirmed (appended to
+        meanwhile) get the confirmed envelopes pulled, exactly as read ($pullAll by
+        value works on MongoDB and FerretDB alike; event ids are unique, so pulling the
+        batch's confirmed envelopes from each of them takes out only its own), and stay
+        flagged for what they still hold. `confirmed` leaves out the documents with
+        nothing to write (an event refused or failed first)."""
         by_size: dict[int, list] = {}
         for _id, sent in confirmed.items():
             by_size.setdefault(len(sent), []).append(_id)
@@ -254,12 +358,12 @@ class OutboxRelay:
         for size, ids in by_size.items():
             emptied += collection.update_many(
                 {"_id": {"$in": ids}, OUTBOX: {"$size": size}},
-                {"$set": {OUTBOX: [], PENDING: False}, "$unset": {LEASE: ""}}).matched_count
-        if emptied < len(confirmed):   # some were appended to while we published
-            sent = [envelope for envelopes in confirmed.values() for envelope in envelopes]
-            rest = {"$unset": {LEASE: ""}, **({"$pullAll": {OUTBOX: sent}} if sent else {})}
-            collection.update_many({"_id": {"$in": list(confirmed)}, LEASE: {"$exists": True}},
-                                   rest)
+                {"$set": {OUTBOX: [], PENDING: False}}).matched_count
+        sent = [envelope for envelopes in confirmed.values() for envelope in envelopes]
+        if emptied < len(confirmed) and sent:   # some were appended to while we published
+            collection.update_many({"_id": {"$in": list(confirmed)}, PENDING: True},
+                                   {"$pullAll": {OUTBOX: sent}})
+        self._free(self.leases(collection), leased, token)
 
     def run(self, stop: threading.Event) -> None:
         """Publish hinted documents at once; scan for anything else every `interval`

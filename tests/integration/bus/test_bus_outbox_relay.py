@@ -8,7 +8,7 @@ from bus_kit import Crash, make_envelope
 from crm_testing import eventually
 from crmkit.bus.consumer import Subscriptions
 from crmkit.bus.idempotent import apply_once
-from crmkit.bus.outbox import LEASE, OUTBOX, PENDING, outbox_fields, with_outbox
+from crmkit.bus.outbox import OUTBOX, PENDING, outbox_fields, with_outbox
 from crmkit.bus.publisher import Unroutable
 
 MADE = "bustest.relay.made"
@@ -48,7 +48,7 @@ def test_a_relay_killed_after_leasing_but_before_publishing_hands_over(bus):
     bus.db.things.insert_one({"_id": "t2", **outbox_fields([made])})
     killed = bus.relay(["things"], lease_seconds=1.0)
     assert killed._lease_next(bus.db.things) is not None   # leased ... and then died
-    assert bus.db.things.find_one({"_id": "t2"})[LEASE] is not None
+    assert killed.leases(bus.db.things).find_one({"_id": "t2"}) is not None
 
     bus.start("relay", bus.relay(["things"]).run)
 
@@ -136,7 +136,7 @@ def test_an_event_no_queue_is_bound_to_stays_in_the_outbox_until_one_is(bus):
         with pytest.raises(Unroutable):
             relay.publish_pending()
     assert outbox_of(bus.db.things, "t4") == ([orphan], True)
-    assert bus.db.things.find_one({"_id": "t4"}).get(LEASE) is None
+    assert relay.leases(bus.db.things).find_one({"_id": "t4"}) is None
 
     bus.start("relay", relay.run)                   # keeps retrying with back-off
     bus.fresh_service("bustest_relay", [MADE, lonely])   # someone subscribes at last
@@ -164,7 +164,7 @@ def test_a_batch_with_one_unroutable_event_leaves_exactly_that_one_pending(bus):
     assert outbox_of(bus.db.things, "b1") == ([], False)
     assert outbox_of(bus.db.things, "b3") == ([], False)
     assert outbox_of(bus.db.things, "b2") == ([orphan], True)
-    assert bus.db.things.find_one({"_id": "b2"}).get(LEASE) is None
+    assert relay.leases(bus.db.things).find_one({"_id": "b2"}) is None
 
 
 def test_a_connection_dropped_mid_batch_loses_nothing(bus):
@@ -207,7 +207,7 @@ def test_a_connection_dropped_mid_batch_loses_nothing(bus):
     kept = set()
     for _id, envelope in envelopes.items():
         assert outbox_of(bus.db.things, _id) in (([envelope], True), ([], False))
-        assert bus.db.things.find_one({"_id": _id}).get(LEASE) is None
+        assert relay.leases(bus.db.things).find_one({"_id": _id}) is None
         if outbox_of(bus.db.things, _id)[1]:
             kept.add(_id)
     assert dropped == bool(kept)   # the wait failed exactly when confirms were missing

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import uuid
+from datetime import timedelta
 
 import pytest
 
-from crmkit.bus.outbox import LEASE, OUTBOX, PENDING, OutboxRelay, outbox_fields, with_outbox
+from crmkit.bus.outbox import OUTBOX, PENDING, OutboxRelay, outbox_fields, with_outbox
 from crmkit.bus.publisher import Unroutable
 from crmkit.clock import utcnow
 from crm_testing import eventually, fresh_database
@@ -61,21 +62,25 @@ def test_publishes_pending_events_in_order_and_marks_them_sent(db):
     db.things.insert_one({"_id": "t1", **outbox_fields([first])})
     db.things.update_one({"_id": "t1"}, with_outbox({"$set": {"x": 1}}, [second]))
     publisher = StandInPublisher()
-    assert relay(db, publisher).publish_pending() == 2
+    sender = relay(db, publisher)
+    assert sender.publish_pending() == 2
     assert publisher.confirmed == [first["id"], second["id"]]
     doc = db.things.find_one({"_id": "t1"})
-    assert doc[OUTBOX] == [] and doc[PENDING] is False and LEASE not in doc
+    assert doc[OUTBOX] == [] and doc[PENDING] is False
+    assert sender.leases(db.things).count_documents({}) == 0   # the lease freed
     assert relay(db, publisher).publish_pending() == 0   # nothing is sent twice
 
 
 def test_a_failed_publish_keeps_the_unconfirmed_events_only(db):
     events = [envelope(), envelope(), envelope()]
     db.things.insert_one({"_id": "t1", **outbox_fields(events)})
+    failing = relay(db, StandInPublisher(broken_after=1))
     with pytest.raises(ConnectionError):
-        relay(db, StandInPublisher(broken_after=1)).publish_pending()
+        failing.publish_pending()
     doc = db.things.find_one({"_id": "t1"})
     assert [e["id"] for e in doc[OUTBOX]] == [events[1]["id"], events[2]["id"]]
-    assert doc[PENDING] is True and LEASE not in doc   # free for the next pass
+    assert doc[PENDING] is True
+    assert failing.leases(db.things).count_documents({}) == 0   # free for the next pass
     later = StandInPublisher()
     assert relay(db, later).publish_pending() == 2
     assert later.confirmed == [events[1]["id"], events[2]["id"]]
@@ -108,7 +113,8 @@ def test_a_crashed_relays_lease_expires_and_the_events_go_out(db):
     crashed = relay(db, StandInPublisher(), lease_seconds=0.05)
     assert crashed._lease_next(db.things) is not None   # leased, then the process died
     successor = StandInPublisher()
-    eventually(lambda: db.things.find_one({"_id": "t1", LEASE: {"$lt": utcnow()}}),
+    eventually(lambda: crashed.leases(db.things).find_one({"_id": "t1",
+                                                           "until": {"$lt": utcnow()}}),
                message="the crashed relay's lease expired")
     assert relay(db, successor).publish_pending() == 1
     assert successor.confirmed == [event["id"]]
@@ -153,3 +159,46 @@ def test_time_spent_publishing_does_not_put_off_the_next_scan(db):
     busy = relay(db, publisher)
     assert busy.publish_pending() == 5
     assert 0 < busy.scan_seconds < publisher.spent
+
+
+def test_documents_another_relay_holds_are_passed_over_and_the_rest_go_out(db):
+    held, free = envelope(), envelope()
+    db.things.insert_one({"_id": "t1", **outbox_fields([held])})   # first in line
+    db.things.insert_one({"_id": "t2", **outbox_fields([free])})
+    assert relay(db, StandInPublisher())._lease_next(db.things)["_id"] == "t1"
+    publisher = StandInPublisher()
+    assert relay(db, publisher, batch=1).publish_pending() == 1   # t1 alone: held
+    assert publisher.confirmed == [free["id"]]
+    assert db.things.find_one({"_id": "t1"})[PENDING] is True
+
+
+def test_a_drain_of_many_batches_publishes_each_document_in_order_once(db):
+    """Batches are marked sent while the next one goes out: none is taken twice."""
+    outboxes = {f"t{n}": [envelope(), envelope("thing.changed")] for n in range(7)}
+    for _id, events in outboxes.items():
+        db.things.insert_one({"_id": _id, **outbox_fields(events)})
+    publisher = StandInPublisher()
+    sender = relay(db, publisher, batch=2)
+    assert sender.publish_pending() == 14
+    assert sorted(publisher.confirmed) == sorted(e["id"] for es in outboxes.values() for e in es)
+    for events in outboxes.values():   # each document's events in its order
+        first, second = (publisher.confirmed.index(e["id"]) for e in events)
+        assert first < second
+    assert db.things.count_documents({PENDING: True}) == 0
+    assert sender.leases(db.things).count_documents({}) == 0
+
+
+def test_a_named_document_another_relay_holds_stays_named_until_it_is_free(db):
+    event = envelope()
+    db.things.insert_one({"_id": "t1", **outbox_fields([event])})
+    holder = relay(db, StandInPublisher())
+    assert holder._lease_next(db.things) is not None   # leased, then the holder died
+    publisher = StandInPublisher()
+    api_relay = relay(db, publisher, interval=None)
+    api_relay.hint("things", ["t1"])
+    assert api_relay.publish_hinted() == 0   # held: kept for the next call
+    holder.leases(db.things).update_one(   # the dead holder's lease runs out
+        {"_id": "t1"}, {"$set": {"until": utcnow() - timedelta(seconds=1)}})
+    assert api_relay.publish_hinted() == 1
+    assert publisher.confirmed == [event["id"]]
+    assert api_relay.publish_hinted() == 0   # and named no more
