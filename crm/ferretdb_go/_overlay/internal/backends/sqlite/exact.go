@@ -666,9 +666,9 @@ func (b *sqlBuilder) in(field string, values []any) (string, bool) {
 	}
 
 	if field == "_id" {
-		if condition, ok := b.idIn(values); ok {
-			return condition, true
-		}
+		// only the forms of _id its index holds; for any other (null, a number) the
+		// handler's own matcher decides (the generic form missed every document)
+		return b.idIn(values)
 	}
 
 	predicate := func(rank, value string) string {
@@ -695,11 +695,14 @@ func (b *sqlBuilder) in(field string, values []any) (string, bool) {
 }
 
 // idIn: _id (never an array, never missing) among strings and ObjectIDs, in the form its
-// unique index is built on (JSON text), with the type checked on the rows found.
+// unique index is built on (JSON text), with the type checked on the rows found. One
+// `IN` list per type, not an OR per value: SQLite nests a chain of ORs one level per
+// term, and past 1,000 levels refuses the query ("Expression tree is too large").
 func (b *sqlBuilder) idIn(values []any) (string, bool) {
-	alternatives := make([]string, len(values))
+	byRank := map[int][]string{}
+	var ranks []int
 
-	for i, v := range values {
+	for _, v := range values {
 		switch v.(type) {
 		case string, types.ObjectID:
 		default:
@@ -714,7 +717,17 @@ func (b *sqlBuilder) idIn(values []any) (string, bool) {
 		}
 
 		rank, _, _ := scalar(v)
-		alternatives[i] = fmt.Sprintf("(%s = %s AND %s = %d)", metadata.IDColumn, b.bind(text), metadata.RankOf("_id"), rank)
+		if _, seen := byRank[rank]; !seen {
+			ranks = append(ranks, rank)
+		}
+
+		byRank[rank] = append(byRank[rank], b.bind(text))
+	}
+
+	alternatives := make([]string, len(ranks))
+	for i, r := range ranks {
+		alternatives[i] = fmt.Sprintf("(%s IN (%s) AND %s = %d)", metadata.IDColumn,
+			strings.Join(byRank[r], ", "), metadata.RankOf("_id"), r)
 	}
 
 	return "(" + strings.Join(alternatives, " OR ") + ")", true
