@@ -2,9 +2,9 @@
 
 Measures what the reminder scheduler of the tasks service does in production: the
 worker's `reminders` job (services.tasks.reminders_loop: crmkit.scheduling.run_periodic,
-lease and all; it sleeps until the next reminder is due) reads due tasks in batches and
-fires each reminder with a conditional write that also puts `reminder.due` in the task's
-outbox.
+lease and all; it wakes a few seconds before the next reminder is due) reads the tasks
+falling due, and at their moment fires them: a firing record per reminder (unique `_id`,
+`reminder.due` in its outbox) inserted in bulk, the tasks marked afterwards.
 Reported:
   - fired/s: reminders fired per second, from the due moment until the last one fired;
   - lateness of each reminder after its `remind_at` (p50 / p99 / max);
@@ -50,7 +50,7 @@ from crmkit.scheduling import run_periodic  # noqa: E402
 from services.tasks import domain  # noqa: E402
 from services.tasks.reminders_loop import reminder_job  # noqa: E402
 from services.tasks.handlers import TaskHandlers  # noqa: E402
-from services.tasks.repository import Repositories, task_to_doc  # noqa: E402
+from services.tasks.repository import FIRINGS, Repositories, task_to_doc  # noqa: E402
 
 REPS = [Identity(f"rep{i}", f"rep{i}", f"Rep {i}", "rep", "east/bench", "east")
         for i in range(50)]
@@ -106,7 +106,7 @@ def run(count: int, replicas: int, broker: bool, lead: float, mongo_url: str) ->
     stop = threading.Event()
     # Each replica runs the worker's own `reminders` job (lease, loop and all).
     threads = [threading.Thread(target=run_periodic,
-                                args=(reminder_job(service, service.repo), db["_leases"], stop),
+                                args=(reminder_job(service), db["_leases"], stop),
                                 daemon=True) for service in services]
     for thread in threads:
         thread.start()
@@ -124,6 +124,8 @@ def run(count: int, replicas: int, broker: bool, lead: float, mongo_url: str) ->
         for reminder in doc["reminders"]:
             if reminder.get("fired_at"):
                 fired.append((reminder["remind_at"], reminder["fired_at"]))
+        events += [e for e in doc.get(OUTBOX) or [] if e["type"] == "reminder.due"]
+    for doc in db[FIRINGS].find({}, {OUTBOX: 1}):   # where reminder.due is recorded
         events += [e for e in doc.get(OUTBOX) or [] if e["type"] == "reminder.due"]
     lateness = [ms(f - r) for r, f in fired]
     last_fired = max(f for _, f in fired)

@@ -33,7 +33,7 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
                     attachments.blueprint(handlers, files, runtime.idempotency)],
         subscriptions=subscriptions,
         outbox_collections=repositories.outbox_collections,
-        jobs=[reminder_job(handlers, repositories.tasks)],
+        jobs=[reminder_job(handlers)],
         stores=(repositories, directory, files),
         public_paths=(api.FEED_PATH,),
     )

@@ -303,8 +303,9 @@ class Task:
     def fire_due_reminders(self, now: datetime | None = None) -> list[Reminder]:
         """Fire every reminder whose time has come, once: marks it, records reminder.due.
 
-        The caller saves the task conditionally on the version it loaded, so of two
-        schedulers firing the same reminder exactly one write succeeds.
+        The scheduler writes each reminder.due in a firing record keyed by task and
+        reminder, so of two schedulers firing the same reminder exactly one write
+        succeeds; the task takes the marks afterwards (TaskHandlers.fire_due_reminders).
         """
         now = as_utc(now or utcnow())
         due = self.due_reminders(now)
@@ -321,6 +322,21 @@ class Task:
                 "opportunity_id": self.opportunity_id,
             }, None)
         return due
+
+    def mark_fired(self, fired_at: dict[str, datetime]) -> list[Reminder]:
+        """Take in reminders that already fired ({reminder id: when}) and whose
+        reminder.due is already recorded elsewhere (a firing record, see
+        TaskHandlers.fire_due_reminders): marks them, records nothing. A reminder the
+        task no longer has (replaced by an edit meanwhile) or already marked is left
+        alone; a closed task takes the mark too (its reminder did fire). Returns the
+        reminders marked (if any, the version moves, so a save prepared before it
+        reloads)."""
+        taken = [r for r in self.reminders if not r.fired and r.id in fired_at]
+        for reminder in taken:
+            reminder.fired_at = as_utc(fired_at[reminder.id])
+        if taken:
+            self._touch(max(r.fired_at for r in taken))
+        return taken
 
     # ---- reactions to other services' events (actor: the system)
 

@@ -7,13 +7,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+import itertools
+from collections import deque
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, Callable
 
 from crmkit.clock import as_utc, org_timezone, utcnow, zone
 from crmkit.commands import CommandRunner, Noun
-from crmkit.errors import Conflict, DomainError, Invalid, NotFound
+from crmkit.errors import DomainError, Invalid, NotFound
+from crmkit.events import to_envelopes
 from crmkit.identity import Identity
 from crmkit.visibility import Owner, is_superior
 
@@ -21,11 +24,16 @@ from services.tasks import access, calendar as cal, ics
 from services.tasks.domain import CALLER, Task, create_task, deal_round_robin, identity_as_owner
 from services.tasks.fields import parse_moment
 from services.tasks.notifications import notification_for
-from services.tasks.repository import Repositories
+from services.tasks.repository import Repositories, firing_ids
 
 PRODUCER = "tasks"
 NOUN = Noun("task", "任务")
 FEED_PAST = timedelta(days=90)    # how far back the .ics feed reaches
+FIRING_CHUNK = 100                # tasks whose reminders go in with one insert_many
+MARK_SLICE = 200                  # tasks marked per round of update_many's
+MARK_AT_LEAST = 0.5               # seconds of marking a sweep does whatever its budget
+FIRINGS_KEPT = timedelta(hours=1)  # a firing record outlives any sweep's read-ahead
+TIDY_EVERY = 60.0                 # seconds between sweeps over the firing records
 
 
 def hash_token(token: str) -> str:
@@ -43,6 +51,11 @@ class TaskHandlers:
         self.opportunities = repositories.opportunities
         self.directory = directory
         self.clock = clock
+        self._tidied_at = float("-inf")
+        self._records_to_check: set[str] = set()   # firing records maybe not applied
+        # tasks whose reminders this process fired, their records written, not yet
+        # marked on them: {task id: (task as fired, version read, reminders fired)}
+        self._unmarked: dict[str, tuple[Task, int, list]] = {}
 
     # ---------------------------------------------------------------- the unit of work
 
@@ -317,31 +330,153 @@ class TaskHandlers:
     # ---------------------------------------------------------------- reminders
 
     def fire_due_reminders(self, now: datetime | None = None, *,
-                           budget_seconds: float = 5.0) -> int:
-        """Fire what is due, each reminder exactly once even with other schedulers at
-        work: a task is saved only if still at the version read, so of two replicas
-        firing the same reminder one write wins and the other skips it (one attempt: the
-        next sweep sees what the winner left). Returns how many fired; what the time
-        budget leaves is the next sweep's."""
+                           budget_seconds: float = 5.0, read_ahead: float = 0.0) -> int:
+        """Fire what is due by `now` (and, with `read_ahead`, what falls due in the
+        seconds after it, each at its moment): every reminder exactly once, however many
+        schedulers run. Returns how many fired.
+
+        Firing is an insert, not an update of the task: the domain fires the task's due
+        reminders on the copy read, and each becomes a firing record whose `_id` is task
+        id + reminder id, its reminder.due in the record's own outbox (one write per
+        record, as DESIGN's outbox rule asks; the relay publishes it). Records go in
+        with one unordered insert_many per chunk of tasks, a fraction of a millisecond
+        each where a conditional update of the task costs several (every one of its
+        indexes recomputed). Afterwards, off the lateness path, the tasks take the marks
+        in bulk (`_mark_fired`; `_bring_tasks_up_to_date` for records left unapplied).
+        Until then this process leaves those tasks out of its sweeps, and another
+        scheduler's insert meets the duplicate key.
+
+        Why exactly once, with any number of sweepers and a crash between any two
+        writes:
+        - A reminder.due exists only inside a firing record, and a reminder has one
+          possible record `_id`: a second insert of it, by another scheduler or by this
+          one after a crash, is a duplicate key and writes nothing. So it is never
+          recorded twice, whatever the interleaving.
+        - A crash after the record but before the task is marked leaves the task due:
+          the next sweep reads it, its insert meets the duplicate key (fires nothing),
+          and the unapplied record is taken in then. A crash after marking but before
+          the record is flagged `applied` marks nothing twice (`Task.mark_fired` skips
+          what is marked). Records are kept an hour after they are applied and
+          published, far longer than any read-ahead, so a stale read still meets them.
+        - A task changed between the read and the mark (an edit, a status change)
+          keeps its change: the bulk mark is conditional on the version read, and what
+          it misses is marked again from a fresh load (`Task.mark_fired`: only if the
+          task still has that reminder unmarked), conditional on that version.
+        What read-ahead costs: a task edited or closed less than `read_ahead` seconds
+        before its reminder's time still reminds as it was read (the event carries
+        that task's state); the sweep with `read_ahead=0` never does.
+        """
         now = as_utc(now or self.clock())
+        horizon = now + timedelta(seconds=read_ahead)
+        read = self.repo.due_for_reminders(horizon)   # None: the schedule says none due
+        waiting = deque(task for task in read or () if task.id not in self._unmarked)
+        # the budget runs from the horizon (or the end of a read that took longer)
+        ahead = max(0.0, (horizon - as_utc(self.clock())).total_seconds())
+        deadline = time.monotonic() + ahead + budget_seconds
         fired = 0
-        started = None
-        # Batches of due tasks, oldest first (indexed on next_remind_at); the budget runs
-        # from the first task, so a slow query never starves the sweep of progress.
-        for task in self.repo.due_for_reminders(now):
-            started = started or time.monotonic()
-            if time.monotonic() - started > budget_seconds:
-                break
-            runner = CommandRunner(load=lambda _id, task=task: task,
-                                   save=self.repo.save_fired, producer=PRODUCER, noun=NOUN,
-                                   attempts=1)
-            try:
-                # Due as of the sweep's `now`; stamped with when it really fires.
-                _, due = runner.run(task.id, lambda t: t.fire_due_reminders(
-                    max(now, as_utc(self.clock()))), actor_id=None)
-            except Conflict:
-                continue  # someone else fired it, or the task changed: next sweep
-            if not due:
-                self.repo.refresh_schedule(task)   # nothing due after all: a stale index
-            fired += len(due)
+        while waiting and time.monotonic() < deadline:
+            # Stamped just before its chunk is made and written, so that `fired_at`
+            # is at most one chunk's write early (a pipeline would stamp it earlier).
+            moment = max(now, as_utc(self.clock()))
+            chunk = []
+            while waiting and len(chunk) < FIRING_CHUNK and \
+                    as_utc(waiting[0].next_remind_at) <= moment:
+                chunk.append(waiting.popleft())
+            if not chunk:
+                wait = (as_utc(waiting[0].next_remind_at) - moment).total_seconds()
+                self._mark_fired(until=min(deadline, time.monotonic() + wait))
+                wait = (as_utc(waiting[0].next_remind_at) - as_utc(self.clock()))
+                time.sleep(max(0.0, min(wait.total_seconds(), deadline - time.monotonic())))
+                continue
+            firings = []
+            for task in chunk:
+                loaded = task.version
+                due = task.fire_due_reminders(moment)
+                if not due:
+                    self.repo.refresh_schedule(task)   # stale next_remind_at
+                    continue
+                envelopes = to_envelopes(task.events, producer=PRODUCER, actor_id=None)
+                task.events.clear()
+                firings.append((task, loaded, due, envelopes))
+            went_in = self.repo.record_firings(firings)
+            for task, loaded, due, _ in firings:
+                if task.id in went_in:
+                    fired += len(due)
+                    self._unmarked[task.id] = (task, loaded, due)
+                else:   # fired before: its record may await its task
+                    self._records_to_check.update(firing_ids(task, due))
+        # Marks until the horizon (what falls due by then was read: nothing waits for
+        # this), at least a little; the rest is the next sweep's, which leaves these
+        # tasks out (so that one sweep stays well within the lease).
+        ahead = max(MARK_AT_LEAST, (horizon - as_utc(self.clock())).total_seconds())
+        self._mark_fired(until=time.monotonic() + ahead)
+        if self._records_to_check:
+            ids, self._records_to_check = list(self._records_to_check), set()
+            self._bring_tasks_up_to_date(ids)
+        if not self._unmarked and self._time_to_tidy():
+            self._bring_tasks_up_to_date()
+        if read is not None and not waiting and not self._unmarked:
+            self.repo.reschedule()   # all read and marked: the next due time is known
         return fired
+
+    def next_reminder_at(self) -> datetime | None:
+        """When the reminder loop should sweep next: now while tasks this process fired
+        wait for their marks, else when the next reminder is due."""
+        return as_utc(self.clock()) if self._unmarked else self.repo.next_reminder_at()
+
+    def _mark_fired(self, *, until: float) -> None:
+        """Mark on their tasks (in bulk, conditional on the version read) reminders this
+        process fired, a slice at a time until `until` (monotonic)."""
+        while self._unmarked and time.monotonic() < until:
+            ids = list(itertools.islice(self._unmarked, MARK_SLICE))
+            # a task changed meanwhile: its records wait for a fresh load
+            self._records_to_check.update(
+                self.repo.mark_fired([self._unmarked.pop(task_id) for task_id in ids]))
+
+    def _time_to_tidy(self) -> bool:
+        """Now and then (not every sweep: the records are not indexed for it; not while
+        this process has marks to make) a sweep takes in records no sweep of its own
+        left behind (another's crash, say), and forgets old ones."""
+        if time.monotonic() - self._tidied_at < TIDY_EVERY:
+            return False
+        self._tidied_at = time.monotonic()
+        self.repo.forget_firings(as_utc(self.clock()) - FIRINGS_KEPT)
+        return True
+
+    def _bring_tasks_up_to_date(self, only: list[str] | None = None) -> None:
+        """Mark on their tasks the reminders whose firing records are not applied yet
+        (those of `only`, else any): the bulk mark missed them (the task changed
+        meanwhile), another scheduler fired them, or a crash came first. In bulk like
+        the firing sweep's own, from a fresh load."""
+        if only is not None:
+            records = self.repo.unapplied_firings(only)
+            self._records_to_check.update(self._take_in(records))   # a later sweep's
+            return
+        left_for_later: set[str] = set()
+        while len(left_for_later) <= MARK_SLICE:   # more: a later sweep's
+            records = self.repo.unapplied_firings(besides=left_for_later)
+            if not records:
+                return
+            left_for_later.update(self._take_in(records))
+
+    def _take_in(self, records: list[dict]) -> list[str]:
+        """Mark the reminders of these firing records on a fresh load of their tasks;
+        flag applied those with nothing left to mark. Returns the ids of those whose
+        task changed again meanwhile."""
+        by_task: dict[str, dict[str, datetime]] = {}
+        for record in records:
+            by_task.setdefault(record["task_id"], {})[record["reminder_id"]] = \
+                record["fired_at"]
+        tasks = self.repo.get_many(by_task)
+        marks, unchanged = [], set()
+        for task_id, fired_at in by_task.items():
+            task = tasks.get(task_id)
+            loaded = task.version if task else None
+            marked = task.mark_fired(fired_at) if task else []
+            if marked:
+                marks.append((task, loaded, marked))
+            else:   # gone, marked already, or the reminder was replaced
+                unchanged.add(task_id)
+        missed = self.repo.mark_fired(marks)
+        self.repo.firings_applied([r["_id"] for r in records if r["task_id"] in unchanged])
+        return missed

@@ -6,6 +6,10 @@ declares their indexes.
                   raises it; a write here only matches the version it loaded); derived
                   fields for queries: `next_remind_at` (the scheduler's index),
                   `calendar_start`/`calendar_end` (calendar windows), `priority_rank`.
+  reminder_firings one document per reminder that fired, `_id` task id + reminder id
+                  (a second firing of it is a duplicate key: exactly once by
+                  construction), its `reminder.due` in its own outbox; `applied` once
+                  the task took the mark (see TaskHandlers.fire_due_reminders).
   reminder_schedule one document: `at`, no later than the earliest `next_remind_at` of
                   any task (absent: no task has a reminder to fire), so that a sweep
                   with nothing due costs one read by `_id`, not a scan of the tasks.
@@ -20,10 +24,10 @@ import time
 from datetime import datetime
 
 from pymongo import ASCENDING
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crmkit.bus.idempotent import SEEN, apply_once
-from crmkit.bus.outbox import notify_outbox, outbox_fields, with_outbox
+from crmkit.bus.outbox import PENDING, notify_outbox, outbox_fields, with_outbox
 from crmkit.clock import as_utc
 from crmkit.errors import Forbidden, Invalid, NotFound, VersionConflict
 from crmkit.identity import Identity
@@ -37,6 +41,9 @@ from services.tasks.records_repository import CustomerRecords, OpportunityRecord
 
 TASKS = "tasks"
 REMINDER_SCHEDULE = "reminder_schedule"
+FIRINGS = "reminder_firings"
+DUPLICATE_KEY = 11000
+IN_AT_MOST = 200   # ids per `$in`: each statement a bounded piece of a bulk
 SCHEDULE_ID = "next"
 FULL_SWEEP_EVERY = 30.0  # seconds: a sweep scans at least this often, whatever `at` says
 
@@ -152,10 +159,11 @@ def calendar_window_filter(start: datetime, end: datetime) -> dict:
 # ---------------------------------------------------------------- tasks
 
 class TaskRepository:
-    outbox_collections = [TASKS]
+    outbox_collections = [TASKS, FIRINGS]
 
     def __init__(self, db):
         self.tasks = db[TASKS]
+        self.firings = db[FIRINGS]
         self.schedule = db[REMINDER_SCHEDULE]
         self._last_full_sweep = None
 
@@ -263,38 +271,27 @@ class TaskRepository:
 
     # -- the reminder sweep
 
-    def due_for_reminders(self, now: datetime, *, batch: int = 500):
-        """Tasks with a reminder due, oldest first, read a batch at a time (one query:
-        the filter and the sort on `next_remind_at` run in SQL on its index). `$lte` a
-        date matches dates only, so no `$ne: None`; and no `_id` tie-break: with
-        them, FerretDB read and sorted every due task for each batch (2.7 s a batch
-        with 10,000 due, against 0.3 s).
+    def due_for_reminders(self, by: datetime, *, limit: int = 20_000) -> list[Task] | None:
+        """Tasks with a reminder due by `by` (a sweep's read-ahead horizon), oldest
+        first, at most `limit` (the rest is the next sweep's): one query, the filter and
+        the sort on `next_remind_at` run in SQL on its index. `$lte` a date matches
+        dates only, so no `$ne: None`. No paging by `_id`: with it FerretDB read and
+        sorted every due task for each page (2.7 s a page with 10,000 due).
 
-        A sweep with nothing due (the schedule's `at` is later than `now`) reads one
-        document and stops. A task handed out that is still due when the next batch is
-        read (its conditional write lost to another scheduler, or its `next_remind_at`
-        was stale) is not handed out again in this sweep. Once iterated to the end, the
-        schedule is brought up to date."""
+        A sweep with nothing due (the schedule's `at` is later than `by`) reads one
+        document and returns None: nothing read, the schedule stands (but at least every
+        FULL_SWEEP_EVERY seconds it looks)."""
         full = (self._last_full_sweep is None
                 or time.monotonic() - self._last_full_sweep >= FULL_SWEEP_EVERY)
         if not full:
             schedule = self.schedule.find_one({"_id": SCHEDULE_ID})
             if schedule is not None and ("at" not in schedule
-                                         or as_utc(schedule["at"]) > as_utc(now)):
-                return
+                                         or as_utc(schedule["at"]) > as_utc(by)):
+                return None
         self._last_full_sweep = time.monotonic()
-        due = {"next_remind_at": {"$lte": now}}
-        handed_out: set[str] = set()
-        while True:
-            docs = list(self.tasks.find(due).sort([("next_remind_at", ASCENDING)])
-                        .limit(batch))
-            fresh = [doc for doc in docs if doc["_id"] not in handed_out]
-            for doc in fresh:
-                handed_out.add(doc["_id"])
-                yield task_from_doc(doc)
-            if len(docs) < batch or not fresh:
-                break
-        self._reschedule()
+        cursor = self.tasks.find({"next_remind_at": {"$lte": by}}) \
+            .sort([("next_remind_at", ASCENDING)]).limit(limit).batch_size(1000)
+        return [task_from_doc(doc) for doc in cursor]
 
     def next_reminder_at(self) -> datetime | None:
         """No later than the earliest reminder still to fire, as far as the writes so far
@@ -302,18 +299,97 @@ class TaskRepository:
         schedule = self.schedule.find_one({"_id": SCHEDULE_ID})
         return as_utc(schedule["at"]) if schedule and schedule.get("at") else None
 
-    def save_fired(self, task: Task, loaded_version: int, envelopes: list[dict]) -> None:
-        """`save` for a task whose reminders just fired: its `next_remind_at` only moved
-        later, so the schedule stays (the sweep's end brings it up to date); one write."""
-        doc = task_to_doc(task)
-        doc.pop("_id")
-        update = with_outbox({"$set": doc}, envelopes)
-        if self.tasks.update_one({"_id": task.id, "version": loaded_version},
-                                 update).matched_count != 1:
-            raise VersionConflict("The task changed meanwhile; reload it. "
-                                  "任务已被修改,请刷新后重试。")
-        if envelopes:
-            notify_outbox(TASKS, [task.id])
+    # -- firing records (TaskHandlers.fire_due_reminders says why)
+
+    def record_firings(self, firings: list[tuple[Task, int, list[Reminder], list[dict]]]
+                       ) -> set[str]:
+        """Insert one firing record per reminder of (task, its version as read, the
+        reminders that fired, their reminder.due envelopes), the envelope in the
+        record's outbox: one insert_many, unordered. Returns the ids of the tasks all of
+        whose records went in; a duplicate key means the reminder had fired already
+        (another scheduler, or this one before a crash), and nothing of it is written."""
+        docs = []
+        for task, _, reminders, envelopes in firings:
+            by_reminder = {e["data"]["reminder_id"]: e for e in envelopes}
+            for reminder in reminders:
+                docs.append({"_id": firing_id(task, reminder), "task_id": task.id,
+                             "reminder_id": reminder.id, "fired_at": reminder.fired_at,
+                             "applied": False,
+                             **outbox_fields([by_reminder[reminder.id]])})
+        if not docs:
+            return set()
+        refused: set[str] = set()
+        try:
+            self.firings.insert_many(docs, ordered=False)
+        except BulkWriteError as error:
+            for problem in error.details.get("writeErrors", []):
+                if problem.get("code") != DUPLICATE_KEY:
+                    raise
+                refused.add(docs[problem["index"]]["task_id"])
+        inserted = [doc["_id"] for doc in docs if doc["task_id"] not in refused]
+        if inserted:
+            notify_outbox(FIRINGS, inserted)
+        return {task.id for task, *_ in firings} - refused
+
+    def mark_fired(self, fired: list[tuple[Task, int, list[Reminder]]]) -> list[str]:
+        """Bring tasks whose reminders just fired (their records written) up to date in
+        a few update_many's: tasks with the same change (the reminders' positions and
+        times, the version read, the new `next_remind_at`) share one, conditional on
+        that version, and their records flagged applied. A task changed meanwhile is
+        left as it is, its records unapplied for `unapplied_firings` to take in: returns
+        the ids of the records of groups where some task was missed."""
+        groups: dict[tuple, list[str]] = {}
+        records: dict[str, list[str]] = {}
+        for task, loaded_version, reminders in fired:
+            marks = tuple((task.reminders.index(r), r.fired_at) for r in reminders)
+            key = (loaded_version, task.version, task.updated_at, task.next_remind_at, marks)
+            groups.setdefault(key, []).append(task.id)
+            records[task.id] = firing_ids(task, reminders)
+        missed: list[str] = []
+        for (loaded_version, version, updated_at, next_remind_at, marks), group in \
+                groups.items():
+            update = {"version": version, "updated_at": updated_at,
+                      "next_remind_at": next_remind_at,
+                      **{f"reminders.{index}.fired_at": at for index, at in marks}}
+            for ids in slices(group):
+                matched = self.tasks.update_many(
+                    {"_id": {"$in": ids}, "version": loaded_version},
+                    {"$set": update}).matched_count
+                of_group = [_id for task_id in ids for _id in records[task_id]]
+                if matched == len(ids):   # each of them marked: their records applied
+                    self.firings_applied(of_group)
+                else:
+                    missed += of_group
+        return missed
+
+    def unapplied_firings(self, firing_ids: list[str] | None = None, *, besides=(),
+                          batch: int = IN_AT_MOST) -> list[dict]:
+        """Firing records whose task has not been marked yet: those of `firing_ids`
+        (by `_id`), else at most `batch` of any but `besides` (a scan: not indexed).
+        Each as {_id, task_id, reminder_id, fired_at}."""
+        fields = {"task_id": 1, "reminder_id": 1, "fired_at": 1}
+        if firing_ids is not None:
+            return [doc for ids in slices(list(firing_ids)) for doc in
+                    self.firings.find({"_id": {"$in": ids}, "applied": False}, fields)]
+        filter_ = {"applied": False}
+        if besides:
+            filter_["_id"] = {"$nin": list(besides)}
+        return list(self.firings.find(filter_, fields).limit(batch))
+
+    def get_many(self, task_ids) -> dict[str, Task]:
+        return {doc["_id"]: task_from_doc(doc) for ids in slices(list(task_ids))
+                for doc in self.tasks.find({"_id": {"$in": ids}})}
+
+    def firings_applied(self, firing_ids: list[str]) -> None:
+        for ids in slices(firing_ids):
+            self.firings.update_many({"_id": {"$in": ids}}, {"$set": {"applied": True}})
+
+    def forget_firings(self, fired_before: datetime) -> int:
+        """Delete firing records applied and published that fired before
+        `fired_before`: kept long enough (far longer than any sweep's read-ahead) that a
+        sweep that read a task before it was marked still meets the duplicate key."""
+        return self.firings.delete_many({"applied": True, PENDING: False,
+                                         "fired_at": {"$lt": fired_before}}).deleted_count
 
     def _schedule(self, remind_at: datetime | None) -> None:
         """After writing a task that reminds at `remind_at`: the schedule's `at` is
@@ -327,7 +403,7 @@ class TaskRepository:
         except DuplicateKeyError:  # created by another writer a moment ago
             self.schedule.update_one({"_id": SCHEDULE_ID}, update)
 
-    def _reschedule(self) -> None:
+    def reschedule(self) -> None:
         """Set `at` to the earliest `next_remind_at` left, unless a task was written
         since the schedule was read (then `at` stays as low as that write made it)."""
         schedule = self.schedule.find_one({"_id": SCHEDULE_ID})
@@ -348,6 +424,19 @@ class TaskRepository:
             return
         self.schedule.update_one({"_id": SCHEDULE_ID, "rev": schedule.get("rev", 0)},
                                  fields)
+
+
+def slices(ids: list) -> list[list]:
+    return [ids[start:start + IN_AT_MOST] for start in range(0, len(ids), IN_AT_MOST)]
+
+
+def firing_id(task: Task, reminder: Reminder) -> str:
+    """A firing record's `_id`: one possible per reminder of a task."""
+    return f"{task.id}:{reminder.id}"
+
+
+def firing_ids(task: Task, reminders) -> list[str]:
+    return [firing_id(task, reminder) for reminder in reminders]
 
 
 class Repositories:

@@ -50,8 +50,8 @@ def envelope(event_type, data, *, aggregate_id="agg", **given):
                                **given)
 
 
-def outbox_types(db):
-    return [e["type"] for d in db["tasks"].find() for e in d.get("_outbox", [])]
+def outbox_types(db, collection="tasks"):
+    return [e["type"] for d in db[collection].find() for e in d.get("_outbox", [])]
 
 
 def test_a_redelivered_followup_plan_makes_one_task(world):
@@ -169,7 +169,7 @@ def test_sweep_fires_due_reminders_once_and_leaves_later_ones(world):
     assert service.fire_due_reminders() == 0
     clock.now = NOW + 6 * H
     assert service.fire_due_reminders() == 1
-    assert outbox_types(db).count("reminder.due") == 2
+    assert outbox_types(db, "reminder_firings").count("reminder.due") == 2
 
 
 def test_a_stale_version_is_refused_and_a_lost_race_retried(world):

@@ -143,8 +143,9 @@ def test_reminders_survive_a_worker_crash_and_restart_firing_once(system, org, a
                        message="the reminders due")
             assert spy.drain() == []                 # nobody is firing while it is down
 
-            # A replica dies in the middle of its sweep: after 5 saves its process is gone.
-            crashing = crashing_sweeper(settings, after=5)
+            # A replica dies in the middle of its sweep: its firing records are written,
+            # none of its tasks marked.
+            crashing = crashing_sweeper(settings)
             with pytest.raises(SystemExit):
                 crashing(utcnow())
 
@@ -164,24 +165,28 @@ def test_reminders_survive_a_worker_crash_and_restart_firing_once(system, org, a
     assert len(reminder_notes(rep)) == count
 
 
-def crashing_sweeper(settings, *, after: int):
+def crashing_sweeper(settings):
+    """One sweep of a replica's reminder loop whose process dies after writing the
+    firing records, before marking any task."""
     _, definition = bootstrap(settings)
     sweep = definition.jobs[0].run.__self__.fire_due   # one sweep of the reminder loop
-    service = sweep.__self__
-    real_save = service.repo.save_fired
-    saved = []
+    service = sweep.func.__self__
 
-    def save(*args, **kwargs):
-        if len(saved) >= after:
-            raise SystemExit("worker killed mid-sweep")
-        real_save(*args, **kwargs)
-        saved.append(1)
+    def die(*args, **kwargs):
+        raise SystemExit("worker killed mid-sweep")
 
-    service.repo.save_fired = save
+    service.repo.mark_fired = die
     return sweep
 
 
 # ---------------------------------------------------------------- storage-level race
+
+def recorded_reminders(db) -> list[dict]:
+    """Every reminder.due ever written (no relay runs: they are all still in outboxes):
+    in the firing records, and in the tasks (where none should be)."""
+    return [e for name in ("reminder_firings", "tasks") for doc in db[name].find()
+            for e in doc.get("_outbox", []) if e["type"] == "reminder.due"]
+
 
 TASKS = 60
 
@@ -217,8 +222,7 @@ def test_concurrent_sweeps_over_one_database_write_each_reminder_once():
         t.start()
     for t in threads:
         t.join(60)
-    outbox = [e for doc in db["tasks"].find() for e in doc.get("_outbox", [])
-              if e["type"] == "reminder.due"]
+    outbox = recorded_reminders(db)
     per_reminder = Counter(e["data"]["reminder_id"] for e in outbox)
     assert len(per_reminder) == 2 * TASKS and set(per_reminder.values()) == {1}
     assert sum(fired) == 2 * TASKS
@@ -238,7 +242,7 @@ def test_two_replicas_of_the_reminder_job_fire_each_reminder_exactly_once():
                                  "reminders": [{"remind_at": t0 + timedelta(seconds=1)}]})
     stop = threading.Event()
     threads = [threading.Thread(target=run_periodic, daemon=True,
-                                args=(reminder_job(s, s.repo), db["_leases"], stop))
+                                args=(reminder_job(s), db["_leases"], stop))
                for s in services]
     for thread in threads:
         thread.start()
@@ -249,17 +253,16 @@ def test_two_replicas_of_the_reminder_job_fire_each_reminder_exactly_once():
         stop.set()
         for thread in threads:
             thread.join(10)
-    outbox = [e for doc in db["tasks"].find() for e in doc.get("_outbox", [])
-              if e["type"] == "reminder.due"]
+    outbox = recorded_reminders(db)
     per_reminder = Counter(e["data"]["reminder_id"] for e in outbox)
     assert len(per_reminder) == count and set(per_reminder.values()) == {1}
 
 
 
-def test_a_sweep_hands_out_only_due_tasks_oldest_first_across_batches():
-    """The due query (`next_remind_at` $lte now, sorted on its index): a task with no
-    reminder left (null, or no field at all) or one due later is never handed out; the
-    due ones come oldest first, each once, over several batches."""
+def test_a_sweep_hands_out_only_due_tasks_oldest_first_up_to_its_limit():
+    """The due query (`next_remind_at` $lte the horizon, sorted on its index): a task
+    with no reminder left (null, or no field at all) or one due later is never handed
+    out; the due ones come oldest first, each once, at most `limit` of them."""
     db = fresh_database("due")
     repositories = Repositories(db)
     repositories.ensure_indexes()
@@ -278,9 +281,7 @@ def test_a_sweep_hands_out_only_due_tasks_oldest_first_across_batches():
     bare = task_doc("no field", t0 - timedelta(minutes=8))
     del bare["next_remind_at"]
     db["tasks"].insert_one(bare)
-    handed = []
-    for task in repositories.tasks.due_for_reminders(t0, batch=2):
-        handed.append(task.title)
-        # fired: the next batch reads past it
-        db["tasks"].update_one({"_id": task.id}, {"$set": {"next_remind_at": None}})
+    handed = [task.title for task in repositories.tasks.due_for_reminders(t0)]
+    assert [task.title for task in repositories.tasks.due_for_reminders(t0, limit=2)] == \
+        ["due 4", "due 3"]
     assert handed == [f"due {i}" for i in (4, 3, 2, 1, 0)]

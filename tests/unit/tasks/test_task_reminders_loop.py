@@ -35,3 +35,9 @@ def test_a_hold_fires_and_counts_until_it_is_over():
     loop = ReminderLoop(lambda now: fired.append(now) or 2, lambda: None, hold=0.05,
                         safety_net=0.01)
     assert loop.hold() == 2 * len(fired) and len(fired) >= 2
+
+
+def test_with_read_ahead_it_wakes_that_long_before_the_next_reminder():
+    loop = ReminderLoop(lambda now: 0, lambda: T0 + timedelta(seconds=2.5), clock=lambda: T0,
+                        safety_net=3.0, read_ahead=2.0)
+    assert loop._pause(left=5.0) == 0.5
