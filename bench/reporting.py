@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/reporting.py [--events 200000] [--store ferretdb|memory]
                                         [--queries 300] [--mongo-url mongodb://...]
+                                        [--teams-per-region 4 --reps-per-team 15]
+                                        [--every-report] [--per-person-too]
+                                        [--bulk-load]
     .venv/bin/python bench/reporting.py --gateway [--data DIR | --events N] [--queries 100]
 
 --gateway times every report as an admin through the gateway of `crm up` (bench/_harness.
@@ -64,8 +67,10 @@ def customer_snapshot(cid: str, name: str, owner: dict | None, region: str, at) 
 class History:
     """Generates envelopes shaped like the producers' (snapshots with versions)."""
 
-    def __init__(self, seed: int = 7):
+    def __init__(self, seed: int = 7, teams_per_region: int = 4, reps_per_team: int = 15):
         self.rnd = random.Random(seed)
+        self.teams_per_region = teams_per_region
+        self.reps_per_team = reps_per_team
         self.start = datetime(2025, 1, 1, tzinfo=timezone.utc)
         self.users: list[dict] = []
         self.events: list[dict] = []
@@ -84,9 +89,13 @@ class History:
                              "north/jinan/t1"],
                    "south": ["south/guangzhou/t1", "south/shenzhen/t1", "south/shenzhen/t2",
                              "south/xiamen/t1"]}
+        if self.teams_per_region != 4:  # an organisation of another size, same shape
+            regions = {region: [f"{region}/c{i // 4}/t{i % 4}"
+                                for i in range(self.teams_per_region)]
+                       for region in regions}
         for region, teams in regions.items():
             for team in teams:
-                for role, count in (("supervisor", 1), ("rep", 15)):
+                for role, count in (("supervisor", 1), ("rep", self.reps_per_team)):
                     for _ in range(count):
                         self._user(role, team, region)
             self._user("manager", region, region)
@@ -227,6 +236,21 @@ def main() -> int:
                         help="a MongoDB server to use (default: MONGO_URL, else a FerretDB "
                              "started on a temporary folder)")
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--teams-per-region", type=int, default=4,
+                        help="teams in each of the 3 regions (60 users each at 20 reps "
+                             "per team: --teams-per-region 20 --reps-per-team 32 is the "
+                             "organisation of issue 14, ~2,000 users)")
+    parser.add_argument("--reps-per-team", type=int, default=15)
+    parser.add_argument("--bulk-load", action="store_true",
+                        help="with the database: project in memory and insert the read "
+                             "models in bulk (large data sets fast; no projector timing)")
+    parser.add_argument("--per-person-too", action="store_true",
+                        help="with the database: also time each report reading every "
+                             "person's counters instead of the rollups, in turn with it "
+                             "(same data, same moment), and check both answer the same")
+    parser.add_argument("--every-report", action="store_true",
+                        help="in process: time every report (GATEWAY_REPORTS) as the "
+                             "admin, instead of QUERIES as each role")
     parser.add_argument("--bus", type=int, default=0, metavar="N",
                         help="only: drain N events from the real RabbitMQ through the "
                              "reporting consumer (2 threads, as deployed)")
@@ -248,10 +272,42 @@ def main() -> int:
         return run(args, url)
 
 
+def bulk_load(events: list[dict], repository) -> None:
+    """The read models of `events` as the projector would leave them, made in memory
+    (the reference store, same projector) and inserted in bulk: a large data set in
+    minutes, for timing reports (the projector's throughput is not measured then)."""
+    from services.reporting.memstore import MemoryStore
+    from services.reporting.projections import Projector
+    from services.reporting.repository import _counter_id, escape
+
+    memory = MemoryStore()
+    projector = Projector(memory)
+    started = time.perf_counter()
+    for event in events:
+        projector.handle(event)
+    print(f"  projected {len(events):,} events in memory in "
+          f"{time.perf_counter() - started:.1f} s", flush=True)
+    counters = [{"_id": _counter_id(kind, segment, bucket), "kind": kind,
+                 "segment": segment, "bucket": bucket,
+                 "c": {escape(f): n for f, n in fields.items()}, "ops": []}
+                for (kind, segment), buckets in memory.counters.items()
+                for bucket, fields in buckets.items() if fields]
+    states = [{k: v for k, v in state.items()} for state in memory.states.values()]
+    for collection, docs in ((repository.counters, counters), (repository.states, states),
+                             (repository.directory, list(memory.directory.values()))):
+        for start in range(0, len(docs), 2000):
+            collection.insert_many(docs[start:start + 2000], ordered=False)
+    rollups = sum(1 for d in counters if d["segment"][:2] in ("t:", "r:", "o:"))
+    print(f"  inserted {len(counters):,} counter documents ({rollups:,} of rollups), "
+          f"{len(states):,} states in {time.perf_counter() - started:.1f} s", flush=True)
+
+
 def run(args, mongo_url: str | None) -> int:
     print(f"generating {args.events:,} events ...", flush=True)
-    history = History()
+    history = History(teams_per_region=args.teams_per_region,
+                      reps_per_team=args.reps_per_team)
     events = history.build(args.events)
+    print(f"  {len(history.users):,} users", flush=True)
 
     from services.reporting import reports
     from services.reporting.handlers import ReportingHandlers
@@ -272,6 +328,9 @@ def run(args, mongo_url: str | None) -> int:
         handlers = ReportingHandlers(store)
         consume = handlers.on_event
 
+    if args.bulk_load and args.store != "memory":
+        bulk_load(events, store)
+        events = []
     print(f"projecting into {mongo_url or args.store} ...", flush=True)
     started = time.perf_counter()
     for number, event in enumerate(events, 1):
@@ -280,8 +339,9 @@ def run(args, mongo_url: str | None) -> int:
             rate = number / (time.perf_counter() - started)
             print(f"  {number:>8,} events  {rate:,.0f}/s", flush=True)
     elapsed = time.perf_counter() - started
-    print(f"projector: {len(events):,} events in {elapsed:.1f} s = "
-          f"{len(events) / elapsed:,.0f} events/s")
+    if events:
+        print(f"projector: {len(events):,} events in {elapsed:.1f} s = "
+              f"{len(events) / elapsed:,.0f} events/s")
 
     people = {role: next(u for u in history.users if u["role"] == role)
               for role in ("admin", "manager", "supervisor", "rep")}
@@ -306,7 +366,12 @@ def run(args, mongo_url: str | None) -> int:
     else:
         from crmkit.config import Settings
         from crmkit.service import ServiceDefinition, ServiceRuntime, build_app
+        from services.reporting import rollups
         from services.reporting.api import blueprint as reports_blueprint
+
+        def per_person(directory, entries, group_of=None):
+            """Every visible person's counters read and summed (no rollup)."""
+            return dict(entries)
 
         settings = Settings(mongo_url=mongo_url, jwt_secret="bench-" + "x" * 40)
         runtime = ServiceRuntime("reporting-bench", settings)
@@ -314,18 +379,31 @@ def run(args, mongo_url: str | None) -> int:
             name="reporting", title="bench", blueprints=[reports_blueprint(handlers)]))
         client = app.test_client()
         tokens = TokenService(settings.jwt_secret)
-        for label, path in QUERIES.items():
+        queries = GATEWAY_REPORTS if args.every_report else QUERIES
+        for label, path in queries.items():
             for role, viewer in viewers.items():
+                if args.every_report and role != "admin":
+                    continue
                 headers = {"Authorization": f"Bearer {tokens.issue_internal(viewer)}"}
-                timings = []
+                ways = {"": rollups.plan}
+                if args.per_person_too:  # the same data read without rollups, in turn
+                    ways = {" per person": per_person, "": rollups.plan}
+                timings = {way: [] for way in ways}
+                replies = {}
                 for _ in range(args.queries):
-                    t0 = time.perf_counter()
-                    reply = client.get(path, headers=headers)
-                    timings.append((time.perf_counter() - t0) * 1000)
-                    assert reply.status_code == 200, reply.get_data()[:300]
-                rows = reply.get_json().get("rows")
-                results[(label, role + (f" ({len(rows)} rows)" if rows is not None
-                                        else ""))] = timings
+                    for way, plan in ways.items():
+                        rollups.plan = plan
+                        t0 = time.perf_counter()
+                        reply = client.get(path, headers=headers)
+                        timings[way].append((time.perf_counter() - t0) * 1000)
+                        assert reply.status_code == 200, reply.get_data()[:300]
+                        replies[way] = reply.get_json()
+                rollups.plan = ways[""]
+                assert all(r == replies[""] for r in replies.values()), label
+                rows = replies[""].get("rows")
+                for way in ways:
+                    results[(label + way, role + (f" ({len(rows)} rows)"
+                                                  if rows is not None else ""))] = timings[way]
 
     print(f"\nreport latency over {args.queries} queries each (ms):")
     print(f"  {'query':<44}{'viewer':<22}{'p50':>8}{'p99':>8}")

@@ -5,6 +5,15 @@ counters and `("m", kind, segment, bucket, field, member)` for distinct counts (
 member's reference count; the store bumps `field` by one when a member appears and
 drops it when the last reference goes). Segments: `u:<user id>` for an owner,
 `p:<region>` for records with no owner (the pool).
+
+Rollups: beside each person's counters the stores keep their sums per team (`t:<team>`),
+per region (`r:<region>`) and for the whole organisation (`o:`), so that a report over
+many people reads a handful of documents. A person's figures are summed into the rollups
+of their *rolled home* (`rollups` in their directory entry): the store adds every change
+of `u:<id>` to those rollups too, and when the person changes team or region the
+projector moves their figures from the old rollups to the new ones (`move_rollups`).
+Distinct counts roll up as the sum of each person's count (what a report summing the
+people shows). Pools are not rolled up (three segments at most, read as they are).
 """
 from __future__ import annotations
 
@@ -22,6 +31,10 @@ PERF = "perf"          # per month/quarter/year: wins, new customers, follow-ups
 WINLOSS = "winloss"    # closed opportunities by close date (D/M/Y/A)
 VALUE = "value"        # per owner (bucket "-"): each customer's deals, for ABC / RFM
 NO_BUCKET = "-"
+# kinds summed into rollups: not VALUE, whose fields are per customer (an organisation's
+# rollup document would hold every customer, past MongoDB's 16 MB per document)
+ROLLED_KINDS = (NOW, FUNNEL, FORECAST, PERF, WINLOSS)
+ORG_ROLLUP = "o:"
 
 
 def owner_segment(user_id: str) -> str:
@@ -34,6 +47,43 @@ def pool_segment(region: str | None) -> str:
 
 def segment_of(owner_id, region) -> str:
     return owner_segment(owner_id) if owner_id else pool_segment(region)
+
+
+def team_rollup(team: str) -> str:
+    return f"t:{team}"
+
+
+def region_rollup(region: str) -> str:
+    return f"r:{region}"
+
+
+def rollups_of(team: str | None, region: str | None) -> list[str]:
+    """The rollups a person of this team and region is summed into (organisation,
+    region, team; the last two only when known)."""
+    found = [ORG_ROLLUP]
+    if region:
+        found.append(region_rollup(region))
+    if team:
+        found.append(team_rollup(team))
+    return found
+
+
+def is_rollup(segment: str) -> bool:
+    return segment[:2] in ("t:", "r:", "o:")
+
+
+def with_rollups(delta: Vector, homes: dict[str, list[str]]) -> Vector:
+    """`delta` plus each change of a person's counters (`homes`: person segment -> the
+    rollups they are summed into) added to those rollups. Distinct-count keys stay as
+    they are: the store rolls up their counter's flips (see the stores' member code)."""
+    rolled = dict(delta)
+    for key, n in delta.items():
+        if key[0] != "c" or key[1] not in ROLLED_KINDS:
+            continue
+        for rollup in homes.get(key[2], ()):
+            target = ("c", key[1], rollup) + key[3:]
+            rolled[target] = rolled.get(target, 0) + n
+    return rolled
 
 
 def add(vec: Vector, kind: str, segment: str, buckets: Iterable[str], field: str,

@@ -35,7 +35,11 @@ class ReportingHandlers:
         """Keep the event, then project it (both idempotent by event id)."""
         self.repository.keep_event(envelope)
         self._hold_while_rebuilding()
-        with self.repository.lock.shared():  # a rebuild in this process: wait for it
+        lock = self.repository.lock
+        # a user's event may move their figures between rollups: alone, so that no
+        # thread of this process adds to the old rollups while the figures move (user
+        # events are rare); others share it, and a rebuild in this process is waited for
+        with lock.exclusive() if envelope["type"].startswith("user.") else lock.shared():
             self.projector.handle(envelope)
 
     def _hold_while_rebuilding(self) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from services.reporting.counters import Vector
+from services.reporting.counters import ROLLED_KINDS, Vector, with_rollups
 
 
 class MemoryStore:
@@ -27,12 +27,13 @@ class MemoryStore:
     def get_state(self, state_id: str) -> dict | None:
         return self.states.get(state_id)
 
-    def save_state(self, state: dict, delta: Vector) -> None:
-        self.apply_delta(delta)
+    def save_state(self, state: dict, delta: Vector,
+                   homes: dict[str, list[str]] | None = None) -> None:
+        self.apply_delta(delta, homes or {})
         self.states[state["_id"]] = state
 
-    def apply_delta(self, delta: Vector) -> None:
-        for key, change in sorted(delta.items()):
+    def apply_delta(self, delta: Vector, homes: dict[str, list[str]]) -> None:
+        for key, change in sorted(with_rollups(delta, homes).items()):
             if key[0] == "c":
                 _, kind, segment, bucket, field = key
                 self._bump(kind, segment, bucket, field, change)
@@ -44,10 +45,22 @@ class MemoryStore:
                     self.members[key[1:]] = after
                 else:
                     self.members.pop(key[1:], None)
-                if before <= 0 < after:
-                    self._bump(kind, segment, bucket, field, 1)
-                elif before > 0 >= after:
-                    self._bump(kind, segment, bucket, field, -1)
+                flip = 1 if before <= 0 < after else -1 if before > 0 >= after else 0
+                if flip:  # a person's distinct count rolls up as a plain counter
+                    rolled = homes.get(segment, ()) if kind in ROLLED_KINDS else ()
+                    for target in (segment, *rolled):
+                        self._bump(kind, target, bucket, field, flip)
+
+    def move_rollups(self, segment: str, old: list[str], new: list[str], op: str) -> None:
+        """A person's figures leave the rollups they no longer belong to and join the
+        new ones."""
+        for kind in ROLLED_KINDS:
+            for bucket, fields in list(self.counters.get((kind, segment), {}).items()):
+                for field, n in list(fields.items()):
+                    for rollup in set(old) - set(new):
+                        self._bump(kind, rollup, bucket, field, -n)
+                    for rollup in set(new) - set(old):
+                        self._bump(kind, rollup, bucket, field, n)
 
     def _bump(self, kind, segment, bucket, field, change) -> None:
         doc = self.counters[(kind, segment)].setdefault(bucket, {})

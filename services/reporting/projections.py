@@ -26,6 +26,10 @@ Counters are grouped by *segment*: `u:<user id>` for an owner, `p:<region>` for 
 with no owner (the pool). A segment's team and region are looked up at query time in the
 directory built from `user.*` events (`segments.py`), so figures follow a person who
 changes team, and a report costs in proportion to segments x buckets, never to events.
+Beside them the store keeps rollups per team, region and organisation (`counters.py`):
+each delta goes to the person's rolled home too, and a person whose team or region
+changes has their figures moved to the new rollups here (`_put_entry`), so a report over
+many people reads their rollups instead of each of them.
 
 Every projection reads the fields the producer's schema declares (the `events`
 package); the consumer has checked the event against that schema before it gets here.
@@ -38,8 +42,8 @@ from typing import Protocol
 
 from crmkit.bus.ordering import order_key, utc_text
 from crmkit.clock import org_timezone
-from services.reporting.counters import (Vector, diff, from_rows, owner_segment, pack,
-                                         segments_in)
+from services.reporting.counters import (ORG_ROLLUP, Vector, diff, from_rows,
+                                         owner_segment, pack, rollups_of, segments_in)
 from services.reporting.entities import KINDS, entity_ref
 from services.reporting.entities.state import new_state
 from services.reporting.pipeline import DEFAULT_PIPELINE
@@ -76,18 +80,21 @@ class StateConflict(Exception):
 
 class ProjectionStore(Protocol):
     def get_state(self, state_id: str) -> dict | None: ...
-    def save_state(self, state: dict, delta: Vector) -> None: ...
+    def save_state(self, state: dict, delta: Vector,
+                   homes: dict[str, list[str]] | None = None) -> None: ...
     def get_directory(self, segment: str) -> dict | None: ...
     def put_directory(self, entry: dict) -> None: ...
     def get_pipeline(self) -> dict | None: ...
     def put_pipeline(self, pipeline: dict) -> None: ...
+    def move_rollups(self, segment: str, old: list[str], new: list[str], op: str) -> None: ...
 
 
 class Projector:
     """Feeds events through the pure functions above into a store.
 
-    `store.save_state(state, delta)` must apply `delta` to the counters and save the
-    state; the Mongo store makes that safe against a crash in between (see repository).
+    `store.save_state(state, delta, homes)` must apply `delta` to the counters (and each
+    person's part of it to the rollups `homes` names) and save the state; the Mongo store
+    makes that safe against a crash in between (see repository).
     """
 
     retries = 20
@@ -136,13 +143,53 @@ class Projector:
             if segment == new["segment"]:
                 entry = apply_hint(entry, kind.hint(new), key)
             if existing is None or entry is not existing:
-                self.store.put_directory(entry)
-        self.store.save_state(new, delta)
+                self._put_entry(entry, existing, key)
+        homes = {}
+        for segment in segments_in(delta):
+            entry = self.store.get_directory(segment) if segment.startswith("u:") else None
+            if entry and entry.get("rollups"):
+                homes[segment] = list(entry["rollups"])
+        self.store.save_state(new, delta, homes)
 
     def _handle_user(self, envelope: dict) -> None:
         segment = owner_segment(envelope["data"]["id"])
-        entry = self.store.get_directory(segment) or directory_entry(segment)
-        self.store.put_directory(apply_user_event(entry, envelope))
+        existing = self.store.get_directory(segment)
+        entry = apply_user_event(existing or directory_entry(segment), envelope)
+        if entry is not existing:
+            self._put_entry(entry, existing, order_key(envelope))
+
+    def _put_entry(self, entry: dict, before: dict | None, key: str) -> None:
+        """Store a directory entry. A person's figures follow them: when their user event
+        says a team or region other than the rollups their counters are summed into
+        (`rollups`, their rolled home), the store moves those figures to the new rollups first, and only
+        then is the new home recorded (a crash in between: the next look at the entry
+        moves again, and the move's operation id makes that count once)."""
+        if not entry["_id"].startswith("u:"):
+            self.store.put_directory(entry)
+            return
+        home = rollups_of(entry.get("team"), entry.get("region"))
+        from_user = entry.get("source") == "user"
+        if before is None:  # a new person: no figures yet anywhere
+            # known from a record only: the home it names when it names both team and
+            # region (the owner's profile, so the user's own event mostly agrees and
+            # nothing moves), else the organisation's rollup, which every home includes
+            # (threads meeting the new person at once then agree on it)
+            complete = entry.get("team") and entry.get("region")
+            self.store.put_directory({**entry, "rollups": home if from_user or complete
+                                      else [ORG_ROLLUP]})
+            return
+        rolled = list(entry.get("rollups") or [])  # none: kept before rollups existed
+        # only the user's own events move figures: they are projected with the lock held
+        # alone (handlers.on_event), while a record's hint comes with other threads
+        # writing this person's counters; until then the home stays (reports read a
+        # rollup by whom it holds, so they stay exact)
+        if rolled == home or not from_user:
+            self.store.put_directory(entry)
+            return
+        self.store.put_directory({**entry, "rollups": rolled})
+        self.store.move_rollups(entry["_id"], rolled, home,
+                                f"move|{entry['_id']}|{key}|{'&'.join(home)}")
+        self.store.put_directory({**entry, "rollups": home})
 
     def _handle_pipeline(self, envelope: dict) -> None:
         current = self.store.get_pipeline() or {}

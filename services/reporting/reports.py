@@ -1,9 +1,11 @@
 """The reports of CONTRACT §7, computed from the pre-aggregated read models.
 
 Every report first decides which *segments* (owners, and the pool per region) the caller
-may see and the filters keep (`access.py`), then reads only those segments' counter
-documents for the buckets its date range needs. So its cost follows the groups it
-returns, never the number of events seen.
+may see and the filters keep (`access.py`), then reads the counter documents of those
+segments, or of the rollups (team, region, organisation) that sum exactly a group of
+them (`rollups.py`), for the buckets its date range needs. So its cost follows the
+groups it returns, never the number of events seen nor (but grouped by owner) the
+number of people.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from typing import Iterable, Protocol
 
 from crmkit.identity import Identity
 from events.customer import METHODS
-from services.reporting import periods, value_models
+from services.reporting import periods, rollups, value_models
 from services.reporting.access import (Filters, is_pool, target_visible,
                                        visible_entries)
 from services.reporting.counters import (FORECAST, FUNNEL, NO_BUCKET, NOW, PERF, VALUE,
@@ -33,6 +35,16 @@ class ReadModel(Protocol):
     def customers(self, customer_ids) -> dict[str, dict]: ...
     def targets(self, scope: str) -> list[dict]: ...
     def get_pipeline(self) -> dict | None: ...
+
+
+def _scope(rm: ReadModel, viewer: Identity, filters: Filters,
+           group_by: str | None = None) -> tuple[dict, dict]:
+    """(the segments the caller sees and the filters keep, the segments to read for them,
+    rollups included, each with the entry its figures are grouped by)."""
+    directory = rm.list_directory()
+    entries = visible_entries(rm, viewer, filters, directory=directory)
+    group_of = None if group_by is None else (lambda entry: group_key(entry, group_by))
+    return entries, rollups.plan(directory, entries, group_of)
 
 
 def _sum_fields(docs: Iterable[dict]) -> dict[str, int]:
@@ -63,7 +75,8 @@ def group_key(entry: dict, group_by: str) -> tuple[str | None, str]:
 def summary(rm: ReadModel, viewer: Identity) -> dict:
     directory = rm.list_directory()
     entries = visible_entries(rm, viewer, directory=directory)
-    totals = _sum_fields(rm.counter_docs(NOW, list(entries), [(NO_BUCKET, NO_BUCKET)]))
+    read = rollups.plan(directory, entries)
+    totals = _sum_fields(rm.counter_docs(NOW, list(read), [(NO_BUCKET, NO_BUCKET)]))
     # the pool itself is public (anyone may browse and claim it): count all of it
     pools = [e["_id"] for e in directory if is_pool(e)]
     pool = _sum_fields(rm.counter_docs(NOW, pools, [(NO_BUCKET, NO_BUCKET)]))
@@ -83,8 +96,8 @@ def summary(rm: ReadModel, viewer: Identity) -> dict:
 def funnel(rm: ReadModel, viewer: Identity, *, start: date | None = None,
            end: date | None = None, filters: Filters = Filters()) -> dict:
     """Opportunities created in [start, end] (all time when open-ended)."""
-    entries = visible_entries(rm, viewer, filters)
-    totals = _sum_fields(rm.counter_docs(FUNNEL, list(entries), periods.cover(start, end)))
+    _, read = _scope(rm, viewer, filters)
+    totals = _sum_fields(rm.counter_docs(FUNNEL, list(read), periods.cover(start, end)))
     pipeline = rm.get_pipeline() or DEFAULT_PIPELINE
     order = stage_order(pipeline)
     extra = sorted({f.split(":", 2)[2] for f in totals if f.startswith("open:n:")} - set(order))
@@ -180,11 +193,11 @@ class PeriodRows:
 def performance(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
                 period: str = "month", start: date | None = None, end: date | None = None,
                 today: date, filters: Filters = Filters()) -> dict:
-    entries = visible_entries(rm, viewer, filters)
+    entries, read = _scope(rm, viewer, filters, group_by)
     labels = period_range(period, start, end, today)
     table = PeriodRows({"won_count": 0, "won_c": 0, "new_customers": 0, "interactions": 0})
 
-    for key, label_text, label, c in _performance_counters(rm, entries, group_by, period,
+    for key, label_text, label, c in _performance_counters(rm, read, group_by, period,
                                                           labels):
         r = table.row(key, label_text, label)
         r["won_count"] += c.get("won_n", 0)
@@ -210,14 +223,14 @@ def performance(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
 _PERIOD_GRAIN = {"month": "M", "quarter": "Q", "year": "Y"}
 
 
-def _performance_counters(rm: ReadModel, entries: dict, group_by: str, period: str,
+def _performance_counters(rm: ReadModel, read: dict, group_by: str, period: str,
                           labels: list[str]):
-    """(group key, its label, period label, counters) of each visible segment's
-    performance counters in the periods `labels`."""
+    """(group key, its label, period label, counters) of the performance counters of
+    the segments `read` (_scope's) in the periods `labels`."""
     if not labels:
         return
-    for doc in rm.counter_docs(PERF, list(entries), [_period_buckets(period, labels)]):
-        key, label_text = group_key(entries[doc["segment"]], group_by)
+    for doc in rm.counter_docs(PERF, list(read), [_period_buckets(period, labels)]):
+        key, label_text = group_key(read[doc["segment"]], group_by)
         yield key, label_text, doc["bucket"][2:], doc["c"]
 
 
@@ -232,7 +245,7 @@ def activity(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
              today: date, filters: Filters = Filters()) -> dict:
     """Interactions by method, tasks completed, customers touched and won (distinct per
     segment and period: a customer two reps both touched counts once for each)."""
-    entries = visible_entries(rm, viewer, filters)
+    _, read = _scope(rm, viewer, filters, group_by)
     labels = period_range(period, start, end, today)
     rows: dict[tuple, dict] = {}
 
@@ -247,12 +260,12 @@ def activity(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
         return found
 
     if labels:
-        for doc in rm.counter_docs(PERF, list(entries), [_period_buckets(period, labels)]):
+        for doc in rm.counter_docs(PERF, list(read), [_period_buckets(period, labels)]):
             c = doc["c"]
             if not any(f in ("interactions", "tasks_done", "touched", "converted")
                        for f in c):
                 continue
-            r = row(entries[doc["segment"]], doc["bucket"][2:])
+            r = row(read[doc["segment"]], doc["bucket"][2:])
             r["interactions"] += c.get("interactions", 0)
             r["tasks_completed"] += c.get("tasks_done", 0)
             r["customers_touched"] += c.get("touched", 0)
@@ -275,11 +288,11 @@ def forecast(rm: ReadModel, viewer: Identity, *, period: str = "month",
              start: date | None = None, end: date | None = None,
              filters: Filters = Filters()) -> dict:
     """Open opportunities by expected close period: amount and amount x probability."""
-    entries = visible_entries(rm, viewer, filters)
+    _, read = _scope(rm, viewer, filters)
     low = periods.month_bucket(start) if start else "M:0000"
     high = periods.month_bucket(end) if end else "M:9999-99"
     rows: dict[str, dict] = {}
-    for doc in rm.counter_docs(FORECAST, list(entries), [(low, high)]):
+    for doc in rm.counter_docs(FORECAST, list(read), [(low, high)]):
         label = periods.period_of_month(period, doc["bucket"][2:])
         r = rows.setdefault(label, {"period": label, "count": 0, "c": 0, "w": 0})
         r["count"] += doc["c"].get("n", 0)
@@ -304,11 +317,11 @@ def forecast_vs_target(rm: ReadModel, viewer: Identity, *, group_by: str = "owne
     """Seed 002 (销售预测与目标管理): per owner / team / region and period, what is won
     already, what the open opportunities expected to close in the period weigh (amount x
     probability), their sum (expected), the target, the gap to it and both rates."""
-    entries = visible_entries(rm, viewer, filters)
+    entries, read = _scope(rm, viewer, filters, group_by)
     labels = period_range(period, start, end, today)
     table = PeriodRows({"won_c": 0, "n": 0, "c": 0, "w": 0})
 
-    for key, label_text, label, c in _performance_counters(rm, entries, group_by, period,
+    for key, label_text, label, c in _performance_counters(rm, read, group_by, period,
                                                           labels):
         if c.get("won_c"):
             table.row(key, label_text, label)["won_c"] += c["won_c"]
@@ -316,12 +329,12 @@ def forecast_vs_target(rm: ReadModel, viewer: Identity, *, group_by: str = "owne
         months = (periods.months_of_period(labels[0])[0],
                   periods.months_of_period(labels[-1])[-1])
         wanted = set(labels)
-        for doc in rm.counter_docs(FORECAST, list(entries),
+        for doc in rm.counter_docs(FORECAST, list(read),
                                    [(f"M:{months[0]}", f"M:{months[1]}")]):
             label = periods.period_of_month(period, doc["bucket"][2:])
             if label not in wanted:
                 continue
-            key, label_text = group_key(entries[doc["segment"]], group_by)
+            key, label_text = group_key(read[doc["segment"]], group_by)
             r = table.row(key, label_text, label)
             r["n"] += doc["c"].get("n", 0)
             r["c"] += doc["c"].get("c", 0)
@@ -360,8 +373,8 @@ def _average_days(total_days: int, count: int) -> float | None:
 def win_loss(rm: ReadModel, viewer: Identity, *, start: date | None = None,
              end: date | None = None, filters: Filters = Filters()) -> dict:
     """Opportunities closed in [start, end]: wins, losses by reason, cycle length."""
-    entries = visible_entries(rm, viewer, filters)
-    t = _sum_fields(rm.counter_docs(WINLOSS, list(entries), periods.cover(start, end)))
+    _, read = _scope(rm, viewer, filters)
+    t = _sum_fields(rm.counter_docs(WINLOSS, list(read), periods.cover(start, end)))
     won, lost = t.get("won:n", 0), t.get("lost:n", 0)
     reasons = []
     for field, n in t.items():

@@ -9,7 +9,8 @@ Collections:
 - `rm_states`: one document per entity (customer, opportunity, interaction, task) with
   its latest-known fields, a `version` for optimistic concurrency (two consumer threads
   may handle events of one entity at once) and the contribution it has applied.
-- `rm_counters`: pre-aggregated counters `{kind, segment, bucket, c: {field: n}}`.
+- `rm_counters`: pre-aggregated counters `{kind, segment, bucket, c: {field: n}}`, of
+  people and pools and their rollups per team, region and organisation (counters.py).
 - `rm_members`: distinct-count members (`by`: the entities referencing a member).
 - `rm_directory`: who each segment is (name, team, region), from user.* events.
 - `rm_meta`: the pipeline, the rebuild flag.
@@ -25,6 +26,7 @@ members also `member`), never rows of arrays: FerretDB 1.24 refuses arrays in ar
 from __future__ import annotations
 
 import hashlib
+import secrets
 import time
 from datetime import datetime
 
@@ -34,7 +36,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from crmkit import nesting
 from crmkit.queries import count_matching, trim_list
-from services.reporting.counters import Vector, from_rows
+from services.reporting.counters import ROLLED_KINDS, Vector, from_rows, with_rollups
 from services.reporting.locks import lock_for
 from services.reporting.projections import StateConflict
 
@@ -42,6 +44,7 @@ EVENTS = "events"
 FETCH_CHUNK = 100    # ids per `$in` lookup: FerretDB turns a long `$in` into an SQL
                      # expression past SQLite's depth limit (1,000) somewhere under 1,000 ids
 SEGMENT_CHUNK = 500  # segments per counter query (a plain SQL `IN` list, no depth limit)
+MOVE_CHUNK = 200     # rollup updates per bulk write when a person's figures move
 STATES = "rm_states"
 COUNTERS = "rm_counters"
 MEMBERS = "rm_members"
@@ -55,7 +58,7 @@ OPS_SLACK = 16          # how far the list may grow past the window before it is
 CONFLICT_RETRIES = 50   # optimistic-concurrency retries before giving up (then: retry msg)
 FLAG_TTL = 0.5          # seconds a process trusts its last look at the rebuild flag
 FLAG_STALE = 30         # a rebuild flag not refreshed for this long was left by a crash
-DIRECTORY_TTL = 1.0     # seconds a reader trusts its copy of the whole directory
+DIRECTORY_TTL = 1.0     # seconds a process trusts its copy of the directory (or an entry)
 
 
 def escape(name: str) -> str:
@@ -86,8 +89,11 @@ class ReportingRepository:
         self.meta = db[META]
         self.target_docs = db[TARGETS]
         self.lock = lock_for(getattr(db, "name", "reporting"))
-        self._directory_cache: dict[str, dict] = {}
-        self._directory_list: tuple[float, list[dict]] | None = None  # when, every entry
+        # segment -> (when read, entry): a person's rolled home (where their figures are
+        # summed) may change in another process, so an entry is trusted a moment only
+        self._directory_cache: dict[str, tuple[float, dict]] = {}
+        # when checked, the directory's version then, every entry
+        self._directory_list: tuple[float, int, list[dict]] | None = None
         self._pipeline_cache: tuple[float, dict | None] | None = None
         self._flag_cache: tuple[float, bool] = (0.0, False)
 
@@ -150,6 +156,7 @@ class ReportingRepository:
             self.db[name].delete_many({})
         # "span": the years counters were written for, which reads no longer need
         self.meta.delete_many({"_id": {"$in": ["pipeline", "span"]}})
+        self._directory_changed()
         self._directory_cache.clear()
         self._directory_list = None
         self._pipeline_cache = None
@@ -164,9 +171,12 @@ class ReportingRepository:
             doc = self.states.find_one({"_id": state_id})
         return doc
 
-    def save_state(self, state: dict, delta: Vector) -> None:
+    def save_state(self, state: dict, delta: Vector,
+                   homes: dict[str, list[str]] | None = None) -> None:
         """Save the entity's new state and its counter delta in one write, then apply
-        the delta. Raises StateConflict if the state changed since it was read."""
+        the delta (and each person's part of it to their rollups, `homes`). Raises
+        StateConflict if the state changed since it was read."""
+        homes = homes or {}
         version = state.get("version")
         new_version = (version or 0) + 1
         op = _op_id(state["_id"], new_version, (state.get("seen") or [""])[-1])
@@ -177,9 +187,14 @@ class ReportingRepository:
         pending = {"op": op,
                    "counters": [{"kind": k[1], "segment": k[2], "bucket": k[3],
                                  "field": k[4], "n": n}
-                                for k, n in sorted(delta.items()) if k[0] == "c"],
+                                for k, n in sorted(with_rollups(delta, homes).items())
+                                if k[0] == "c"],
+                   # a person's distinct count rolls up as a plain counter: its flips
+                   # go to their rollups too
                    "members": [{"kind": k[1], "segment": k[2], "bucket": k[3],
-                                "field": k[4], "member": k[5], "n": applied.get(k, 0)}
+                                "field": k[4], "member": k[5], "n": applied.get(k, 0),
+                                "rollups": homes.get(k[2], []) if k[1] in ROLLED_KINDS
+                                else []}
                                for k in sorted(k for k in delta if k[0] == "m")]}
         if not pending["counters"] and not pending["members"]:
             pending = None  # nothing to finish: spare the write that would clear it
@@ -208,7 +223,7 @@ class ReportingRepository:
         self._bump_all(by_document, op)
         for row in pending["members"]:
             self._set_member(row["kind"], row["segment"], row["bucket"], row["field"],
-                             row["member"], doc["_id"], row["n"])
+                             row["member"], doc["_id"], row["n"], row.get("rollups") or ())
         self.states.update_one({"_id": doc["_id"], "pending.op": op},
                                {"$set": {"pending": None}})
 
@@ -265,7 +280,8 @@ class ReportingRepository:
                     return
         raise StateConflict(counter_id)
 
-    def _set_member(self, kind, segment, bucket, field, member, entity_id, n) -> None:
+    def _set_member(self, kind, segment, bucket, field, member, entity_id, n,
+                    rollups=()) -> None:
         """Record how often an entity references a member; keep the distinct count in
         step (each flip of a member between counted / not counted bumps it once)."""
         member_id = f"{kind}|{segment}|{bucket}|{field}|{member}"
@@ -284,12 +300,35 @@ class ReportingRepository:
             if bool(doc.get("counted")) == want:
                 return
             flips = doc.get("flips", 0)
-            self._bump(kind, segment, bucket, {field: 1 if want else -1},
-                       _op_id(member_id, flips + 1))
+            self._bump_all({(kind, target, bucket): {field: 1 if want else -1}
+                            for target in (segment, *rollups)},
+                           _op_id(member_id, flips + 1))
             self.members.update_one({"_id": member_id, "flips": flips},
                                     {"$set": {"counted": want}, "$inc": {"flips": 1}})
             doc = self.members.find_one({"_id": member_id})  # others may have changed it
         raise StateConflict(member_id)
+
+    def move_rollups(self, segment: str, old: list[str], new: list[str], op: str) -> None:
+        """A person's figures leave the rollups they no longer belong to and join the
+        new ones: each of their counter documents, read once, subtracted from / added
+        to the same documents of those rollups under one operation id (a repeat of the
+        move counts once)."""
+        gone = [r for r in old if r not in new]
+        joined = [r for r in new if r not in old]
+        if not gone and not joined:
+            return
+        op = _op_id(op)
+        by_document: dict[tuple, dict[str, int]] = {}
+        for kind in ROLLED_KINDS:
+            for doc in self.counter_docs(kind, [segment], [("", "\uffff")]):
+                for rollup in gone:
+                    by_document[(kind, rollup, doc["bucket"])] = {
+                        f: -n for f, n in doc["c"].items()}
+                for rollup in joined:
+                    by_document[(kind, rollup, doc["bucket"])] = doc["c"]
+        keys = list(by_document)
+        for start in range(0, len(keys), MOVE_CHUNK):
+            self._bump_all({k: by_document[k] for k in keys[start:start + MOVE_CHUNK]}, op)
 
     def unfinished(self) -> list[dict]:
         return list(self.states.find({"pending.op": {"$exists": True, "$ne": None}}))
@@ -304,36 +343,56 @@ class ReportingRepository:
     # --- the directory and the pipeline -------------------------------------------------
 
     def get_directory(self, segment: str) -> dict | None:
-        entry = self._directory_cache.get(segment)
-        if entry is None:
-            entry = self.directory.find_one({"_id": segment})
-            if entry is not None:
-                self._directory_cache[segment] = entry
+        cached = self._directory_cache.get(segment)
+        if cached is not None and time.monotonic() - cached[0] < DIRECTORY_TTL:
+            return cached[1]
+        entry = self.directory.find_one({"_id": segment})
+        if entry is not None:
+            self._directory_cache[segment] = (time.monotonic(), entry)
         return entry
 
     def put_directory(self, entry: dict) -> None:
         entry = dict(entry)
-        self._directory_cache[entry["_id"]] = entry
+        self._directory_cache[entry["_id"]] = (time.monotonic(), entry)
         self._directory_list = None
         body = {k: v for k, v in entry.items() if k != "_id"}
         if entry.get("source") == "user":
             self.directory.replace_one({"_id": entry["_id"]}, body, upsert=True)
+            self._directory_changed()
             return
         try:  # a hint never overwrites what a user.* event said
             self.directory.update_one({"_id": entry["_id"], "source": {"$ne": "user"}},
                                       {"$set": body}, upsert=True)
+            self._directory_changed()
         except DuplicateKeyError:
             self._directory_cache.pop(entry["_id"], None)
 
+    def _directory_changed(self) -> None:
+        """Tell readers in every process that their copy of the directory is old: a new
+        random version, never one a reader may hold (a count would start again after a
+        rebuild and could meet a reader's old number with other entries)."""
+        self.meta.update_one({"_id": "directory"}, {"$set": {"v": secrets.token_hex(8)}},
+                             upsert=True)
+
     def list_directory(self, *, fresh: bool = False) -> list[dict]:
         """Every segment's entry. Each report starts from it (whose figures the caller
-        sees), so a reader keeps it for DIRECTORY_TTL: it changes only when a user's
-        name, team or region does, and reading it costs as many documents as there are
-        users. `fresh`: as stored now (a write naming a user checks it exists)."""
+        sees), so a reader keeps it: it changes only when a user's name, team or region
+        does, and reading it costs as many documents as there are users (2,000: far
+        more than a report's figures). After DIRECTORY_TTL the copy is checked against
+        the directory's version (one document, bumped after each change) and read again
+        only if that moved. `fresh`: as stored now (a write naming a user checks it
+        exists)."""
         cached = self._directory_list
-        if fresh or cached is None or time.monotonic() - cached[0] > DIRECTORY_TTL:
-            cached = self._directory_list = (time.monotonic(), list(self.directory.find({})))
-        return [dict(entry) for entry in cached[1]]
+        if not fresh and cached and time.monotonic() - cached[0] <= DIRECTORY_TTL:
+            return [dict(entry) for entry in cached[2]]
+        # the version before the entries: a change landing in between is read again
+        version = (self.meta.find_one({"_id": "directory"}) or {}).get("v", 0)
+        if not fresh and cached and cached[1] == version:
+            self._directory_list = (time.monotonic(), version, cached[2])
+        else:
+            self._directory_list = (time.monotonic(), version,
+                                    list(self.directory.find({})))
+        return [dict(entry) for entry in self._directory_list[2]]
 
     def get_pipeline(self) -> dict | None:
         cached = self._pipeline_cache

@@ -101,3 +101,12 @@ def user_created(producer: Producer, user_id: str, name: str, role: str, team: s
         "id": user_id, "username": user_id, "name": name, "role": role, "team": team,
         "region": region, "timezone": "Asia/Shanghai", "email": None, "active": True},
         region=region)
+
+
+def user_updated(producer: Producer, user_id: str, name: str, role: str, team: str,
+                 region: str, *, was: tuple[str, str]) -> dict:
+    """The user's profile after moving from team and region `was` to `team`, `region`."""
+    return producer.envelope("user.updated", user_id, {
+        "id": user_id, "username": user_id, "name": name, "role": role, "team": team,
+        "region": region, "timezone": "Asia/Shanghai", "email": None, "active": True,
+        "changes": {"team": [was[0], team], "region": [was[1], region]}}, region=region)

@@ -9,7 +9,7 @@ import pytest
 
 from crmkit.identity import Identity
 from people import person
-from reporting_envelopes import Producer, user_created
+from reporting_envelopes import Producer, user_created, user_updated
 from services.reporting import reports
 from services.reporting.handlers import ReportingHandlers
 from services.reporting.memstore import MemoryStore
@@ -41,6 +41,11 @@ def history(seed: int = 0, opportunities: int = 40) -> list[dict]:
         events.append(producer.customer_created(cid, owner, name=f"客户{i}",
                                                 region="north" if owner == "r4" else "east"))
     for i in range(opportunities):
+        if i == opportunities // 2:  # people move: their figures follow them
+            events.append(user_updated(producer, "r2", "李四", "rep", "east/b", "east",
+                                       was=("east/a", "east")))
+            events.append(user_updated(producer, "r3", "王五", "rep", "north/a", "north",
+                                       was=("east/b", "east")))
         cid, owner = rnd.choice(customers)
         owner = owner or rnd.choice(reps)
         oid = f"o{i}"
@@ -113,6 +118,34 @@ def test_the_repository_gives_the_reference_figures(repository):
         handlers.on_event(event)
     assert every_report(repository) == reference(events)
     assert every_report(repository)["boss"]["funnel"]["won"]["count"] > 0
+
+
+def rollup_documents(repository) -> dict:
+    return {(d["kind"], d["segment"], d["bucket"]): {f: n for f, n in d["c"].items() if n}
+            for d in repository.counters.find({"segment": {"$regex": "^[tro]:"}})}
+
+
+def test_rollup_documents_are_the_reference_ones_and_a_rebuild_makes_them_again(
+        repository):
+    """Every rollup document (team, region, organisation) as the in-memory reference
+    has it, people having moved; a rebuild drops and makes them again, identical."""
+    events = history(9)
+    handlers = ReportingHandlers(repository)
+    for event in events:
+        handlers.on_event(event)
+    store = MemoryStore()
+    projector = Projector(store)
+    for event in events:
+        projector.handle(event)
+    expected = {(kind, segment, bucket): fields
+                for (kind, segment), buckets in store.counters.items()
+                if segment[:2] in ("t:", "r:", "o:")
+                for bucket, fields in buckets.items()}
+    held = rollup_documents(repository)
+    assert {k: v for k, v in held.items() if v} == {k: v for k, v in expected.items() if v}
+    assert ("perf", "t:east/b", "Y:2026") in held and ("now", "o:", "-") in held
+    handlers.rebuild(grace=0)
+    assert rollup_documents(repository) == held
 
 
 def test_concurrent_consumers_with_redeliveries_in_any_order(repository):
@@ -262,3 +295,27 @@ def test_a_reader_keeps_the_directory_for_a_moment_and_a_writer_sees_its_own(rep
     assert [e["_id"] for e in reader.list_directory(fresh=True)] == ["u:r1"]   # a write's
     monkeypatch.setattr(module, "DIRECTORY_TTL", 0)
     assert [e["team"] for e in reader.list_directory()] == ["east/a"]
+
+
+def test_after_its_moment_a_reader_reads_the_directory_again_only_if_it_changed(
+        repository, monkeypatch):
+    """2,000 users cost a report far more than its figures: past DIRECTORY_TTL a reader
+    checks the directory's version (one document) and reads the entries again only when
+    a writer in any process changed one."""
+    import services.reporting.repository as module
+
+    monkeypatch.setattr(module, "DIRECTORY_TTL", 0)
+    reader = ReportingRepository(repository.db)
+    repository.put_directory({"_id": "u:r1", "owner_id": "r1", "team": "east/a",
+                              "region": "east", "source": "user"})
+    assert [e["team"] for e in reader.list_directory()] == ["east/a"]
+    entries_read = []
+    real_find = reader.directory.find
+    monkeypatch.setattr(reader, "directory", type("Spy", (), {
+        "find": lambda self, *a, **k: entries_read.append(1) or real_find(*a, **k)})())
+    assert [e["team"] for e in reader.list_directory()] == ["east/a"]
+    assert entries_read == []                      # unchanged: the copy, checked
+    repository.put_directory({"_id": "u:r1", "owner_id": "r1", "team": "east/b",
+                              "region": "east", "source": "user"})
+    assert [e["team"] for e in reader.list_directory()] == ["east/b"]
+    assert entries_read == [1]
