@@ -5,6 +5,15 @@ import people
 from people import NOW, person
 
 
+class Clock:
+    """A clock a test moves by hand: `clock.now += timedelta(...)`."""
+    def __init__(self):
+        self.now = NOW
+
+    def __call__(self):
+        return self.now
+
+
 PEOPLE = {
     "rep1": person("rep1", "rep", "east/shanghai/team-1"),
     "rep2": person("rep2", "rep", "east/shanghai/team-1"),

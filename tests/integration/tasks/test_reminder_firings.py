@@ -15,18 +15,10 @@ from people import person
 from services.tasks import schemas  # noqa: F401  (registers the event schemas)
 from services.tasks.handlers import TaskHandlers
 from services.tasks.repository import Repositories
-from task_people import NOW
+from task_people import NOW, Clock
 
 REP = person("u1", "rep", "east/a")
 COUNT = 8
-
-
-class Clock:
-    def __init__(self):
-        self.now = NOW
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture

@@ -14,19 +14,11 @@ from services.tasks.consumers import TaskReactions
 from services.tasks.handlers import TaskHandlers
 from services.tasks.repository import Repositories
 from people import person
-from task_people import NOW, PEOPLE
+from task_people import NOW, PEOPLE, Clock
 from crm_testing import fresh_database
 
 H = timedelta(hours=1)
 D = timedelta(days=1)
-
-
-class Clock:
-    def __init__(self):
-        self.now = NOW
-
-    def __call__(self):
-        return self.now
 
 
 @pytest.fixture
