@@ -34,7 +34,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _harness import ADMIN_PASSWORD, System, run_load, show  # noqa: E402
+from _harness import ADMIN_PASSWORD, System, result, run_load, show  # noqa: E402
 
 from crm.client import Org, Session, http_transport  # noqa: E402
 
@@ -170,19 +170,30 @@ def main() -> None:
 
         counter = itertools.count(1)
         sessions = itertools.cycle(reps)
+        # the anchor of every figure below: the cheapest authenticated request, same load
+        anchor = run_load(lambda: next(sessions).get("/api/v1/me").status_code == 200,
+                          threads=args.threads, seconds=args.seconds)
+        show("anchor (GET /api/v1/me)", anchor)
+
+        def report(name: str, figures: dict) -> None:
+            show(name, figures)
+            result(f"{name}, req/s", figures["rps"], "req/s", anchor_value=anchor["rps"],
+                   anchor="GET /api/v1/me req/s, same threads", errors=figures["errors"])
+            result(f"{name}, p99", figures["p99_ms"], "ms", anchor_value=anchor["p99_ms"],
+                   anchor="GET /api/v1/me p99, same threads")
 
         def create() -> bool:
             return next(sessions).post(API, json=body(next(counter))).status_code == 201
 
-        show("creates (POST /customers)", run_load(create, threads=args.threads,
-                                                   seconds=args.seconds))
+        report("creates (POST /customers)", run_load(create, threads=args.threads,
+                                                     seconds=args.seconds))
 
         began = time.perf_counter()
         pool = pool_customers(base_url, org.admin, args.pool)
         print(f"(pool of {len(pool)} filled by an import in {time.perf_counter() - began:.1f} s)",
               flush=True)
         random.shuffle(pool)
-        show("claims (POST .../claim)", claim_all(pool, reps))
+        report("claims (POST .../claim)", claim_all(pool, reps))
 
         queries = ["sckj", "商策", "科技", "贸易", "139000", "hx", "联系人1", "shang", "CRM2"]
         viewers = itertools.cycle([supervisor, org.admin])
@@ -191,22 +202,25 @@ def main() -> None:
             q = urllib.request.quote(random.choice(queries))
             return next(viewers).get(f"{API}?q={q}&per_page=20").status_code == 200
 
-        show("list search (GET /customers?q=)", run_load(search, threads=args.threads,
-                                                         seconds=args.seconds))
+        report("list search (GET /customers?q=)", run_load(search, threads=args.threads,
+                                                           seconds=args.seconds))
 
         rows = [["客户名称", "行业", "状态", "等级", "标签", "联系人", "联系电话"]]
         rows += [[company(n), random.choice(TRADES), "意向客户", random.choice("ABCD"),
                   "导入、华东", f"导入{n}", f"136{n:08d}"] for n in range(args.import_rows)]
         content = xlsx(rows)
-        status, result, elapsed = import_sheet(base_url, reps[0].token, content,
+        status, answer, elapsed = import_sheet(base_url, reps[0].token, content,
                                                "import.xlsx", False)
         if status != 200:
-            print(f"import failed: {status} {str(result)[:300]}", flush=True)
+            print(f"import failed: {status} {str(answer)[:300]}", flush=True)
         else:
             show(f"import ({args.import_rows:,}-row xlsx)", {
                 "rows_per_s": args.import_rows / elapsed, "seconds": elapsed,
-                "created": result["created"], "errors": len(result["errors"]),
-                "duplicates": len(result["duplicates"])})
+                "created": answer["created"], "errors": len(answer["errors"]),
+                "duplicates": len(answer["duplicates"])})
+            result(f"import of a {args.import_rows:,}-row xlsx", args.import_rows / elapsed,
+                   "rows/s", target=">= 2,000 rows/s (bench/import_export.py: its anchor)",
+                   passed=args.import_rows / elapsed >= 2000)
     finally:
         if system is not None:
             system.stop()
