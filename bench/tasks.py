@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _database import local_database  # noqa: E402
 from _harness import result  # noqa: E402
 
-from crmkit.bus.outbox import OUTBOX, outbox_fields  # noqa: E402
+from crmkit.bus.outbox import OUTBOX, outbox_fields, pending_envelopes  # noqa: E402
 from crmkit.clock import utcnow  # noqa: E402
 from crmkit.directory import UserDirectory  # noqa: E402
 from crmkit.identity import Identity  # noqa: E402
@@ -124,9 +124,9 @@ def run(count: int, replicas: int, broker: bool, lead: float, mongo_url: str) ->
         for reminder in doc["reminders"]:
             if reminder.get("fired_at"):
                 fired.append((reminder["remind_at"], reminder["fired_at"]))
-        events += [e for e in doc.get(OUTBOX) or [] if e["type"] == "reminder.due"]
+        events += [e for e in pending_envelopes(doc) if e["type"] == "reminder.due"]
     for doc in db[FIRINGS].find({}, {OUTBOX: 1}):   # where reminder.due is recorded
-        events += [e for e in doc.get(OUTBOX) or [] if e["type"] == "reminder.due"]
+        events += [e for e in pending_envelopes(doc) if e["type"] == "reminder.due"]
     lateness = [ms(f - r) for r, f in fired]
     last_fired = max(f for _, f in fired)
     span = max((last_fired - due_at).total_seconds(), 1e-6)

@@ -2,10 +2,11 @@
 
 FerretDB 1.24 refuses two things MongoDB accepts: arrays directly inside arrays
 (`[[1, 2]]`) and field names holding '.' or starting with '$'. Values that can hold them
-(a change log's `{"contacts.<id>": [old, new]}`, event payloads in the outbox) are stored
-encoded: each inner array wrapped as `{NESTED: [...]}`, and keys escaped ('%' → %25,
-'.' → %2E, a leading '$' → %24); decoding gives back the value. Repositories and the
-outbox do this; nothing else sees it.
+(a change log's `{"contacts.<id>": [old, new]}`, stored events) are stored encoded:
+each inner array wrapped as `{NESTED: [...]}`, and keys escaped ('%' → %25, '.' → %2E,
+a leading '$' → %24); decoding gives back the value. Repositories do this; nothing else
+sees it. (The outbox stores envelopes as JSON text, and reads this form only in
+documents written before it did.)
 """
 from __future__ import annotations
 

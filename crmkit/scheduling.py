@@ -63,8 +63,11 @@ class PeriodicJob:
 
     name: str
     interval: float
-    run: Callable[[datetime], object]
+    run: Callable[..., object]
     lease_ttl: float = 30.0
+    # a job that waits inside `run` is given the worker's stop event too, `run(now,
+    # stop)`, and waits on it: a stopping worker then hands the lease over at once
+    stoppable: bool = False
 
 
 def run_periodic(job: PeriodicJob, leases, stop: threading.Event,
@@ -75,7 +78,7 @@ def run_periodic(job: PeriodicJob, leases, stop: threading.Event,
         try:
             held = lease.acquire()
             if held:
-                job.run(utcnow())
+                job.run(utcnow(), stop) if job.stoppable else job.run(utcnow())
             if on_tick:
                 on_tick()
         except Exception:

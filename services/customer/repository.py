@@ -26,7 +26,8 @@ from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from crmkit import nesting
 from crmkit.bus.idempotent import SEEN, apply_once
-from crmkit.bus.outbox import PENDING, notify_outbox, outbox_fields, with_outbox
+from crmkit.bus.outbox import (PENDING, notify_outbox, outbox_fields, pending_envelopes,
+                               with_outbox)
 from crmkit.clock import utcnow
 from crmkit.errors import VersionConflict
 from crmkit.pagination import sort_spec
@@ -601,8 +602,7 @@ class CustomerRepository:
         recovered = 0
         for chunk in self.imports.find({"state": "writing", "created_at": {"$lt": older_than}}):
             existing = set(self.customers.distinct("_id", {"import_chunk": chunk["_id"]}))
-            kept = [e for e in nesting.decode(chunk.get("_outbox") or [])
-                    if e["aggregate_id"] in existing]
+            kept = [e for e in pending_envelopes(chunk) if e["aggregate_id"] in existing]
             self.imports.update_one({"_id": chunk["_id"], "state": "writing"}, {"$set": {
                 "state": "written", **outbox_fields(kept)}})
             recovered += 1

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 import time
 import itertools
 from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, Callable
@@ -330,10 +332,13 @@ class TaskHandlers:
     # ---------------------------------------------------------------- reminders
 
     def fire_due_reminders(self, now: datetime | None = None, *,
-                           budget_seconds: float = 5.0, read_ahead: float = 0.0) -> int:
+                           budget_seconds: float = 5.0, read_ahead: float = 0.0,
+                           stop: threading.Event | None = None) -> int:
         """Fire what is due by `now` (and, with `read_ahead`, what falls due in the
-        seconds after it, each at its moment): every reminder exactly once, however many
-        schedulers run. Returns how many fired.
+        seconds after it, each at its moment, waiting for it on `stop`): every reminder
+        exactly once, however many schedulers run. Returns how many fired. Once `stop`
+        is set it fires no more (what is left stays due, for the scheduler that takes
+        over the job's lease).
 
         Firing is an insert, not an update of the task: the domain fires the task's due
         reminders on the copy read, and each becomes a firing record whose `_id` is task
@@ -367,6 +372,7 @@ class TaskHandlers:
         that task's state); the sweep with `read_ahead=0` never does.
         """
         now = as_utc(now or self.clock())
+        stop = stop or threading.Event()   # none: waits its full time
         horizon = now + timedelta(seconds=read_ahead)
         read = self.repo.due_for_reminders(horizon)   # None: the schedule says none due
         waiting = deque(task for task in read or () if task.id not in self._unmarked)
@@ -374,37 +380,42 @@ class TaskHandlers:
         ahead = max(0.0, (horizon - as_utc(self.clock())).total_seconds())
         deadline = time.monotonic() + ahead + budget_seconds
         fired = 0
-        while waiting and time.monotonic() < deadline:
-            # Stamped just before its chunk is made and written, so that `fired_at`
-            # is at most one chunk's write early (a pipeline would stamp it earlier).
-            moment = max(now, as_utc(self.clock()))
-            chunk = []
-            while waiting and len(chunk) < FIRING_CHUNK and \
-                    as_utc(waiting[0].next_remind_at) <= moment:
-                chunk.append(waiting.popleft())
-            if not chunk:
-                wait = (as_utc(waiting[0].next_remind_at) - moment).total_seconds()
-                self._mark_fired(until=min(deadline, time.monotonic() + wait))
-                wait = (as_utc(waiting[0].next_remind_at) - as_utc(self.clock()))
-                time.sleep(max(0.0, min(wait.total_seconds(), deadline - time.monotonic())))
-                continue
-            firings = []
-            for task in chunk:
-                loaded = task.version
-                due = task.fire_due_reminders(moment)
-                if not due:
-                    self.repo.refresh_schedule(task)   # stale next_remind_at
+        # One chunk's records are written (in `recorder`) while the next chunk is made
+        # (the domain's marks, the envelopes and their checks: a third of a burst's
+        # time, which the database's write no longer waits for). Still one write at a
+        # time, in order, each of a chunk made before it.
+        writing: tuple[Future, list] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="reminder-firings") as recorder:
+            while waiting and time.monotonic() < deadline and not stop.is_set():
+                # Stamped just before its chunk is made, so that `fired_at` is at most
+                # about two chunks' writes early (the one being written, then its own).
+                moment = max(now, as_utc(self.clock()))
+                chunk = []
+                while waiting and len(chunk) < FIRING_CHUNK and \
+                        as_utc(waiting[0].next_remind_at) <= moment:
+                    chunk.append(waiting.popleft())
+                if not chunk:
+                    fired += self._written(writing)
+                    writing = None
+                    wait = (as_utc(waiting[0].next_remind_at) - moment).total_seconds()
+                    self._mark_fired(until=min(deadline, time.monotonic() + wait))
+                    wait = (as_utc(waiting[0].next_remind_at) - as_utc(self.clock()))
+                    stop.wait(max(0.0, min(wait.total_seconds(),
+                                           deadline - time.monotonic())))
                     continue
-                envelopes = to_envelopes(task.events, producer=PRODUCER, actor_id=None)
-                task.events.clear()
-                firings.append((task, loaded, due, envelopes))
-            went_in = self.repo.record_firings(firings)
-            for task, loaded, due, _ in firings:
-                if task.id in went_in:
-                    fired += len(due)
-                    self._unmarked[task.id] = (task, loaded, due)
-                else:   # fired before: its record may await its task
-                    self._records_to_check.update(firing_ids(task, due))
+                firings = []
+                for task in chunk:
+                    loaded = task.version
+                    due = task.fire_due_reminders(moment)
+                    if not due:
+                        self.repo.refresh_schedule(task)   # stale next_remind_at
+                        continue
+                    envelopes = to_envelopes(task.events, producer=PRODUCER, actor_id=None)
+                    task.events.clear()
+                    firings.append((task, loaded, due, envelopes))
+                fired += self._written(writing)
+                writing = (recorder.submit(self.repo.record_firings, firings), firings)
+            fired += self._written(writing)
         # Marks until the horizon (what falls due by then was read: nothing waits for
         # this), at least a little; the rest is the next sweep's, which leaves these
         # tasks out (so that one sweep stays well within the lease).
@@ -417,6 +428,23 @@ class TaskHandlers:
             self._bring_tasks_up_to_date()
         if read is not None and not waiting and not self._unmarked:
             self.repo.reschedule()   # all read and marked: the next due time is known
+        return fired
+
+    def _written(self, writing: tuple[Future, list] | None) -> int:
+        """Wait for a chunk's firing records to be written (its failure is raised
+        here); returns how many of its reminders fired. Those whose record was there
+        already are checked later."""
+        if writing is None:
+            return 0
+        future, firings = writing
+        went_in = future.result()
+        fired = 0
+        for task, loaded, due, _ in firings:
+            if task.id in went_in:
+                fired += len(due)
+                self._unmarked[task.id] = (task, loaded, due)
+            else:   # fired before: its record may await its task
+                self._records_to_check.update(firing_ids(task, due))
         return fired
 
     def next_reminder_at(self) -> datetime | None:

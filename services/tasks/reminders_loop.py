@@ -2,10 +2,11 @@
 instead of sweeping on a short fixed interval.
 
 It runs as the worker's `reminders` job (crmkit.scheduling.run_periodic): the replica
-holding the job's lease runs `hold(now)`, which fires what is due, then waits for the
-next due time, for at most HOLD seconds, and returns so that run_periodic renews the
-lease. The other replica stands by and takes over when the lease expires. Each reminder
-still fires exactly once without the lease: its `reminder.due` is written only inside
+holding the job's lease runs `hold(now, stop)`, which fires what is due, then waits for
+the next due time, for at most HOLD seconds, and returns so that run_periodic renews the
+lease; it waits on the worker's stop event, so that a stopping worker lets go at once.
+The other replica stands by and takes over when the lease expires. Each reminder still
+fires exactly once without the lease: its `reminder.due` is written only inside
 its firing record, whose `_id` (task id + reminder id) a second firing meets as a
 duplicate key (TaskHandlers.fire_due_reminders), so two sweepers that overlap (a lease
 that expired under a slow holder) cannot both fire one reminder.
@@ -41,35 +42,32 @@ LEASE_TTL = 40.0    # a dead holder's standby takes over after this long (a stop
 
 
 class ReminderLoop:
-    def __init__(self, fire_due: Callable[[datetime], int],
+    def __init__(self, fire_due: Callable[..., int],
                  next_due: Callable[[], datetime | None], *,
                  clock: Callable[[], datetime] = utcnow, hold: float = HOLD,
                  safety_net: float = SAFETY_NET, read_ahead: float = 0.0):
         self.fire_due = fire_due   # one sweep: fires what is due at `now` (and what
-                                   # falls due within `read_ahead` seconds, at its time)
+                                   # falls due within `read_ahead` seconds, at its time,
+                                   # waiting on the `stop` event it is given)
         self._read_ahead = read_ahead
         self._next_due = next_due
         self._clock = clock
         self._hold = hold
         self._safety_net = safety_net
-        self._wakeup = threading.Event()
 
-    def wake(self) -> None:
-        """A reminder may be due sooner than the loop thought (a write in this process)."""
-        self._wakeup.set()
-
-    def hold(self, now: datetime | None = None) -> int:
+    def hold(self, now: datetime | None = None,
+             stop: threading.Event | None = None) -> int:
         """Fire what is due until HOLD seconds have passed, sleeping in between until
-        the next reminder is due. Returns how many fired."""
+        the next reminder is due, or until `stop` is set. Returns how many fired."""
+        stop = stop or threading.Event()   # none: a hold of its full length
         until = time.monotonic() + self._hold
         fired = 0
-        while True:
-            fired += self.fire_due(as_utc(self._clock()))
+        while not stop.is_set():
+            fired += self.fire_due(as_utc(self._clock()), stop=stop)
             left = until - time.monotonic()
-            if left <= 0:
-                return fired
-            self._wakeup.wait(self._pause(left))
-            self._wakeup.clear()
+            if left <= 0 or stop.wait(self._pause(left)):
+                break
+        return fired
 
     def _pause(self, left: float) -> float:
         pause = min(left, self._safety_net)
@@ -85,4 +83,5 @@ def reminder_job(handlers) -> PeriodicJob:
     loop = ReminderLoop(partial(handlers.fire_due_reminders, read_ahead=READ_AHEAD,
                                 budget_seconds=FIRING_BUDGET),
                         handlers.next_reminder_at, read_ahead=READ_AHEAD)
-    return PeriodicJob("reminders", INTERVAL, loop.hold, lease_ttl=LEASE_TTL)
+    return PeriodicJob("reminders", INTERVAL, loop.hold, lease_ttl=LEASE_TTL,
+                       stoppable=True)

@@ -57,8 +57,7 @@ def test_chunks_are_released_once_written_and_a_failed_one_is_left_to_recovery(m
     """An import hands its chunks' events to the relay once it has written them all;
     when a chunk fails half-way, those written before are released, and the failed one
     is finished by the recovery job with the events of the customers that exist."""
-    from crmkit.bus.outbox import OUTBOX, PENDING
-    from crmkit.nesting import decode
+    from crmkit.bus.outbox import OUTBOX, PENDING, pending_envelopes
     from services.customer.handlers import imports
 
     handlers = service_handlers()
@@ -103,5 +102,5 @@ def test_chunks_are_released_once_written_and_a_failed_one_is_left_to_recovery(m
     assert repository.recover_import_chunks(later) == 1
     recovered = repository.imports.find_one({"_id": failed["_id"]})
     assert recovered["state"] == "written" and recovered[PENDING] is True
-    assert {e["aggregate_id"] for e in decode(recovered[OUTBOX])} == {
+    assert {e["aggregate_id"] for e in pending_envelopes(recovered)} == {
         failed["customer_ids"][0]}

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 
 from crm_testing import eventually
+from crmkit.bus.outbox import pending_envelopes
 
 from customer_helpers import (Clock, EventSpy, create, customer_body, identity,
                               service_handlers, url)
@@ -126,7 +127,7 @@ def test_two_replicas_never_return_or_warn_twice():
         assert [h["action"] for h in doc["history"]] == ["created", "reclaimed"]
         assert doc["owner_id"] is None
     events = [e["type"] for doc in first.repository.customers.find({"_id": {"$in": ids}})
-              for e in doc["_outbox"]]
+              for e in pending_envelopes(doc)]
     assert events.count("customer.reclaim_warning") == 40
     assert events.count("customer.returned") == 40
 

@@ -7,7 +7,7 @@ import pytest
 from flask import Flask
 
 from crmkit.auth import TokenService
-from crmkit.bus.outbox import OUTBOX
+from crmkit.bus.outbox import pending_envelopes
 from crmkit.idempotency import IdempotencyStore
 from crmkit.web import install_error_handlers, install_request_id
 from gateway.identity.component import IdentityComponent
@@ -483,7 +483,7 @@ def test_forwarded_identities_carry_the_organisations_sharing_switch(client, adm
 def db_settings_event(identity) -> str:
     """The type of the event the settings document holds in its outbox."""
     doc = identity.settings.repository.settings.find_one({})
-    return doc["_outbox"][-1]["type"]
+    return pending_envelopes(doc)[-1]["type"]
 
 
 def test_forwarded_requests_wait_for_the_password_change(client, admin, identity):
@@ -503,7 +503,7 @@ def test_user_events_wait_in_the_outbox_without_passwords(client, admin, db):
     client.patch(f"/api/v1/users/{user['id']}", headers=admin, json={"region": "north",
                                                                     "team": "north/bj"})
     document = db["users"].find_one({"_id": user["id"]})
-    created, updated = document[OUTBOX]
+    created, updated = pending_envelopes(document)
     assert (created["type"], updated["type"]) == ("user.created", "user.updated")
     assert created["producer"] == "gateway" and created["aggregate_id"] == user["id"]
     admin_id = client.get("/api/v1/me", headers=admin).json["id"]
@@ -518,7 +518,7 @@ def test_user_events_wait_in_the_outbox_without_passwords(client, admin, db):
 
 def test_a_request_id_becomes_the_correlation_id(client, admin, db):
     client.post("/api/v1/users", json=NEW_USER, headers={**admin, "X-Request-ID": "req-42"})
-    [created] = db["users"].find_one({"username_key": "zhang.san"})[OUTBOX]
+    [created] = pending_envelopes(db["users"].find_one({"username_key": "zhang.san"}))
     assert created["correlation_id"] == "req-42"
 
 

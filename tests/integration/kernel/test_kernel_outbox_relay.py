@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import pytest
 
-from crmkit.bus.outbox import OUTBOX, PENDING, OutboxRelay, outbox_fields, with_outbox
+from crmkit import nesting
+from crmkit.bus.outbox import (OUTBOX, PENDING, OutboxRelay, outbox_fields, pending_envelopes,
+                               with_outbox)
 from crmkit.bus.publisher import Unroutable
 from crmkit.clock import utcnow
 from crm_testing import eventually, fresh_database
@@ -78,7 +80,7 @@ def test_a_failed_publish_keeps_the_unconfirmed_events_only(db):
     with pytest.raises(ConnectionError):
         failing.publish_pending()
     doc = db.things.find_one({"_id": "t1"})
-    assert [e["id"] for e in doc[OUTBOX]] == [events[1]["id"], events[2]["id"]]
+    assert [e["id"] for e in pending_envelopes(doc)] == [events[1]["id"], events[2]["id"]]
     assert doc[PENDING] is True
     assert failing.leases(db.things).count_documents({}) == 0   # free for the next pass
     later = StandInPublisher()
@@ -95,7 +97,7 @@ def test_an_unroutable_event_stays_pending_without_blocking_other_documents(db):
     with pytest.raises(Unroutable):   # still reported, so the relay logs and backs off
         relay(db, publisher).publish_pending()
     assert publisher.confirmed == [fine["id"], other["id"]]
-    assert db.things.find_one({"_id": "t1"})[OUTBOX] == [stuck]
+    assert pending_envelopes(db.things.find_one({"_id": "t1"})) == [stuck]
     assert db.things.find_one({"_id": "t1"})[PENDING] is True
     assert db.things.find_one({"_id": "t2"})[PENDING] is False
 
@@ -134,6 +136,31 @@ def test_events_added_while_publishing_are_not_lost(db):
     relay(db, publisher).publish_pending()
     assert publisher.confirmed == [first["id"], late["id"]]
     assert db.things.find_one({"_id": "t1"})[PENDING] is False
+
+
+def test_envelopes_stored_nested_before_they_were_text_still_go_out_as_they_were(db):
+    """Documents written before envelopes were stored as text hold them nested
+    (crmkit.nesting): they publish decoded, and the confirmed ones are taken out by
+    value, also when a text envelope was appended meanwhile (a mixed outbox)."""
+    old = {**envelope(), "data": {"changes": {"contacts.c1": [["a"], ["a", "b"]]}}}
+    older, late = envelope(), envelope()
+    db.things.insert_one({"_id": "t1", OUTBOX: [nesting.encode(old)], PENDING: True})
+    db.things.insert_one({"_id": "t2", OUTBOX: [nesting.encode(older)], PENDING: True})
+    sent: list[dict] = []
+
+    class WriterDuringPublish(StandInPublisher):
+        def publish(self, env):
+            super().publish(env)
+            sent.append(env)
+            if env["id"] == old["id"]:   # appended while the old one is out: $pullAll
+                db.things.update_one({"_id": "t1"}, with_outbox({"$set": {"y": 1}}, [late]))
+
+    publisher = WriterDuringPublish()
+    relay(db, publisher).publish_pending()
+    assert sent == [old, older, late]
+    for _id in ("t1", "t2"):
+        doc = db.things.find_one({"_id": _id})
+        assert doc[OUTBOX] == [] and doc[PENDING] is False
 
 
 def test_time_spent_publishing_does_not_put_off_the_next_scan(db):

@@ -6,6 +6,7 @@ import pytest
 
 import services.opportunity.schemas  # noqa: F401 (registers the event schemas)
 from crm_testing import fresh_database
+from crmkit.bus.outbox import pending_envelopes
 from crmkit.directory import UserDirectory
 from crmkit.errors import Conflict, Invalid, NotFound, PreconditionFailed
 from event_data import envelope
@@ -43,7 +44,7 @@ def create(service, viewer=REP, customer_id="c1", **extra):
 
 def outbox_types(service, opp_id):
     doc = service.repo.opportunities.find_one({"_id": opp_id})
-    return [e["type"] for e in doc.get("_outbox", [])]
+    return [e["type"] for e in pending_envelopes(doc)]
 
 
 def test_unknown_customer_until_its_event_arrives(service):
@@ -143,7 +144,7 @@ def test_pipeline_edit_checks_open_opportunities_and_rebases(service):
     assert service.repo.get(opp.id).probability == 20
     assert service.rebase_probabilities() == 0  # idempotent
     doc = service.repo.pipelines.find_one({"_id": "pipeline"})
-    assert [e["type"] for e in doc["_outbox"]] == ["pipeline.updated"]
+    assert [e["type"] for e in pending_envelopes(doc)] == ["pipeline.updated"]
 
 
 def test_user_moving_team_carries_their_opportunities(service):

@@ -4,12 +4,15 @@ task's mark, and when a task is edited between the two. Over FerretDB, no broker
 relay runs, so every reminder.due ever written is still in an outbox to be counted."""
 from __future__ import annotations
 
+import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 
 from crm_testing import fresh_database
+from crmkit.bus.outbox import pending_envelopes
 from crmkit.directory import UserDirectory
 from people import person
 from services.tasks import schemas  # noqa: F401  (registers the event schemas)
@@ -42,12 +45,20 @@ def scheduler(db, clock) -> TaskHandlers:
 def recorded(db) -> Counter:
     """How many reminder.due each reminder has, wherever written."""
     return Counter(e["data"]["reminder_id"] for name in ("reminder_firings", "tasks")
-                   for doc in db[name].find() for e in doc.get("_outbox", [])
+                   for doc in db[name].find() for e in pending_envelopes(doc)
                    if e["type"] == "reminder.due")
 
 
-def die(*args, **kwargs):
-    raise SystemExit("worker killed between the firing records and the marks")
+def crash_after_the_records(db, clock) -> None:
+    """A scheduler that dies between inserting the firing records and marking the
+    tasks (its process gone: nothing of it is used again)."""
+    def die(*args, **kwargs):
+        raise SystemExit("worker killed between the firing records and the marks")
+
+    crashing = scheduler(db, clock)
+    crashing.repo.mark_fired = die
+    with pytest.raises(SystemExit):
+        crashing.fire_due_reminders()
 
 
 def stored(db, task_id):
@@ -81,10 +92,7 @@ def test_two_schedulers_racing_on_the_same_read_fire_each_reminder_once(world):
 
 def test_a_crash_after_the_records_before_the_marks_fires_nothing_twice(world):
     db, clock, tasks = world
-    crashing = scheduler(db, clock)
-    crashing.repo.mark_fired = die
-    with pytest.raises(SystemExit):
-        crashing.fire_due_reminders()
+    crash_after_the_records(db, clock)
     assert sum(recorded(db).values()) == COUNT                   # the records went in
     fired_at = {doc["reminder_id"]: doc["fired_at"] for doc in db["reminder_firings"].find()}
     assert all(stored(db, t.id)["next_remind_at"] for t in tasks)   # still due
@@ -123,10 +131,7 @@ def test_a_task_edited_between_its_record_and_its_mark_keeps_the_edit(world):
 
 def test_reminders_replaced_before_the_mark_leave_the_new_ones_to_fire(world):
     db, clock, tasks = world
-    crashing = scheduler(db, clock)
-    crashing.repo.mark_fired = die
-    with pytest.raises(SystemExit):
-        crashing.fire_due_reminders()
+    crash_after_the_records(db, clock)
     # The user replaces the reminders of a task that (unknown to its copy) has fired.
     replaced = tasks[0]
     editor = scheduler(db, clock)
@@ -153,4 +158,19 @@ def test_read_ahead_fires_each_at_its_moment_not_before(world):
     assert service.fire_due_reminders(clock.now, read_ahead=5.0) == COUNT
     for task in tasks:
         assert stored(db, task.id)["reminders"][0]["fired_at"] >= NOW + timedelta(hours=1)
+    assert_each_fired_once(db, tasks)
+
+
+def test_a_stopping_worker_stops_waiting_for_a_read_ahead_moment_and_leaves_it_due(world):
+    db, clock, tasks = world
+    clock.now = NOW + timedelta(minutes=59, seconds=57)    # three seconds before
+    service = scheduler(db, clock)
+    stop = threading.Event()
+    threading.Timer(0.1, stop.set).start()
+    started = time.monotonic()
+    assert service.fire_due_reminders(clock.now, read_ahead=5.0, stop=stop) == 0
+    assert time.monotonic() - started < 2.5   # not the three seconds to their moment
+    assert not recorded(db) and all(stored(db, t.id)["next_remind_at"] for t in tasks)
+    clock.now = NOW + timedelta(hours=1)
+    assert scheduler(db, clock).fire_due_reminders() == COUNT   # the next holder's
     assert_each_fired_once(db, tasks)

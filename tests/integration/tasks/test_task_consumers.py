@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from crmkit.bus.outbox import pending_envelopes
 from crmkit.directory import UserDirectory
 from crmkit.errors import Conflict, Invalid, NotFound, PreconditionFailed
 import event_data
@@ -43,7 +44,7 @@ def envelope(event_type, data, *, aggregate_id="agg", **given):
 
 
 def outbox_types(db, collection="tasks"):
-    return [e["type"] for d in db[collection].find() for e in d.get("_outbox", [])]
+    return [e["type"] for d in db[collection].find() for e in pending_envelopes(d)]
 
 
 def test_a_redelivered_followup_plan_makes_one_task(world):

@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 
 from crm_testing import eventually
+from crmkit.bus.outbox import pending_envelopes
 from crmkit.clock import utcnow
 from crmkit.directory import UserDirectory
 from crmkit.scheduling import run_periodic
@@ -185,7 +186,7 @@ def recorded_reminders(db) -> list[dict]:
     """Every reminder.due ever written (no relay runs: they are all still in outboxes):
     in the firing records, and in the tasks (where none should be)."""
     return [e for name in ("reminder_firings", "tasks") for doc in db[name].find()
-            for e in doc.get("_outbox", []) if e["type"] == "reminder.due"]
+            for e in pending_envelopes(doc) if e["type"] == "reminder.due"]
 
 
 TASKS = 60

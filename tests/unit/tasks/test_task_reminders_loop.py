@@ -1,6 +1,8 @@
 """The reminder loop sleeps until the next reminder is due, within its safety net."""
 from __future__ import annotations
 
+import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 from services.tasks.reminders_loop import ReminderLoop
@@ -9,7 +11,7 @@ T0 = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
 
 
 def loop_with(next_due, *, safety_net=1.0):
-    return ReminderLoop(lambda now: 0, lambda: next_due, clock=lambda: T0,
+    return ReminderLoop(lambda now, stop: 0, lambda: next_due, clock=lambda: T0,
                         safety_net=safety_net)
 
 
@@ -32,12 +34,31 @@ def test_a_reminder_already_due_is_fired_at_once():
 
 def test_a_hold_fires_and_counts_until_it_is_over():
     fired = []
-    loop = ReminderLoop(lambda now: fired.append(now) or 2, lambda: None, hold=0.05,
+    loop = ReminderLoop(lambda now, stop: fired.append(now) or 2, lambda: None, hold=0.05,
                         safety_net=0.01)
     assert loop.hold() == 2 * len(fired) and len(fired) >= 2
 
 
 def test_with_read_ahead_it_wakes_that_long_before_the_next_reminder():
-    loop = ReminderLoop(lambda now: 0, lambda: T0 + timedelta(seconds=2.5), clock=lambda: T0,
+    loop = ReminderLoop(lambda now, stop: 0, lambda: T0 + timedelta(seconds=2.5), clock=lambda: T0,
                         safety_net=3.0, read_ahead=2.0)
     assert loop._pause(left=5.0) == 0.5
+
+
+def test_a_hold_lets_go_as_soon_as_the_worker_stops():
+    """It waits on the worker's stop event (run_periodic gives it), not for its hold:
+    a stopping worker hands the lease over at once."""
+    stopping = threading.Event()
+    fired = []
+
+    def fire_due(now, stop):
+        assert stop is stopping   # the sweep waits on it too (for a read-ahead's moment)
+        fired.append(now)
+        threading.Timer(0.05, stopping.set).start()
+        return 1
+
+    loop = ReminderLoop(fire_due, lambda: T0 + timedelta(hours=1), clock=lambda: T0,
+                        hold=60.0, safety_net=60.0)
+    started = time.monotonic()
+    assert loop.hold(stop=stopping) == 1
+    assert time.monotonic() - started < 5.0 and len(fired) == 1
