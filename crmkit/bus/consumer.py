@@ -4,6 +4,13 @@ Handlers take the envelope and must be idempotent by event id (see
 `crmkit.bus.idempotent.apply_once`): a message is acknowledged only after the handler
 returned, so a crash before the ack redelivers it.
 
+A service may opt in to batches (`Subscriptions.batch`): the consumer then takes what
+the broker delivers until `batch_size` messages or `batch_wait_s` after the first, hands
+the valid ones to the batch handler together and acknowledges each after it returned. If
+it raises, the batch goes one by one through the event's own handler, so that only the
+failing event is retried or parked (handlers are idempotent: what the batch wrote before
+failing counts once).
+
 A handler only sees an event whose `data` its registered schema (type and version, from
 the `events` package) accepts: anything else is parked at once, since no retry can make
 it valid, and acting on it would corrupt what the service keeps (an empty
@@ -15,6 +22,8 @@ import json
 import logging
 import socket
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -35,11 +44,40 @@ ERROR_HEADER = "x-last-error"
 FAILED_AT_HEADER = "x-failed-at"
 
 Handler = Callable[[dict], None]
+BatchHandler = Callable[[list[dict]], None]
 # Told after each delivery is acknowledged: the envelope (None if the body could not be
 # decoded) and what became of it, one of OUTCOMES.
 Watcher = Callable[[dict | None, str], None]
 OUTCOMES = ("handled", "retried", "parked")
 DRAIN_TIMEOUT_S = 2.0   # well inside the heartbeat interval and Worker.stop's deadline
+
+
+@contextmanager
+def _heartbeats(connection, every: float = 5.0):
+    """Send the connection's heartbeats from a helper thread while the block runs: a
+    batch can take longer than the broker waits for a silent client (HEARTBEAT_S), and
+    its acks come only after it. The consumer thread does not touch the connection
+    meanwhile, and the helper has stopped before the block is left."""
+    if connection is None:
+        yield
+        return
+    done = threading.Event()
+
+    def beat():
+        while not done.wait(every):
+            try:
+                connection.heartbeat_check()
+            except Exception:  # the consumer meets the broken connection at its acks
+                log.warning("heartbeat during a batch failed", exc_info=True)
+                return
+
+    helper = threading.Thread(target=beat, name="batch-heartbeats", daemon=True)
+    helper.start()
+    try:
+        yield
+    finally:
+        done.set()
+        helper.join()
 
 
 class InvalidEvent(ValueError):
@@ -65,6 +103,11 @@ class Subscriptions:
 
     handlers: dict[str, Handler] = field(default_factory=dict)
     catch_all: Handler | None = None   # binds "#": every event (reporting's event store)
+    # opt-in: the events of a delivered batch together (each one's handler stays the
+    # fallback); a batch waits at most batch_wait_s for more, for the time to a report
+    batch: BatchHandler | None = None
+    batch_size: int = 100
+    batch_wait_s: float = 0.1
 
     def on(self, event_type: str):
         def register(handler: Handler) -> Handler:
@@ -92,7 +135,13 @@ class EventConsumer:
         self.subscriptions = subscriptions
         self.max_attempts = max_attempts
         self.retry_delay_ms = retry_delay_ms
-        self.prefetch = prefetch
+        # a batch is what the broker delivers unacknowledged: room for one being
+        # handled and the next arriving meanwhile
+        self.batched = subscriptions.batch is not None and subscriptions.batch_size > 1
+        self.prefetch = max(prefetch, 2 * subscriptions.batch_size) if self.batched \
+            else prefetch
+        self._batch: list[tuple] = []   # (body, message) taken, not yet handled
+        self._batch_since = 0.0
         self.queue_type = queue_type
         self.publisher = publisher or Publisher(url)
         self.on_handled = on_handled
@@ -142,14 +191,75 @@ class EventConsumer:
                           callbacks=[self._on_message],
                           accept=["json", "application/json"], prefetch_count=self.prefetch,
                           no_ack=False, on_decode_error=self._on_undecodable):
+                self._batch = []   # a lost channel's deliveries come again
                 self.ready.set()
                 while not stop.is_set():
-                    try:   # blocks on the broker; wakes to send heartbeats and see `stop`
-                        connection.drain_events(timeout=DRAIN_TIMEOUT_S)
-                    except socket.timeout:
-                        connection.heartbeat_check()
+                    wait = self._batch_wait()
+                    if wait > 0:
+                        try:   # blocks on the broker; wakes for heartbeats, `stop`, a batch
+                            connection.drain_events(timeout=wait)
+                        except socket.timeout:
+                            connection.heartbeat_check()
+                    if self._batch and (len(self._batch) >= self.subscriptions.batch_size
+                                        or self._batch_wait() <= 0):
+                        self._flush(connection)
+                if self._batch:  # what was taken is handled before leaving
+                    self._flush(connection)
+
+    def _batch_wait(self) -> float:
+        if not self._batch:
+            return DRAIN_TIMEOUT_S
+        return self._batch_since + self.subscriptions.batch_wait_s - time.monotonic()
 
     def _on_message(self, body, message) -> None:
+        if not self.batched:
+            self._handle_one(body, message)
+            return
+        if not self._batch:
+            self._batch_since = time.monotonic()
+        self._batch.append((body, message))
+
+    def _flush(self, connection=None) -> None:
+        """Hand the batch taken to the batch handler, then acknowledge each message;
+        one by one if it fails (or for a message it may not see). `connection`: kept
+        alive with heartbeats while the handler runs (nothing else uses it then)."""
+        taken, self._batch = self._batch, []
+        ready = []
+        for body, message in taken:
+            try:
+                envelope = body if isinstance(body, dict) else json.loads(body)
+                wanted = self.subscriptions.handler_for(envelope.get("type", "")) is not None
+                if wanted:
+                    check_event(envelope, self.registry)
+            except Exception:
+                wanted = False
+            if wanted:
+                ready.append((envelope, message))
+            else:  # parked, or passed over, as it would be alone
+                self._handle_one(body, message)
+        if not ready:
+            return
+        try:
+            with _heartbeats(connection):
+                self.subscriptions.batch([envelope for envelope, _ in ready])
+        except Exception as error:
+            log.warning("%s failed to handle a batch of %d (%r): one by one", self.service,
+                        len(ready), error)
+            for envelope, message in ready:
+                self._handle_one(envelope, message)
+            return
+        for envelope, message in ready:
+            self._settle(envelope, message, "handled")
+
+    def _settle(self, envelope, message, outcome: str) -> None:
+        if outcome == "handled":
+            self.handled += 1
+            if self.on_handled:
+                self.on_handled(envelope)
+        message.ack()
+        self._tell(envelope if isinstance(envelope, dict) else None, outcome)
+
+    def _handle_one(self, body, message) -> None:
         attempts = int((message.headers or {}).get(ATTEMPTS_HEADER, 0))
         envelope = None
         try:
@@ -169,11 +279,7 @@ class EventConsumer:
             outcome = self._retry_or_park(message, attempts + 1, error)
         else:
             outcome = "handled"
-            self.handled += 1
-            if self.on_handled:
-                self.on_handled(envelope)
-        message.ack()
-        self._tell(envelope if isinstance(envelope, dict) else None, outcome)
+        self._settle(envelope, message, outcome)
 
     def _on_undecodable(self, message, error: Exception) -> None:
         """A body that is not JSON (or not allowed) can never be handled: park it now

@@ -1,7 +1,7 @@
 """HTTP entry points of the reporting service (CONTRACT §7): parse, compute, render."""
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, stream_with_context
 
 from crmkit.web import (ApiBlueprint, current_identity, json_response, parse_body,
                         parse_query, require_role)
@@ -23,7 +23,9 @@ REPORTS = (
     ("forecast-vs-target", ForecastVsTargetQuery,
      "Forecast against target per owner/team/region and month/quarter/year: won so far, "
      "weighted open amount expected to close, expected total, target, gap (销售预测与目标对比)"),
-    ("customer-value", CustomerValueQuery, "Customer value: ABC classes or RFM scores"),
+    ("customer-value", CustomerValueQuery, "Customer value: ABC classes or RFM scores; "
+     "`items` paged (`page`, `per_page`, `total`), the classes, shares and scores those of "
+     "all the customers the caller sees; csv / xlsx hold every row"),
     ("win-loss", WinLossQuery, "Wins and losses: loss reasons, average cycle days"),
 )
 
@@ -38,7 +40,10 @@ def blueprint(handlers) -> ApiBlueprint:
             payload = handlers.report(name, current_identity(), query)
             if query["format"] == "json":
                 return json_response(payload)
-            body, content_type, filename = render.render(name, payload, query["format"])
+            body, content_type, filename = render.render(name, payload, query["format"],
+                                                         stream=True)
+            if not isinstance(body, bytes):  # read as it is sent (the request's context
+                body = stream_with_context(body)  # kept for it)
             return Response(body, content_type=content_type, headers={
                 "Content-Disposition": f'attachment; filename="{filename}"'})
 

@@ -30,6 +30,8 @@ PERF = "perf"          # per month/quarter/year: wins, new customers, follow-ups
                        # and distinct customers touched / converted
 WINLOSS = "winloss"    # closed opportunities by close date (D/M/Y/A)
 VALUE = "value"        # per owner (bucket "-"): each customer's deals, for ABC / RFM
+CVALUE = "cvalue"      # of the organisation ("o:"): customers by deals, last deal day and
+                       # amount bucket, from each customer's value state (entities/value)
 NO_BUCKET = "-"
 # kinds summed into rollups: not VALUE, whose fields are per customer (an organisation's
 # rollup document would hold every customer, past MongoDB's 16 MB per document)

@@ -13,7 +13,7 @@ from crmkit.identity import Identity
 from crmkit.money import parse_money, to_cents
 from services.reporting import access, periods, reports
 from services.reporting.access import Filters
-from services.reporting.projections import Projector
+from services.reporting.projections import SINGLE_EVENTS, Projector
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,33 @@ class ReportingHandlers:
         # events are rare); others share it, and a rebuild in this process is waited for
         with lock.exclusive() if envelope["type"].startswith("user.") else lock.shared():
             self.projector.handle(envelope)
+
+    def on_events(self, envelopes: list[dict]) -> None:
+        """`on_event` of a consumer's batch, in a few writes: the events kept together,
+        each run of entity events projected together (`Projector.handle_many`), a user's
+        or the pipeline's event alone between them, as `on_event` would. A duplicate
+        inside the batch counts once (the first)."""
+        unique, ids = [], set()
+        for envelope in envelopes:
+            if envelope["id"] not in ids:
+                ids.add(envelope["id"])
+                unique.append(envelope)
+        self.repository.keep_events(unique)
+        self._hold_while_rebuilding()
+        lock = self.repository.lock
+        run: list[dict] = []
+        for envelope in unique + [None]:
+            if envelope is not None and envelope["type"] not in SINGLE_EVENTS:
+                run.append(envelope)
+                continue
+            if run:
+                with lock.shared():
+                    self.projector.handle_many(run)
+                run = []
+            if envelope is not None:
+                with lock.exclusive() if envelope["type"].startswith("user.") else \
+                        lock.shared():
+                    self.projector.handle(envelope)
 
     def _hold_while_rebuilding(self) -> None:
         """A rebuild in another process: hold this message until it is done (the event
@@ -138,9 +165,12 @@ class ReportingHandlers:
                                               period=query["period"], start=start, end=end,
                                               today=self.today(), filters=filters)
         if name == "customer-value":
+            every_row = query.get("format", "json") != "json"  # an export: all rows
             return reports.customer_value(rm, viewer, model=query["model"],
                                           as_of=query.get("as_of") or self.today(),
-                                          filters=filters)
+                                          filters=filters,
+                                          page=None if every_row else query.get("page", 1),
+                                          per_page=query.get("per_page", 20))
         if name == "win-loss":
             return reports.win_loss(rm, viewer, start=start, end=end, filters=filters)
         raise ValueError(name)

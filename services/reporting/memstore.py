@@ -32,6 +32,15 @@ class MemoryStore:
         self.apply_delta(delta, homes or {})
         self.states[state["_id"]] = state
 
+    def get_states(self, state_ids: list[str]) -> dict[str, dict]:
+        return {i: self.states[i] for i in state_ids if i in self.states}
+
+    def save_states(self, saves: list[tuple[dict, Vector, dict]]) -> list[str]:
+        """Save each (state, delta, homes); the ids that conflicted (never, here)."""
+        for state, delta, homes in saves:
+            self.save_state(state, delta, homes)
+        return []
+
     def apply_delta(self, delta: Vector, homes: dict[str, list[str]]) -> None:
         for key, change in sorted(with_rollups(delta, homes).items()):
             if key[0] == "c":
@@ -117,6 +126,18 @@ class MemoryStore:
                                       "owner_id": state["f"].get("owner_id"),
                                       "deleted": bool(state["f"].get("deleted"))}
         return found
+
+    def value_model_ready(self) -> bool:
+        return True
+
+    def value_ranked(self, low: str, high: str | None, limit: int, *,
+                     rows: bool = True) -> list[dict]:
+        """Customers' value states in report order (`vkey`) from `low` (inclusive) to
+        `high` (exclusive), at most `limit`."""
+        found = sorted((s for s in self.states.values() if s.get("vkey") is not None
+                        and s["vkey"] >= low and (high is None or s["vkey"] < high)),
+                       key=lambda s: s["vkey"])
+        return found[:max(limit, 0)]
 
     def targets(self, scope: str) -> list[dict]:
         return [dict(doc) for (s, _, _), doc in self.target_docs.items() if s == scope]

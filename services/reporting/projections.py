@@ -44,7 +44,7 @@ from crmkit.bus.ordering import order_key, utc_text
 from crmkit.clock import org_timezone
 from services.reporting.counters import (ORG_ROLLUP, Vector, diff, from_rows,
                                          owner_segment, pack, rollups_of, segments_in)
-from services.reporting.entities import KINDS, entity_ref
+from services.reporting.entities import KINDS, entity_ref, value
 from services.reporting.entities.state import new_state
 from services.reporting.pipeline import DEFAULT_PIPELINE
 from services.reporting.segments import apply_hint, apply_user_event, directory_entry
@@ -74,6 +74,10 @@ def contributions(state: dict, pipeline: dict | None = None) -> Vector:
     return KINDS[state["type"]].contributions(state, pipeline or DEFAULT_PIPELINE)
 
 
+# events projected one at a time even in a batch (Projector.handle_many)
+SINGLE_EVENTS = ("user.created", "user.updated", "pipeline.updated")
+
+
 class StateConflict(Exception):
     """The entity's state changed between read and write (another consumer thread)."""
 
@@ -82,6 +86,8 @@ class ProjectionStore(Protocol):
     def get_state(self, state_id: str) -> dict | None: ...
     def save_state(self, state: dict, delta: Vector,
                    homes: dict[str, list[str]] | None = None) -> None: ...
+    def get_states(self, state_ids: list[str]) -> dict[str, dict]: ...
+    def save_states(self, saves: list[tuple[dict, Vector, dict]]) -> list[str]: ...
     def get_directory(self, segment: str) -> dict | None: ...
     def put_directory(self, entry: dict) -> None: ...
     def get_pipeline(self) -> dict | None: ...
@@ -126,17 +132,65 @@ class Projector:
                 if attempt == self.retries - 1:
                     raise
 
+    def handle_many(self, envelopes: list[dict]) -> None:
+        """Project entity events together (the consumer's batches): one read of their
+        entities' states, each entity's events applied in turn and its delta taken once,
+        all of them saved in one write (`store.save_states`, which sums the deltas of
+        one counter document). An entity another writer changed meanwhile has its
+        events projected one by one afterwards (`handle`, which retries). Events about
+        no entity, user.* and pipeline.updated go through `handle` (callers give those
+        alone: a user's event moves figures under the lock held alone)."""
+        groups: dict[str, tuple[tuple[str, str], list[dict]]] = {}
+        for envelope in envelopes:
+            ref = entity_ref(envelope)
+            if ref is None or envelope["type"] in SINGLE_EVENTS:
+                self.handle(envelope)
+            else:
+                groups.setdefault(f"{ref[0]}:{ref[1]}", (ref, []))[1].append(envelope)
+        if not groups:
+            return
+        states = self.store.get_states(list(groups))
+        saves, olds = [], {}
+        for state_id, (ref, events) in groups.items():
+            old = states.get(state_id) or new_state(*ref)
+            prepared = self._prepare(old, events)
+            if prepared is None:
+                self._sync_value(old, old, again=True)
+            else:
+                olds[state_id] = old
+                saves.append(prepared)
+        conflicts = set(self.store.save_states(saves)) if saves else set()
+        for new, _, _ in saves:
+            if new["_id"] in conflicts:
+                for envelope in groups[new["_id"]][1]:
+                    self.handle(envelope)
+            else:
+                self._sync_value(olds[new["_id"]], new)
+
     def _project(self, state_id: str, ref: tuple[str, str], envelope: dict) -> None:
         old = self.store.get_state(state_id) or new_state(*ref)
-        new = apply_event(old, envelope, self.tz)
+        prepared = self._prepare(old, [envelope])
+        if prepared is None:  # seen before; a crash may have come before the value sync
+            self._sync_value(old, old, again=True)
+            return
+        self.store.save_state(*prepared)
+        self._sync_value(old, prepared[0])
+
+    def _prepare(self, old: dict, envelopes: list[dict]) -> tuple[dict, Vector, dict] | None:
+        """The entity's new state after `envelopes`, the delta it adds to the counters
+        and the rolled homes of the people in it (`save_state`'s arguments), its
+        directory entries stored; None if every event was seen before."""
+        new = old
+        for envelope in envelopes:
+            new = apply_event(new, envelope, self.tz)
         if new is old:
-            return  # seen before
+            return None
         kind = KINDS[new["type"]]
         vec = contributions(new, self.pipeline())
         delta = diff(vec, from_rows(old.get("applied")))
         new["applied"] = pack(vec)
         new["segment"] = kind.segment(new)
-        key = order_key(envelope)
+        key = max(order_key(envelope) for envelope in envelopes)
         for segment in sorted(segments_in(vec) | {new["segment"]}):
             existing = self.store.get_directory(segment)
             entry = existing or directory_entry(segment)
@@ -149,7 +203,42 @@ class Projector:
             entry = self.store.get_directory(segment) if segment.startswith("u:") else None
             if entry and entry.get("rollups"):
                 homes[segment] = list(entry["rollups"])
-        self.store.save_state(new, delta, homes)
+        new["seq"] = (old.get("seq") or 0) + 1  # the saves are serialised: a higher knows more
+        return new, delta, homes
+
+    def _sync_value(self, old: dict, new: dict, again: bool = False) -> None:
+        """Hand a customer's value state (entities/value.py) what this save changed: an
+        opportunity's won part (for its customer, and the one it left), a customer's
+        deletion. `again`: a redelivered event, whose sync may have been lost."""
+        seq = new.get("seq") or 0
+        if new["type"] == "opportunity":
+            left, before = value.won_part(old)
+            customer, part = value.won_part(new)
+            if left and left != customer and before is not None and not again:
+                self._change_value(left, lambda s: value.with_part(s, new["id"], seq, None))
+            if customer and (again or part is not None or before is not None):
+                self._change_value(customer,
+                                   lambda s: value.with_part(s, new["id"], seq, part))
+        elif new["type"] == "customer" and new["f"].get("deleted") and (
+                again or not old["f"].get("deleted")):
+            self._change_value(new["id"], value.with_deleted)
+
+    def _change_value(self, customer_id: str, change) -> None:
+        for attempt in range(self.retries):
+            old = self.store.get_state(value.state_id(customer_id)) or \
+                value.new_state(customer_id)
+            new = change(old)
+            if new is None:
+                return
+            vec = value.contributions(new)
+            delta = diff(vec, from_rows(old.get("applied")))
+            new.update(applied=pack(vec), vkey=value.rank(new))
+            try:
+                self.store.save_state(new, delta, {})
+                return
+            except StateConflict:
+                if attempt == self.retries - 1:
+                    raise
 
     def _handle_user(self, envelope: dict) -> None:
         segment = owner_segment(envelope["data"]["id"])

@@ -13,6 +13,7 @@ import csv
 import io
 import re
 from decimal import Decimal
+from typing import Iterator
 
 from openpyxl import Workbook
 
@@ -153,13 +154,27 @@ def _cell(value):
     return export_cell(value)
 
 
-def to_csv(columns: list[Column], rows: list[dict]) -> bytes:
+CSV_CHUNK = 500  # rows per streamed piece
+
+
+def csv_chunks(columns: list[Column], rows) -> Iterator[bytes]:
+    """The CSV a few hundred rows at a time: `rows` may be an iterator that reads its
+    rows as it goes (customer value's export), so the file streams out."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write("\ufeff")
     writer.writerow([header(c) for c in columns])
-    for row in rows:
+    for number, row in enumerate(rows, 1):
         writer.writerow([_cell(row.get(c[0])) for c in columns])
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        if number % CSV_CHUNK == 0:
+            yield buffer.getvalue().encode("utf-8")
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue().encode("utf-8")
+
+
+def to_csv(columns: list[Column], rows) -> bytes:
+    return b"".join(csv_chunks(columns, rows))
 
 
 def to_xlsx(title: str, columns: list[Column], rows: list[dict]) -> bytes:
@@ -184,11 +199,14 @@ def to_xlsx(title: str, columns: list[Column], rows: list[dict]) -> bytes:
     return out.getvalue()
 
 
-def render(report: str, payload: dict, fmt: str) -> tuple[bytes, str, str]:
-    """(body, content type, file name) for format csv or xlsx."""
+def render(report: str, payload: dict, fmt: str, *, stream: bool = False
+           ) -> tuple[bytes | Iterator[bytes], str, str]:
+    """(body, content type, file name) for format csv or xlsx; `stream`: a CSV body as
+    an iterator of pieces."""
     columns, rows = table(report, payload)
     if fmt == "csv":
-        return to_csv(columns, rows), "text/csv; charset=utf-8", f"{report}.csv"
+        body = csv_chunks(columns, rows) if stream else to_csv(columns, rows)
+        return body, "text/csv; charset=utf-8", f"{report}.csv"
     zh, en = TITLES[report]
     return (to_xlsx(en, columns, rows),
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",

@@ -35,6 +35,9 @@ class ReadModel(Protocol):
     def customers(self, customer_ids) -> dict[str, dict]: ...
     def targets(self, scope: str) -> list[dict]: ...
     def get_pipeline(self) -> dict | None: ...
+    def value_model_ready(self) -> bool: ...
+    def value_ranked(self, low: str, high: str | None, limit: int, *,
+                     rows: bool = True) -> list[dict]: ...
 
 
 def _scope(rm: ReadModel, viewer: Identity, filters: Filters,
@@ -145,8 +148,13 @@ def period_range(period: str, start: date | None, end: date | None,
     return periods.periods_between(period, start, end)
 
 
-def target_amount(explicit: dict[tuple[str, str], int], key: str, label: str) -> int | None:
-    """A period's target: set for it, or else the sum of the targets of its parts."""
+def target_amount(explicit: dict[tuple[str, str], int], key: str, label: str,
+                  targeted: set | None = None) -> int | None:
+    """A period's target: set for it, or else the sum of the targets of its parts.
+    `targeted`: the keys with any target (the others have none, without walking their
+    months)."""
+    if targeted is not None and key not in targeted:
+        return None
     if (key, label) in explicit:
         return explicit[(key, label)]
     parts = [target_amount(explicit, key, child) for child in periods.child_periods(label)]
@@ -206,9 +214,10 @@ def performance(rm: ReadModel, viewer: Identity, *, group_by: str = "owner",
         r["interactions"] += c.get("interactions", 0)
 
     explicit = table.add_targets(rm, viewer, group_by, labels, entries, filters)
+    targeted = {k for k, _ in explicit}
     out = []
     for (key, label), r in table.in_order():
-        target = target_amount(explicit, key, label) if key is not None else None
+        target = target_amount(explicit, key, label, targeted) if key is not None else None
         out.append({
             "key": r["key"], "label": r["label"], "period": r["period"],
             "won_count": r["won_count"], "won_amount": money(r["won_c"]),
@@ -341,9 +350,10 @@ def forecast_vs_target(rm: ReadModel, viewer: Identity, *, group_by: str = "owne
             r["w"] += doc["c"].get("w", 0)
 
     explicit = table.add_targets(rm, viewer, group_by, labels, entries, filters)
+    targeted = {k for k, _ in explicit}
     out = []
     for (key, label), r in table.in_order():
-        target = target_amount(explicit, key, label) if key is not None else None
+        target = target_amount(explicit, key, label, targeted) if key is not None else None
         expected_units = r["won_c"] * BP + r["w"]        # cents x basis points
         out.append({
             "key": r["key"], "label": r["label"], "period": r["period"],
@@ -401,10 +411,9 @@ def win_loss(rm: ReadModel, viewer: Identity, *, start: date | None = None,
 
 # --- customer value --------------------------------------------------------------------
 
-def _value_items(rm: ReadModel, viewer: Identity, filters: Filters) -> list[dict]:
+def _value_items(rm: ReadModel, entries: dict) -> list[dict]:
     """Customers with won deals, from the deals the visible owners won (a customer
-    two owners sold to sums both)."""
-    entries = visible_entries(rm, viewer, filters)
+    two owners sold to sums both), in report order (amount down, then id)."""
     per_customer: dict[str, dict] = {}
     for doc in rm.counter_docs(VALUE, list(entries), [(NO_BUCKET, NO_BUCKET)]):
         for field, n in doc["c"].items():
@@ -418,8 +427,7 @@ def _value_items(rm: ReadModel, viewer: Identity, filters: Filters) -> list[dict
             elif what == "on" and n > 0:
                 item["days"].add(day)
     known = rm.customers(list(per_customer))
-    names = {e.get("owner_id"): owner_label(e) for e in rm.list_directory()
-             if not is_pool(e)}  # the customer's current owner may be out of view
+    names = _owner_names(rm)
     items = []
     for customer_id, item in per_customer.items():
         info = known.get(customer_id) or {}
@@ -434,9 +442,47 @@ def _value_items(rm: ReadModel, viewer: Identity, filters: Filters) -> list[dict
     return items
 
 
+def _owner_names(rm: ReadModel) -> dict:
+    # the customer's current owner may be out of view
+    return {e.get("owner_id"): owner_label(e) for e in rm.list_directory() if not is_pool(e)}
+
+
+def _describe_from_store(rm: ReadModel):
+    """Name and owner of a page's customers, read for that page only."""
+    def describe(rows):
+        known = rm.customers([r["customer_id"] for r in rows])
+        names = _owner_names(rm)
+        out = {}
+        for row in rows:
+            info = known.get(row["customer_id"]) or {}
+            owner = info.get("owner_id")
+            out[row["customer_id"]] = {"name": info.get("name"), "owner_id": owner,
+                                       "owner_name": names.get(owner) if owner else None}
+        return out
+    return describe
+
+
+def _describe_held(rows):
+    return {r["customer_id"]: {k: r[k] for k in ("name", "owner_id", "owner_name")}
+            for r in rows}
+
+
 def customer_value(rm: ReadModel, viewer: Identity, *, model: str = "abc", as_of: date,
-                   filters: Filters = Filters()) -> dict:
-    items = _value_items(rm, viewer, filters)
+                   filters: Filters = Filters(), page: int | None = 1,
+                   per_page: int = 20) -> dict:
+    """ABC or RFM over the customers whose deals the visible owners won, one page of
+    items (`page` None: all of them, as an iterator, for an export). A caller who sees
+    every segment (an admin without filters) is answered from the customers' value
+    states (value_models.StoreRanked: a page costs the same whatever the number of
+    customers); anyone else from their owners' counters, which hold only the deals of
+    the people they see (the figures are theirs: shares of what they see)."""
+    directory = rm.list_directory()
+    entries = visible_entries(rm, viewer, filters, directory=directory)
+    if len(entries) == len(directory) and rm.value_model_ready():
+        source = value_models.StoreRanked(rm, with_days=model == "rfm")
+        describe = _describe_from_store(rm)
+    else:
+        source, describe = value_models.ListRanked(_value_items(rm, entries)), _describe_held
     if model == "rfm":
-        return value_models.rfm(items, as_of)
-    return value_models.abc(items)
+        return value_models.rfm(source, as_of, describe, page=page, per_page=per_page)
+    return value_models.abc(source, describe, page=page, per_page=per_page)

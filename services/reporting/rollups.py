@@ -38,8 +38,10 @@ def plan(directory: list[dict], entries: dict[str, dict],
         inside = members[rollup]
         if len(inside) < 2 or any(e["_id"] not in people for e in inside):
             continue  # one person: read them (same cost, no rollup needed)
-        if group_of is not None and len({group_of(e) for e in inside}) != 1:
-            continue
+        if group_of is not None:
+            row = group_of(inside[0])
+            if any(group_of(e) != row for e in inside):  # stops at the first other row
+                continue
         chosen[rollup] = inside[0]
         people.difference_update(e["_id"] for e in inside)
     chosen.update((segment, entries[segment]) for segment in entries

@@ -99,6 +99,13 @@ class ForecastVsTargetQuery(RangeQuery):
 class CustomerValueQuery(FilterQuery):
     model = fields.String(load_default="abc", validate=validate.OneOf(("abc", "rfm")))
     as_of = fields.Date(load_default=None)
+    # the items are paged as every list is (CONTRACT §2); the figures (classes, shares,
+    # scores) are those of all the customers; csv / xlsx hold every row
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1), metadata={
+        "description": "page of items, from 1 (json only: csv / xlsx hold every row)"})
+    per_page = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100),
+                              metadata={"description": "items per page (default 20, "
+                                                       "max 100)"})
 
 
 class WinLossQuery(RangeQuery):

@@ -1,5 +1,5 @@
 """A rep claims a pool customer, logs a follow-up, opens an opportunity, drags it through
-the stages to won; the workbench and the funnel show it."""
+the stages to won; the workbench, the funnel and customer value show it."""
 from __future__ import annotations
 
 import re
@@ -83,3 +83,11 @@ def test_rep_claims_follows_up_and_wins(org, tab):
     expect(page.locator("[data-test=funnel-win-rate]")).to_have_text("100%")
     expect(page.locator("[data-test=funnel-table]")).to_contain_text("需求分析")
     tab.shot("reports-funnel")
+
+    # customer value: the server's page of the rep's customers, with their number
+    page.click("[data-test=report-tab-value]")
+    expect(page.locator("[data-test=value-total]")).to_contain_text("共 1 位成交客户")
+    expect(page.locator("[data-test=value-table]")).to_contain_text(customer["name"])
+    expect(page.locator("[data-test=value-table]")).to_contain_text("¥88,000.00")
+    expect(page.locator("[data-test=value-pages]")).to_be_visible()
+    tab.shot("reports-value")

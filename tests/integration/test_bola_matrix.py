@@ -606,7 +606,7 @@ ENDPOINT_PARAMS = {
     "/reports/activity": _REPORT_FILTERS + ["from", "to", "group_by", "period"],
     "/reports/forecast": _REPORT_FILTERS + ["from", "to", "period"],
     "/reports/forecast-vs-target": _REPORT_FILTERS + ["from", "to", "group_by", "period"],
-    "/reports/customer-value": _REPORT_FILTERS + ["model", "as_of"],
+    "/reports/customer-value": _REPORT_FILTERS + ["model", "as_of", "page", "per_page"],
     "/reports/win-loss": _REPORT_FILTERS + ["from", "to"],
     "/users/directory": ["q", "role", "team", "region"],
     "/users": ["q", "role", "team", "region", "page", "per_page", "sort", "active"],

@@ -42,7 +42,7 @@ export default {
     from: 'From', to: 'To', groupBy: 'Group by', period: 'Period', owner: 'Owner', team: 'Team', region: 'Region', month: 'Month', quarter: 'Quarter', year: 'Year',
     reached: 'Reached', stage: 'Stage', count: 'Count', amount: 'Amount', weighted: 'Weighted', conversion: 'Conversion', winRate: 'Win rate', won: 'Won', lost: 'Lost',
     wonCount: 'Won deals', wonAmount: 'Won amount', target: 'Target', attainment: 'Attainment', newCustomers: 'New customers', interactions: 'Follow-ups', setTarget: 'Set target', targetSaved: 'Target saved', targetFor: 'Target for {label}, {period}',
-    download: 'Download', model: 'Model', reasons: 'Loss reasons', cycle: 'Average cycle (days)', key: 'Key', label: 'Name', value2: 'Value',
+    download: 'Download', model: 'Model', reasons: 'Loss reasons', cycle: 'Average cycle (days)', key: 'Key', label: 'Name', value2: 'Value', valueTotal: '{n} customers with won deals', valueAmount: 'deal amount {amount}',
   },
   transfer: { title: 'Import and export', import: 'Import customers', importHelp: 'Upload an .xlsx or .csv file. Good rows are kept; each bad row is reported.', choose: 'Choose file', inPool: 'Import into the pool', uploading: 'Uploading…', result: '{created} created, {dups} duplicates, {errors} errors', row: 'Row', field: 'Field', message: 'Message', matches: 'Matches', export: 'Export customers', exportHelp: 'Exports the customers you see with the filters of the customer list.', format: 'Format', currentFilters: 'Current filters' },
   admin: {
