@@ -271,7 +271,7 @@ def main() -> int:
 
     if args.bus:
         with local_database(args.mongo_url) as url:
-            return drain_from_bus(args.bus, url)
+            return drain_from_bus(args.bus, url, args.batch or BATCH_SIZE)
     if args.store == "memory":
         return run(args, None)
     with local_database(args.mongo_url) as url:
@@ -533,8 +533,9 @@ def load_through_broker(system, count: int) -> None:
           f"{time.perf_counter() - started:.1f} s", flush=True)
 
 
-def drain_from_bus(count: int, mongo_url: str) -> int:
-    """Events/s the reporting consumer sustains off the real broker (private vhost)."""
+def drain_from_bus(count: int, mongo_url: str, batch: int) -> int:
+    """Events/s the reporting consumer sustains off the real broker (private vhost), in
+    batches of `batch` (1: one at a time)."""
     import threading
 
     from _harness import AMQP_URL
@@ -550,7 +551,7 @@ def drain_from_bus(count: int, mongo_url: str) -> int:
     store = ReportingRepository(get_database(mongo_url, f"bus_{uuid.uuid4().hex[:8]}"))
     store.ensure_indexes()
     handlers = ReportingHandlers(store)
-    consumers = [EventConsumer(AMQP_URL, "reporting", subscriptions(handlers), prefetch=64)
+    consumers = [EventConsumer(AMQP_URL, "reporting", subscriptions(handlers, batch), prefetch=64)
                  for _ in range(2)]
     with connect(AMQP_URL) as connection:
         consumers[0].declare(connection)

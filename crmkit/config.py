@@ -53,6 +53,10 @@ class Settings:
     relay_interval: float = 5.0
     consumer_threads: int = 2
     prefetch: int = 8   # what a stopping consumer still handles must fit Worker.stop
+    # events a consumer that can take batches (reporting's) takes at once; 1: one at a
+    # time. Off by default: the e2e run met a reporting figure seen and then gone with
+    # batches on (tests/e2e/test_report_e2e.py), not explained yet
+    consumer_batch: int = 1
     admin_username: str = "admin"
     admin_password: str | None = None
     service_urls: dict = field(default_factory=dict)
@@ -82,6 +86,7 @@ class Settings:
             relay_interval=float(env.get("CRM_RELAY_INTERVAL", 5.0)),
             consumer_threads=int(env.get("CRM_CONSUMER_THREADS", 2)),
             prefetch=int(env.get("CRM_PREFETCH", 8)),
+            consumer_batch=int(env.get("CRM_CONSUMER_BATCH", 1)),
             admin_username=env.get("CRM_ADMIN_USERNAME", "admin"),
             admin_password=env.get("CRM_ADMIN_PASSWORD") or None,
             service_urls={name: env[f"{name.upper()}_SERVICE_URL"]

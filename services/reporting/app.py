@@ -20,7 +20,7 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     definition = ServiceDefinition(
         name=NAME, title="Reporting service",
         blueprints=[api.blueprint(handlers)],
-        subscriptions=consumers.subscriptions(handlers),
+        subscriptions=consumers.subscriptions(handlers, settings.consumer_batch),
         stores=(repository,),
         start_up=handlers.recover,  # finish counter updates a crash left half-done
     )

@@ -116,3 +116,19 @@ def test_pending_deltas_of_one_counter_document_are_summed():
         # state finished alone there meanwhile must make the sum fail, not vanish
         ("now", "u:rep1", "-"): {"open": 0},
     }
+
+
+def test_the_consumer_takes_batches_only_when_the_settings_ask():
+    from types import SimpleNamespace
+
+    from crmkit.config import Settings
+    from services.reporting.consumers import BATCH_SIZE, subscriptions
+
+    handlers = SimpleNamespace(on_event=lambda e: None, on_events=lambda es: None)
+    assert Settings.from_env({}).consumer_batch == 1
+    assert subscriptions(handlers).batch is None
+    assert subscriptions(handlers, 1).batch is None
+    taken = subscriptions(handlers, Settings.from_env({"CRM_CONSUMER_BATCH": "50"})
+                          .consumer_batch)
+    assert taken.batch is handlers.on_events and taken.batch_size == 50
+    assert subscriptions(handlers, 10_000).batch_size == BATCH_SIZE
