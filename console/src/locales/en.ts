@@ -43,6 +43,7 @@ export default {
     reached: 'Reached', stage: 'Stage', count: 'Count', amount: 'Amount', weighted: 'Weighted', conversion: 'Conversion', winRate: 'Win rate', won: 'Won', lost: 'Lost',
     wonCount: 'Won deals', wonAmount: 'Won amount', target: 'Target', attainment: 'Attainment', newCustomers: 'New customers', interactions: 'Follow-ups', setTarget: 'Set target', targetSaved: 'Target saved', targetFor: 'Target for {label}, {period}',
     download: 'Download', model: 'Model', reasons: 'Loss reasons', cycle: 'Average cycle (days)', key: 'Key', label: 'Name', value2: 'Value', valueTotal: '{n} customers with won deals', valueAmount: 'deal amount {amount}',
+    col: { tasks_completed: 'Tasks done', customers_touched: 'Customers followed up', customers_converted: 'Customers won', deals: 'Deals', recency_days: 'Days since last deal', frequency: 'Deals', monetary: 'Amount (M)', r: 'R', f: 'F', m: 'M', score: 'RFM score', count: 'Count' },
   },
   transfer: { title: 'Import and export', import: 'Import customers', importHelp: 'Upload an .xlsx or .csv file. Good rows are kept; each bad row is reported.', choose: 'Choose file', inPool: 'Import into the pool', uploading: 'Uploading…', result: '{created} created, {dups} duplicates, {errors} errors', row: 'Row', field: 'Field', message: 'Message', matches: 'Matches', export: 'Export customers', exportHelp: 'Exports the customers you see with the filters of the customer list.', format: 'Format', currentFilters: 'Current filters' },
   admin: {

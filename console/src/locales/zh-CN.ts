@@ -43,6 +43,7 @@ export default {
     reached: '到达', stage: '阶段', count: '数量', amount: '金额', weighted: '加权金额', conversion: '转化率', winRate: '赢率', won: '赢单', lost: '输单',
     wonCount: '赢单数', wonAmount: '赢单金额', target: '目标', attainment: '完成率', newCustomers: '新增客户', interactions: '跟进次数', setTarget: '设定目标', targetSaved: '目标已保存', targetFor: '{label} 的 {period} 目标',
     download: '下载', model: '模型', reasons: '输单原因', cycle: '平均周期（天）', key: '键', label: '名称', value2: '数值', valueTotal: '共 {n} 位成交客户', valueAmount: '成交金额 {amount}',
+    col: { tasks_completed: '完成任务', customers_touched: '跟进客户', customers_converted: '成交客户', deals: '成交次数', recency_days: '距上次成交（天）', frequency: '成交次数', monetary: '成交金额（M）', r: 'R', f: 'F', m: 'M', score: 'RFM 得分', count: '数量' },
   },
   transfer: { title: '导入导出', import: '导入客户', importHelp: '上传 .xlsx 或 .csv 文件。正确的行会保存，错误的行逐条报告。', choose: '选择文件', inPool: '导入到客户池', uploading: '上传中…', result: '新建 {created} 个，重复 {dups} 个，错误 {errors} 个', row: '行', field: '字段', message: '说明', matches: '相似客户', export: '导出客户', exportHelp: '按客户列表当前的筛选条件导出您可见的客户。', format: '格式', currentFilters: '当前筛选' },
   admin: {
