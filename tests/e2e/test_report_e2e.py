@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 import subprocess
 import time
 import uuid
@@ -35,6 +36,19 @@ def open_opportunity(rep, amount: str):
             "expected_close_date": "2026-12-31"})), timeout=5, message="opportunity")
 
 
+def stored_figures(crm, user_id: str) -> dict:
+    """What the reporting database holds of a person: their segment's counters and
+    directory entry, the states they own (what a failure message needs)."""
+    from pymongo import MongoClient
+
+    url = re.search(r"mongodb://[^/\s]+/", crm.output()).group(0)
+    db = MongoClient(url, serverSelectionTimeoutMS=5000)["crm_reporting"]
+    segment = f"u:{user_id}"
+    return {"counters": list(db["rm_counters"].find({"segment": segment})),
+            "directory": db["rm_directory"].find_one({"_id": segment}),
+            "states": list(db["rm_states"].find({"segment": segment}))}
+
+
 def test_changes_show_in_the_funnel_and_performance(crm, org):
     rep = org.user("rep", team=TEAM, region="east")
     opportunity = open_opportunity(rep, "8800.00").json
@@ -59,7 +73,8 @@ def test_changes_show_in_the_funnel_and_performance(crm, org):
     def win_in_performance():
         rows = rep.get("/api/v1/reports/performance").json["rows"]
         looks.append([(r["key"], r["won_amount"]) for r in rows])
-        assert rows or not any(looks), f"the rep's row went away: {looks}"
+        assert rows or not any(looks), \
+            f"the rep's row went away: {looks}; {stored_figures(crm, rep.user['id'])}"
         return rows and rows[0]["won_amount"] == "9000.00"
     arrives(win_in_performance, "the win in performance")
     funnel = rep.get("/api/v1/reports/funnel").json
