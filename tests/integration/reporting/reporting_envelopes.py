@@ -9,9 +9,46 @@ from datetime import datetime, timedelta, timezone
 
 from crmkit.clock import isoformat
 from event_data import envelope
+from services.reporting.handlers import ReportingHandlers
+from services.reporting.memstore import MemoryStore
+from services.reporting.projections import Projector
 
 STAGE_PROBABILITY = {"lead": 10, "needs_analysis": 25, "proposal": 50, "negotiation": 75,
                      "contract": 90, "won": 100, "lost": 0}
+
+
+def consumed(repository, events) -> ReportingHandlers:
+    """The events through the consumer's handler on `repository`, one at a time."""
+    handlers = ReportingHandlers(repository)
+    for event in events:
+        handlers.on_event(event)
+    return handlers
+
+
+def in_memory(events) -> MemoryStore:
+    """The in-memory reference store of the events."""
+    store = MemoryStore()
+    projector = Projector(store)
+    for event in events:
+        projector.handle(event)
+    return store
+
+
+def crash_once(monkeypatch, repository, step: str, after: bool) -> list:
+    """The repository's `step` raises the first time it is called (a process killed),
+    `after` it ran or before; returns the list of the arguments it was killed in."""
+    real = getattr(repository, step)
+    crashed = []
+
+    def killed(*args, **kwargs):
+        result = real(*args, **kwargs) if after else None
+        if not crashed:
+            crashed.append(args)
+            raise RuntimeError("process killed")
+        return result if after else real(*args, **kwargs)
+
+    monkeypatch.setattr(repository, step, killed)
+    return crashed
 
 
 class Producer:

@@ -9,11 +9,10 @@ import pytest
 
 from crmkit.identity import Identity
 from people import person
-from reporting_envelopes import Producer, user_created, user_updated
+from reporting_envelopes import (Producer, consumed, crash_once, in_memory, user_created,
+                                 user_updated)
 from services.reporting import reports
 from services.reporting.handlers import ReportingHandlers
-from services.reporting.memstore import MemoryStore
-from services.reporting.projections import Projector
 from services.reporting.repository import ReportingRepository
 from crm_testing import fresh_database
 
@@ -104,11 +103,7 @@ def repository():
 
 
 def reference(events) -> dict:
-    store = MemoryStore()
-    projector = Projector(store)
-    for event in events:
-        projector.handle(event)
-    return every_report(store)
+    return every_report(in_memory(events))
 
 
 def test_the_repository_gives_the_reference_figures(repository):
@@ -130,13 +125,8 @@ def test_rollup_documents_are_the_reference_ones_and_a_rebuild_makes_them_again(
     """Every rollup document (team, region, organisation) as the in-memory reference
     has it, people having moved; a rebuild drops and makes them again, identical."""
     events = history(9)
-    handlers = ReportingHandlers(repository)
-    for event in events:
-        handlers.on_event(event)
-    store = MemoryStore()
-    projector = Projector(store)
-    for event in events:
-        projector.handle(event)
+    handlers = consumed(repository, events)
+    store = in_memory(events)
     expected = {(kind, segment, bucket): fields
                 for (kind, segment), buckets in store.counters.items()
                 if segment[:2] in ("t:", "r:", "o:")
@@ -181,23 +171,11 @@ def test_a_crash_while_finishing_an_event_is_finished_once(repository, monkeypat
     operation already, and each update then goes alone and skips them). Start-up
     finishes it, the broker redelivers the message, and every figure counts it once."""
     events = history(8, opportunities=10)
-    handlers = ReportingHandlers(repository)
-    for event in events[:-3]:
-        handlers.on_event(event)
-    real = getattr(repository, step)
-    crashed = []
-
-    def crash_once(*args, **kwargs):
-        result = real(*args, **kwargs) if after else None
-        if not crashed:
-            crashed.append(args)
-            raise RuntimeError("process killed")
-        return result if after else real(*args, **kwargs)
-
-    monkeypatch.setattr(repository, step, crash_once)
+    handlers = consumed(repository, events[:-3])
+    crashed = crash_once(monkeypatch, repository, step, after)
     with pytest.raises(RuntimeError):
         handlers.on_event(events[-3])
-    monkeypatch.setattr(repository, step, real)
+    monkeypatch.undo()
     assert crashed and repository.unfinished()
     assert handlers.recover() == 1     # what start-up does
     for event in events[-3:]:          # the unacknowledged message first
@@ -249,20 +227,10 @@ def test_a_crash_while_finishing_a_batch_is_finished_once(repository, monkeypatc
     events = history(9, opportunities=10)
     handlers = ReportingHandlers(repository)
     handlers.on_events(events[:-20])
-    real = getattr(repository, step)
-    crashed = []
-
-    def crash_once(*args, **kwargs):
-        result = real(*args, **kwargs) if after else None
-        if not crashed:
-            crashed.append(args)
-            raise RuntimeError("process killed")
-        return result if after else real(*args, **kwargs)
-
-    monkeypatch.setattr(repository, step, crash_once)
+    crashed = crash_once(monkeypatch, repository, step, after)
     with pytest.raises(RuntimeError):
         handlers.on_events(events[-20:])
-    monkeypatch.setattr(repository, step, real)
+    monkeypatch.undo()
     assert crashed and repository.unfinished()
     assert handlers.recover() >= 1     # what start-up does
     handlers.on_events(events[-20:])   # the unacknowledged batch again

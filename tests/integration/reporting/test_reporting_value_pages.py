@@ -11,11 +11,8 @@ import pytest
 
 from crmkit.identity import Identity
 from people import person
-from reporting_envelopes import Producer, user_created
+from reporting_envelopes import Producer, consumed, in_memory, user_created
 from services.reporting import reports
-from services.reporting.handlers import ReportingHandlers
-from services.reporting.memstore import MemoryStore
-from services.reporting.projections import Projector
 from services.reporting.repository import ReportingRepository
 from crm_testing import fresh_database
 
@@ -74,14 +71,7 @@ def loaded():
     repository = ReportingRepository(db)
     repository.ensure_indexes()
     events = history(3)
-    handlers = ReportingHandlers(repository)
-    for event in events:
-        handlers.on_event(event)
-    memory = MemoryStore()
-    projector = Projector(memory)
-    for event in events:
-        projector.handle(event)
-    return repository, memory, handlers, db
+    return repository, in_memory(events), consumed(repository, events), db
 
 
 @pytest.mark.parametrize("model", ["abc", "rfm"])
