@@ -106,6 +106,25 @@ def reference(events) -> dict:
     return every_report(in_memory(events))
 
 
+def in_four_threads(deliveries, consume) -> list:
+    """`consume` of a quarter of the deliveries in each of four threads at once (as
+    competing consumers get them); returns what they raised."""
+    errors = []
+
+    def run(part):
+        try:
+            consume(part)
+        except Exception as error:  # shown by the caller's assertion
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(deliveries[i::4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
 def test_the_repository_gives_the_reference_figures(repository):
     events = history(1)
     handlers = ReportingHandlers(repository)
@@ -143,21 +162,8 @@ def test_concurrent_consumers_with_redeliveries_in_any_order(repository):
     deliveries = events + random.Random(3).sample(events, len(events) // 2)
     random.Random(4).shuffle(deliveries)
     handlers = ReportingHandlers(repository)
-    errors = []
-
-    def consume(part):
-        try:
-            for event in part:
-                handlers.on_event(event)
-        except Exception as error:  # pragma: no cover - shown by the assertion below
-            errors.append(error)
-
-    threads = [threading.Thread(target=consume, args=(deliveries[i::4],)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert not in_four_threads(deliveries, lambda part: [handlers.on_event(event)
+                                                         for event in part])
     assert every_report(repository) == reference(events)
 
 
@@ -193,21 +199,8 @@ def test_concurrent_consumers_in_batches_with_redeliveries_in_any_order(reposito
     deliveries = events + random.Random(5).sample(events, len(events) // 2)
     random.Random(6).shuffle(deliveries)
     handlers = ReportingHandlers(repository)
-    errors = []
-
-    def consume(part):
-        try:
-            for start in range(0, len(part), 25):
-                handlers.on_events(part[start:start + 25])
-        except Exception as error:  # pragma: no cover - shown by the assertion below
-            errors.append(error)
-
-    threads = [threading.Thread(target=consume, args=(deliveries[i::4],)) for i in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert not errors
+    assert not in_four_threads(deliveries, lambda part: [
+        handlers.on_events(part[start:start + 25]) for start in range(0, len(part), 25)])
     assert not repository.unfinished()
     assert every_report(repository) == reference(events)
 
