@@ -41,9 +41,10 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
               PeriodicJob("customer-import-recovery", IMPORT_RECOVERY_SECONDS,
                           handlers.recover_imports),
               # customers written without their search rows (a bulk import, a crash):
-              # a search syncs what is left too, this keeps that short
+              # a search syncs what is left too, this keeps that short; and, once, rows
+              # written before they carried `lcp` rewritten in the background
               PeriodicJob("customer-search-rows", SEARCH_ROWS_SECONDS,
-                          lambda _now: repository.terms.sync_pending())],
+                          lambda _now: repository.terms.keep_up())],
         stores=(repository, directory, files),
     )
     return runtime, definition

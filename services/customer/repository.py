@@ -125,6 +125,9 @@ CUSTOMER_INDEXES = (
 
 # --------------------------------------------------------------------------- filters
 
+EVERY_CUSTOMER = {"deleted": False}   # what a list without scope or filters selects
+
+
 def _local_start(day: date, tz: ZoneInfo) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
@@ -140,7 +143,7 @@ def customer_filter(*, tz: ZoneInfo, visible: dict | None = None, q=None, status
     `q` here is matched on the stored term arrays, which no index serves: the lists
     search through the index instead (`matched_clause`); the export, which reads every
     match in order, still scans them."""
-    clauses: list[dict] = [{"deleted": False}]
+    clauses: list[dict] = [dict(EVERY_CUSTOMER)]
     term = naming.query_term(q)
     if term:
         private = {"search_terms": {"$regex": "^" + re.escape(term)}}
@@ -414,9 +417,9 @@ class CustomerRepository:
 
     def list_page(self, viewer, query: dict, *, tz: ZoneInfo) -> Page:
         """A page of the customers `viewer` sees (GET /customers)."""
-        return self._page(self.list_filter(viewer, query, tz=tz),
-                          sort=sort_for(query.get("sort")),
-                          page=query["page"], per_page=query["per_page"])
+        filter_, total = self._list_query(viewer, query, tz=tz)
+        return self._page(filter_, sort=sort_for(query.get("sort")), page=query["page"],
+                          per_page=query["per_page"], total=total)
 
     def pool_page(self, viewer, query: dict, *, tz: ZoneInfo) -> Page:
         """A page of every customer's public view (GET /pool): sorted by public fields
@@ -437,12 +440,23 @@ class CustomerRepository:
     def list_filter(self, viewer, query: dict, *, tz: ZoneInfo) -> dict:
         """What GET /customers selects: the caller's scope first (for a rep the
         narrowest clause), then the filters."""
+        return self._list_query(viewer, query, tz=tz)[0]
+
+    def _list_query(self, viewer, query: dict, *, tz: ZoneInfo) -> tuple[dict, int | None]:
+        """`list_filter`, and how many customers it selects where the search index
+        counts that alone: a term too common for the index's bounded answer (科技 among
+        200,000 companies) with nothing else narrowing the list (an admin's search).
+        Such a term's page is then walked along the sort's index, matching the stored
+        term arrays of the customers passed on the way (a common term: a few hundred)."""
         matches, query = self._search(query)
-        clauses = [self.scope(viewer, query.get("scope", "all")),
-                   *customer_filter(tz=tz, **query)]
-        if matches is not None:
-            clauses.append(matched_clause(matches))
-        return all_of(clauses)
+        scope = self.scope(viewer, query.get("scope", "all"))
+        clauses = [scope, *customer_filter(tz=tz, **query)]
+        if matches is None or not matches.capped:
+            if matches is not None:
+                clauses.append(matched_clause(matches))
+            return all_of(clauses), None
+        rest = all_of([scope, *customer_filter(tz=tz, **{**query, "q": None})])
+        return all_of(clauses), matches.customers if rest == EVERY_CUSTOMER else None
 
     def pool_filter(self, viewer, query: dict, *, tz: ZoneInfo) -> dict:
         """What GET /pool selects: a filter or search reading a private field finds only
@@ -453,22 +467,23 @@ class CustomerRepository:
         reads_private = matches is not None or query.get("q") or query.get("no_followup_since")
         visible = self.scope(viewer, "all") if reads_private else NOTHING
         clauses = customer_filter(tz=tz, visible=visible, **query)
-        if matches is not None:
+        if matches is not None and not matches.capped:
             clauses.append(matched_clause(matches, visible=visible))
         return all_of(clauses)
 
     def _search(self, query: dict) -> tuple[TermMatches | None, dict]:
-        """The search index's answer to `q` and the rest of the query; None and the
-        query as it is without `q`, or when the term is too common for the index's
-        bounded answer (which may hold none of what the caller sees): then the stored
-        term arrays are matched, within the scope and filters (a rep's own customers
-        through the owner's index; for an admin, a scan)."""
+        """The search index's answer to `q` and the rest of the query (without `q`);
+        None and the query as it is without `q`. When the term is too common for the
+        index's bounded answer (which may hold none of what the caller sees), the
+        answer is `capped` and `q` stays in the query: the stored term arrays are then
+        matched, within the scope and filters (a rep's own customers through the
+        owner's index; for an admin, along the sort's index: `_list_query`)."""
         term = naming.query_term(query.get("q"))
         if not term:
             return None, query
         matches = self.terms.lookup(term)
         if matches.capped:
-            return None, query
+            return matches, query
         return matches, {**query, "q": None}
 
     def export_rows(self, viewer, query: dict, *, tz: ZoneInfo, limit: int,
@@ -482,12 +497,15 @@ class CustomerRepository:
                   .sort(sort_for(query.get("sort"))).limit(limit))
         return (customer_from(doc) for doc in cursor)
 
-    def _page(self, filter_: dict, *, sort, page: int, per_page: int) -> Page:
+    def _page(self, filter_: dict, *, sort, page: int, per_page: int,
+              total: int | None = None) -> Page:
         """One page of a list, in one read: the database sorts, skips and limits before
         it decodes a document (exact.go), and decodes each whole whatever the projection
         (a customer's term arrays make it ~8 KB), so reading the page's ids first and
-        then their documents decoded the page twice (~40 % of a search's database CPU)."""
-        total = count_matching(self.customers, filter_)
+        then their documents decoded the page twice (~40 % of a search's database CPU).
+        `total`: how many `filter_` selects where known (else counted)."""
+        if total is None:
+            total = count_matching(self.customers, filter_)
         cursor = self.customers.find(filter_, LIST).sort(sort).skip((page - 1) * per_page)
         return Page([customer_from(doc) for doc in cursor.limit(per_page)], total)
 

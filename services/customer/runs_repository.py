@@ -22,3 +22,12 @@ class RunsRepository:
             self.runs.insert_one({"_id": key, "at": utcnow(), **fields})
         except DuplicateKeyError:
             pass
+
+    def position(self, key: str):
+        """Where a run done in parts stopped (`advance`), or None before its first part."""
+        doc = self.runs.find_one({"_id": f"{key}:position"})
+        return doc["last"] if doc else None
+
+    def advance(self, key: str, last) -> None:
+        self.runs.update_one({"_id": f"{key}:position"},
+                             {"$set": {"last": last, "at": utcnow()}}, upsert=True)

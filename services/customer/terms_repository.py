@@ -25,6 +25,14 @@ A write that changes no term writes no row and sets no flag: the document keeps 
 digest of its rows (`TERMS_DIGEST`, `rows_digest`), and the save is conditional on the
 stored digest being that of its own terms (`CustomerRepository.save`).
 
+A prefix may match several rows of one customer (s: shangce, sckj); each row carries
+`lcp`, how many leading characters its term shares with the customer's term before it in
+sorted order. A customer's terms starting with t lie next to each other in that order and
+only the first of them has `lcp` < len(t), so the customers with a term starting with t
+are counted from the index `{term, lcp}` alone, one row each (`first_of_run`), however
+common t is. Rows written before `lcp` existed are rewritten once, in the background
+(`fill_runs`); until then such a count is not taken (`walkable`).
+
 The same rows index the customer's shares (`shared_with`, `shared_teams`, arrays too):
 one row per grantee under a term no search can reach (`share_term`: a control
 character, which `naming.query_term` drops), so that a rep's list finds the customers
@@ -34,9 +42,10 @@ names them by number, which an index serves, instead of reading every customer's
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass, field
 
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, OperationFailure
 
 from crmkit.queries import count_matching
 
@@ -48,7 +57,13 @@ from services.customer.runs_repository import RunsRepository
 TERMS = "customer_terms"
 FILLED = "migration:customer_terms"
 SHARES_FILLED = "migration:customer_share_rows"
-TERM_INDEXES = ([("term", 1)], [("customer_id", 1)], )
+# rows written before they carried `lcp`: rewritten once, a few batches per job run
+RUNS_FILLED = "migration:customer_term_runs"
+RUNS_BATCHES_PER_RUN = 10
+# {term, lcp}: the rows of a prefix a range of it, and their customers counted from it
+# alone (`first_of_run`); it replaced {term} (as costly to keep as {term} alone was)
+TERM_INDEXES = ([("term", 1), ("lcp", 1)], [("customer_id", 1)])
+RETIRED_TERM_INDEXES = ("term_1",)
 # A search reads at most this many rows through the index (counted first from the
 # index alone), so finds at most this many customers: a prefix may match several terms
 # of one customer (s: shangce, sckj). A term more common than that (one letter, 科技
@@ -73,6 +88,9 @@ class TermMatches:
     public: list[str] = field(default_factory=list)
     private: list[str] = field(default_factory=list)
     capped: bool = False
+    # when capped: how many customers have such a term, public or private (from the
+    # index alone), or None while rows without `lcp` are left (`walkable`)
+    customers: int | None = None
 
 
 def prefix_range(term: str) -> dict:
@@ -86,8 +104,25 @@ def prefix_range(term: str) -> dict:
     return {"$gte": term, "$lt": term[:-1] + chr(last)}
 
 
-def row_id(customer_id: str, term: str, public: bool) -> str:
-    return f"{customer_id}\x1f{'p' if public else 's'}\x1f{term}"
+def row_id(customer_id: str, term: str, public: bool, lcp: int | None = None) -> str:
+    """A row's id is its content (a row whose `lcp` changed is another row), so the
+    difference of two documents' rows is the difference of their ids. Without `lcp`: the
+    id rows had before they carried it."""
+    key = f"{customer_id}\x1f{'p' if public else 's'}\x1f{term}"
+    return key if lcp is None else f"{key}\x1f{lcp}"
+
+
+def common_prefix(before: str | None, term: str) -> int:
+    """How many leading characters `term` shares with `before` (none without one)."""
+    if before is None:
+        return 0
+    return len(os.path.commonprefix([before, term]))
+
+
+def first_of_run(term: str) -> dict:
+    """One row of each customer with a term starting with `term`: the first of its run
+    (module docstring), counted from the index {term, lcp}."""
+    return {"term": prefix_range(term), "lcp": {"$lt": len(term)}}
 
 
 def share_term(*, user_id: str | None = None, team: str | None = None) -> str:
@@ -127,22 +162,26 @@ def wanted_rows(doc: dict) -> dict[str, dict]:
         after = term
         if shown:
             after_shown = term
-    rows = {}
+    rows, before = {}, None
     for term, shown in reversed(kept):
-        key = row_id(customer_id, term, shown)
-        rows[key] = {"_id": key, "term": term, "customer_id": customer_id, "public": shown}
+        lcp = common_prefix(before, term)
+        key = row_id(customer_id, term, shown, lcp)
+        rows[key] = {"_id": key, "term": term, "customer_id": customer_id, "public": shown,
+                     "lcp": lcp}
+        before = term
     rows.update(share_rows(doc))
     return rows
 
 
 def possible_row_ids(doc: dict) -> set[str]:
-    """Every row a document without the flag may have: one per term, as versions before
-    `wanted_rows` left out the terms that start longer ones wrote them."""
+    """Every row a document without the flag may have: its `wanted_rows`, or one per term
+    without `lcp`, as versions before `wanted_rows` left out the terms that start longer
+    ones, and before rows carried `lcp`, wrote them."""
     if not doc or doc.get("deleted"):
         return set()
     public = set(doc.get("public_terms") or ())
     return {row_id(doc["_id"], term, term in public)
-            for term in doc.get("search_terms") or ()} | set(share_rows(doc))
+            for term in doc.get("search_terms") or ()} | set(wanted_rows(doc))
 
 
 def rows_digest(rows) -> str:
@@ -178,10 +217,22 @@ class TermsRepository:
         self.rows = db[TERMS]
         self.customers = db[CUSTOMERS]
         self.runs = RunsRepository(db)
+        self._walkable = False
 
     def ensure_indexes(self) -> None:
         for keys in TERM_INDEXES:
             self.rows.create_index(keys)
+        present = self.rows.index_information()
+        for name in RETIRED_TERM_INDEXES:
+            if name in present:
+                try:
+                    self.rows.drop_index(name)
+                except OperationFailure:   # the service's other process dropped it first
+                    pass
+        # a database without customers has no rows to rewrite
+        if not self.runs.done(RUNS_FILLED) and not count_matching(self.customers, {},
+                                                                   limit=1):
+            self.runs.mark(RUNS_FILLED, rewritten=0)
 
     # ---- keeping the rows
 
@@ -226,7 +277,10 @@ class TermsRepository:
         document is still the `version` written. Where `before` is unknown, or had its
         own flag (its rows may be behind it), or the flag was not cleared (a later
         write), `sync` reads what is stored instead."""
-        if before is None or before.get(PENDING):
+        if before is None or before.get(PENDING) or before.get(DIGEST) != rows_digest(
+                wanted_rows(before)):
+            # (without its rows' digest the rows are not known to be its `wanted_rows`:
+            # a document of a version before the digest, or before rows carried `lcp`)
             self.sync([customer_id])
             return
         missing, stale = row_changes(before, rows)
@@ -300,6 +354,38 @@ class TermsRepository:
         self.runs.mark(FILLED, filled=filled)
         return filled
 
+    def keep_up(self) -> None:
+        """The periodic job's part: flagged customers synced, then the next part of
+        `fill_runs`."""
+        self.sync_pending()
+        self.fill_runs()
+
+    def fill_runs(self, batch: int = 500, batches: int = RUNS_BATCHES_PER_RUN) -> int:
+        """Once per database, in the background: rewrite the rows of customers stored
+        before rows carried `lcp` (`sync` of each, in `_id` order, up to `batches`
+        batches a call, resumed where the last call stopped). Returns how many
+        customers it synced."""
+        if self.walkable():
+            return 0
+        done, last = 0, self.runs.position(RUNS_FILLED)
+        for _ in range(batches):
+            filter_ = {} if last is None else {"_id": {"$gt": last}}
+            ids = [d["_id"] for d in self.customers.find(filter_, {"_id": 1})
+                   .sort([("_id", 1)]).limit(batch)]
+            if ids:
+                self.sync(ids)
+                done, last = done + len(ids), ids[-1]
+                self.runs.advance(RUNS_FILLED, last)
+            if len(ids) < batch:
+                self.runs.mark(RUNS_FILLED, rewritten=done)
+                break
+        return done
+
+    def walkable(self) -> bool:
+        """Whether every row carries `lcp` (new databases, or `fill_runs` is through)."""
+        self._walkable = self._walkable or self.runs.done(RUNS_FILLED)
+        return self._walkable
+
     def flag_shared(self) -> int:
         """Once per database: flag the customers with shares stored before their share
         rows existed, for `sync_pending` to give them their rows (and their digest).
@@ -339,12 +425,17 @@ class TermsRepository:
         # a term too common is counted from the index, not read: a count is ~1 ms where
         # reading its rows would be the slowest part of the search
         if count_matching(self.rows, found, limit=MATCH_LIMIT + 1) > MATCH_LIMIT:
-            return TermMatches(capped=True)
+            return self._capped(term)
         rows = list(self.rows.find(found, {"customer_id": 1, "public": 1})
                     .limit(MATCH_LIMIT + 1))
         if len(rows) > MATCH_LIMIT:      # rows written since the count
-            return TermMatches(capped=True)
+            return self._capped(term)
         public, private = set(), set()
         for row in rows:
             (public if row.get("public") else private).add(row["customer_id"])
         return TermMatches(public=sorted(public), private=sorted(private - public))
+
+    def _capped(self, term: str) -> TermMatches:
+        customers = (count_matching(self.rows, first_of_run(term)) if self.walkable()
+                     else None)
+        return TermMatches(capped=True, customers=customers)

@@ -19,12 +19,14 @@ from crm_testing import fresh_database, plan_of, uses_an_index
 from crmkit.identity import Identity
 from crmkit.queries import count_matching
 from services.customer import naming, terms_repository
-from services.customer.documents import TERMS_PENDING, customer_doc
+from services.customer.documents import TERMS_DIGEST, TERMS_PENDING, customer_doc
 from services.customer.domain import Customer
 from services.customer.repository import (POOL_FILTERS as POOL_FILTER_KEYS,
                                           CustomerRepository, all_of, customer_filter,
                                           scope_filter, sort_for)
-from services.customer.terms_repository import FILLED, TERMS, prefix_range, wanted_rows
+from services.customer.terms_repository import (FILLED, RUNS_FILLED, TERMS, first_of_run,
+                                                prefix_range, row_id, rows_digest,
+                                                wanted_rows)
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
@@ -162,6 +164,80 @@ def test_a_term_too_common_for_the_index_is_matched_in_full(repo, monkeypatch):
     exact = repo.list_page(ADMIN, {"q": "crm20261123000007", "page": 1, "per_page": 20,
                                    "sort": None}, tz=TZ)
     assert not repo.terms.lookup("crm20261123000007").capped and exact.total == 1
+
+
+COMMON = ["s", "商策", "sc", "科技", "1390", "crm2026", "shangce"]
+
+
+def reference_page(repo, viewer, q: str, sort: str | None, page: int) -> tuple[int, list]:
+    """The total and page of the anchored match on the stored arrays, in the list's order."""
+    reference = all_of([scope_filter(viewer, "all"), *customer_filter(tz=TZ, q=q)])
+    customers = repo.db["customers"]
+    ids = [d["_id"] for d in customers.find(reference, {"_id": 1}).sort(sort_for(sort))]
+    return len(ids), ids[(page - 1) * 20:page * 20]
+
+
+@pytest.mark.parametrize("sort", [None, "name", "-updated_at"])
+def test_a_term_too_common_for_the_index_is_counted_from_its_rows(repo, monkeypatch, sort):
+    """Past MATCH_LIMIT rows an admin's search is counted from the `{term, lcp}` index
+    alone (one row per customer: `first_of_run`) and its page walked along the sort's
+    index; the same total and page as the stored arrays', for the rep (counted in their
+    scope) too."""
+    monkeypatch.setattr(terms_repository, "MATCH_LIMIT", 100)
+    repo.terms.fill_runs()          # loaded before the start: its rows carry lcp already
+    assert repo.terms.walkable()
+    plan = plan_of(repo.db[TERMS], {"find": TERMS, "filter": first_of_run("sc")})
+    assert uses_an_index(plan, "term_1_lcp_1"), plan
+    for q in COMMON:
+        matches = repo.terms.lookup(naming.query_term(q))
+        assert matches.capped, q
+        for viewer in (ADMIN, REP):
+            for page in (1, 2):
+                got = repo.list_page(viewer, {"q": q, "page": page, "per_page": 20,
+                                              "sort": sort}, tz=TZ)
+                total, ids = reference_page(repo, viewer, q, sort, page)
+                assert (got.total, [c.id for c in got.items]) == (total, ids), (q, viewer)
+                if viewer is ADMIN:
+                    assert matches.customers == total, q
+
+
+def test_rows_without_lcp_are_rewritten_in_the_background_and_searched_meanwhile(monkeypatch):
+    """A database whose rows were written before they carried `lcp`: its searches are
+    counted on the stored arrays until `fill_runs` has rewritten every customer's rows
+    (a part per job run, resumed where it stopped); a save meanwhile keeps the rows."""
+    monkeypatch.setattr(terms_repository, "MATCH_LIMIT", 10)
+    db = fresh_database("termsruns")
+    repository = CustomerRepository(db)
+    repository.ensure_indexes()
+    repository.insert_import_chunk("chunk", "runs", [make(n) for n in range(1, 61)], [], NOW)
+    rows = list(db[TERMS].find({"lcp": {"$exists": True}}))
+    db[TERMS].delete_many({})
+    older_rows = [{**{k: v for k, v in row.items() if k != "lcp"}, "_id": row_id(
+        row["customer_id"], row["term"], row["public"])} for row in rows]
+    db[TERMS].insert_many(older_rows)
+    for customer_id in {row["customer_id"] for row in older_rows}:   # and their digests
+        db["customers"].update_one({"_id": customer_id}, {"$set": {TERMS_DIGEST: rows_digest(
+            [row["_id"] for row in older_rows if row["customer_id"] == customer_id])}})
+    db["scheduled_runs"].delete_many({"_id": RUNS_FILLED})
+    older = CustomerRepository(db)
+    older.ensure_indexes()          # a start on that database: customers, rows without lcp
+    assert not older.terms.walkable()
+    query = {"q": "s", "page": 1, "per_page": 20, "sort": None}
+    assert older.terms.lookup("s").capped and older.terms.lookup("s").customers is None
+    assert older.list_page(ADMIN, query, tz=TZ).total == reference_page(
+        older, ADMIN, "s", None, 1)[0] == 60
+    customer = older.get("CRM20261123000008")   # a save that changes no term
+    loaded = customer.version
+    customer.update(ADMIN, {"level": "A"}, now=NOW)
+    older.save(customer, loaded, [])
+    assert "CRM20261123000008" in older.terms.lookup("商策").public
+    assert older.terms.fill_runs(batch=25, batches=1) == 25 and not older.terms.walkable()
+    assert older.terms.fill_runs(batch=25) == 35 and older.terms.walkable()
+    assert not count_matching(db[TERMS], {"lcp": {"$exists": False},
+                                          "term": {"$gte": "\x1f"}})
+    assert older.terms.lookup("s").customers == 60
+    assert older.list_page(ADMIN, query, tz=TZ).total == 60
+    assert older.terms.fill_runs() == 0            # done: nothing more
 
 
 def test_rows_follow_the_document_and_are_repaired_from_the_flag(repo):

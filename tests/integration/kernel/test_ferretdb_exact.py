@@ -164,3 +164,20 @@ def test_an_array_stored_later_is_matched(collection):
     later.insert_one({"_id": "c", "owner_id": ["u-2", "u-3"], "deleted": False})
     assert count_matching(later, {"owner_id": "u-3", "deleted": False}) == 1
     assert ids(later.find({"owner_id": "u-3"}).sort([("deleted", 1), ("_id", 1)])) == ["c"]
+
+
+def test_an_object_id_inserted_after_a_sorted_page_is_sorted_as_mongodb_sorts_it():
+    """Whether any `_id` has a type with sort rules of its own is remembered per
+    collection as of its newest document (exact.go `complexIDs`): a document inserted
+    later is asked about again. {a: 9} sorts before {a: 10} (their JSON text the other
+    way round)."""
+    collection = fresh_database("exactids")["docs"]
+    collection.create_index([("x", 1), ("_id", 1)])
+    collection.insert_many([{"_id": f"s-{i}", "x": 1} for i in range(3)])
+    sort = [("x", 1), ("_id", 1)]
+    assert ids(collection.find({"x": 1}).sort(sort).limit(10)) == ["s-0", "s-1", "s-2"]
+    collection.insert_one({"_id": {"a": 10}, "x": 1})
+    collection.insert_one({"_id": {"a": 9}, "x": 1})
+    expected = ["s-0", "s-1", "s-2", {"a": 9}, {"a": 10}]
+    assert ids(collection.find({"x": 1}).sort(sort).limit(10)) == expected
+    assert ids(collection.find(undecided({"x": 1})).sort(sort).limit(10)) == expected

@@ -5,8 +5,8 @@ from __future__ import annotations
 from customer_fixtures import REP, make_customer
 
 from services.customer.documents import customer_doc
-from services.customer.terms_repository import (possible_row_ids, row_changes, row_id,
-                                                rows_digest, wanted_rows)
+from services.customer.terms_repository import (first_of_run, possible_row_ids, row_changes,
+                                                row_id, rows_digest, wanted_rows)
 
 
 def doc(search, public=(), **extra) -> dict:
@@ -21,7 +21,8 @@ def terms_of(rows: dict) -> dict[str, bool]:
 def test_a_term_starting_a_longer_one_as_public_has_no_row():
     rows = wanted_rows(doc(["sc", "sckj", "138", "13812", "商策"], public=["sc", "sckj"]))
     assert terms_of(rows) == {"sckj": True, "13812": False, "商策": False}
-    assert all(key == row_id("c1", row["term"], row["public"]) for key, row in rows.items())
+    assert all(key == row_id("c1", row["term"], row["public"], row["lcp"])
+               for key, row in rows.items())
 
 
 def test_a_public_term_keeps_its_row_when_only_a_private_one_is_longer():
@@ -78,27 +79,55 @@ def test_the_difference_inserts_the_new_rows_and_deletes_the_stale_ones():
     after = wanted_rows(doc(["abd", "shared"], public=["abd"]))
     missing, stale = row_changes(before, after)
     assert terms_of({r["_id"]: r for r in missing}) == {"abd": True}
-    assert stale == [row_id("c1", "abc", True)]
-    # the same terms: nothing to write
-    assert row_changes(before, wanted_rows(before)) == ([], [])
+    # "shared" keeps its row; the ids of rows before they carried `lcp` go too
+    assert stale == sorted([row_id("c1", "abc", True, 0), row_id("c1", "abc", True),
+                            row_id("c1", "shared", False)])
+    # the same terms: nothing to insert
+    assert row_changes(before, wanted_rows(before))[0] == []
 
 
 def test_the_difference_deletes_rows_an_earlier_version_wrote_for_shorter_terms():
-    """Before `wanted_rows` left them out, every term had a row: a document without the
-    flag may have those, and a change deletes them with the rest."""
+    """Before `wanted_rows` left them out (and before rows carried `lcp`), every term had
+    a row: a document without the flag may have those, and a change deletes them too."""
     before = doc(["sc", "sckj"], public=["sc", "sckj"])
     missing, stale = row_changes(before, wanted_rows(doc(["hx", "hxmy"], ["hx", "hxmy"])))
     assert [r["term"] for r in missing] == ["hxmy"]
-    assert stale == sorted([row_id("c1", "sc", True), row_id("c1", "sckj", True)])
+    assert stale == sorted([row_id("c1", "sc", True), row_id("c1", "sckj", True),
+                            *wanted_rows(before)])
     # the customer deleted: every row it may have goes
     assert row_changes(before, {}) == ([], stale)
+
+
+def test_a_prefix_finds_one_row_per_customer_and_a_changed_neighbour_is_a_new_row():
+    """`first_of_run`: of a customer's rows whose terms start with a prefix, exactly one
+    has fewer leading characters in common with the term before it than the prefix has;
+    random terms over a small alphabet, so that many share prefixes."""
+    import random
+
+    randomness = random.Random(3)
+    for _ in range(300):
+        terms = {"".join(randomness.choice("ab科") for _ in range(randomness.randint(1, 5)))
+                 for _ in range(randomness.randint(1, 25))}
+        public = {t for t in terms if randomness.random() < 0.5}
+        rows = list(wanted_rows(doc(sorted(terms), sorted(public))).values())
+        for prefix in {t[:n] for t in terms for n in range(1, len(t) + 1)} | {"b科b"}:
+            where = first_of_run(prefix)
+            first = [r for r in rows if r["lcp"] < where["lcp"]["$lt"]
+                     and r["term"].startswith(prefix)]
+            wanted = any(t.startswith(prefix) for t in terms)
+            assert len(first) == (1 if wanted else 0), (prefix, terms, public)
+    # a term whose neighbour changed has another `lcp`: another row
+    before = doc(["abc", "abd"], public=["abd"])
+    missing, stale = row_changes(before, wanted_rows(doc(["abd"], public=["abd"])))
+    assert [(r["term"], r["lcp"]) for r in missing] == [("abd", 0)]
+    assert set(wanted_rows(before)) <= set(stale)
 
 
 def test_a_term_turned_private_is_a_new_row():
     before = doc(["abc"], public=["abc"])
     missing, stale = row_changes(before, wanted_rows(doc(["abc"])))
     assert [(r["term"], r["public"]) for r in missing] == [("abc", False)]
-    assert stale == [row_id("c1", "abc", True)]
+    assert stale == sorted([row_id("c1", "abc", True), *wanted_rows(before)])
 
 
 def test_the_rows_are_those_no_longer_term_at_least_as_public_starts():
@@ -134,5 +163,6 @@ def test_each_grantee_of_a_share_is_a_row_no_search_reaches():
     assert rows_digest(rows) != rows_digest(wanted_rows(doc(["abc"])))
     missing, stale = row_changes(shared, wanted_rows(doc(["abc"], shared_with=["u2"])))
     assert missing == [] and set(stale) == {row_id("c1", share_term(user_id="u1"), False),
-                                            row_id("c1", share_term(team="east/a"), False)}
+                                            row_id("c1", share_term(team="east/a"), False),
+                                            row_id("c1", "abc", False)}   # (without lcp)
     assert wanted_rows({**shared, "deleted": True}) == {}
