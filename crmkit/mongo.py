@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 
 import pymongo
+import pymongo.errors
 
 _clients: dict[str, pymongo.MongoClient] = {}
 _clients_lock = threading.Lock()
@@ -24,3 +25,15 @@ def mongo_client(url: str) -> pymongo.MongoClient:
 
 def get_database(url: str, name: str):
     return mongo_client(url)[name]
+
+
+def drop_indexes(collection, names) -> None:
+    """Drop the indexes named `names` that `collection` has (retired ones, at start); the
+    service's other process may drop one first."""
+    present = collection.index_information()
+    for name in names:
+        if name in present:
+            try:
+                collection.drop_index(name)
+            except pymongo.errors.OperationFailure:
+                pass

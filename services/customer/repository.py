@@ -22,7 +22,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from pymongo import ReturnDocument
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import DuplicateKeyError
 
 from crmkit import nesting
 from crmkit.bus.idempotent import SEEN, apply_once
@@ -30,6 +30,7 @@ from crmkit.bus.outbox import (PENDING, notify_outbox, outbox_fields, pending_en
                                with_outbox)
 from crmkit.clock import utcnow
 from crmkit.errors import VersionConflict
+from crmkit.mongo import drop_indexes
 from crmkit.pagination import sort_spec
 from crmkit.queries import all_of, count_matching
 from crmkit.visibility import (shared_clauses, team_ancestors, team_subtree_filter,
@@ -283,13 +284,7 @@ class CustomerRepository:
         self.terms.fill()             # once: customers stored before the search rows
         self.terms.flag_shared()      # once: customers shared before their share rows
         self.terms.sync_pending()     # customers written while no process synced them
-        present = self.customers.index_information()
-        for name in RETIRED_INDEXES:
-            if name in present:
-                try:
-                    self.customers.drop_index(name)
-                except OperationFailure:   # the service's other process dropped it first
-                    pass
+        drop_indexes(self.customers, RETIRED_INDEXES)
         self.names.ensure_indexes()
         self.imports.create_index([("state", 1), ("created_at", 1)])
 

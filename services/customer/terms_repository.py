@@ -45,8 +45,9 @@ import hashlib
 import os
 from dataclasses import dataclass, field
 
-from pymongo.errors import BulkWriteError, OperationFailure
+from pymongo.errors import BulkWriteError
 
+from crmkit.mongo import drop_indexes
 from crmkit.queries import count_matching
 
 from services.customer.documents import TERMS_DIGEST as DIGEST
@@ -222,13 +223,7 @@ class TermsRepository:
     def ensure_indexes(self) -> None:
         for keys in TERM_INDEXES:
             self.rows.create_index(keys)
-        present = self.rows.index_information()
-        for name in RETIRED_TERM_INDEXES:
-            if name in present:
-                try:
-                    self.rows.drop_index(name)
-                except OperationFailure:   # the service's other process dropped it first
-                    pass
+        drop_indexes(self.rows, RETIRED_TERM_INDEXES)
         # a database without customers has no rows to rewrite
         if not self.runs.done(RUNS_FILLED) and not count_matching(self.customers, {},
                                                                    limit=1):
