@@ -451,7 +451,9 @@ class CustomerRepository:
                 clauses.append(matched_clause(matches))
             return all_of(clauses), None
         rest = all_of([scope, *customer_filter(tz=tz, **{**query, "q": None})])
-        return all_of(clauses), matches.customers if rest == EVERY_CUSTOMER else None
+        if rest != EVERY_CUSTOMER:
+            return all_of(clauses), None
+        return all_of(clauses), self.terms.count_customers(naming.query_term(query["q"]))
 
     def pool_filter(self, viewer, query: dict, *, tz: ZoneInfo) -> dict:
         """What GET /pool selects: a filter or search reading a private field finds only

@@ -89,9 +89,6 @@ class TermMatches:
     public: list[str] = field(default_factory=list)
     private: list[str] = field(default_factory=list)
     capped: bool = False
-    # when capped: how many customers have such a term, public or private (from the
-    # index alone), or None while rows without `lcp` are left (`walkable`)
-    customers: int | None = None
 
 
 def prefix_range(term: str) -> dict:
@@ -420,17 +417,17 @@ class TermsRepository:
         # a term too common is counted from the index, not read: a count is ~1 ms where
         # reading its rows would be the slowest part of the search
         if count_matching(self.rows, found, limit=MATCH_LIMIT + 1) > MATCH_LIMIT:
-            return self._capped(term)
+            return TermMatches(capped=True)
         rows = list(self.rows.find(found, {"customer_id": 1, "public": 1})
                     .limit(MATCH_LIMIT + 1))
         if len(rows) > MATCH_LIMIT:      # rows written since the count
-            return self._capped(term)
+            return TermMatches(capped=True)
         public, private = set(), set()
         for row in rows:
             (public if row.get("public") else private).add(row["customer_id"])
         return TermMatches(public=sorted(public), private=sorted(private - public))
 
-    def _capped(self, term: str) -> TermMatches:
-        customers = (count_matching(self.rows, first_of_run(term)) if self.walkable()
-                     else None)
-        return TermMatches(capped=True, customers=customers)
+    def count_customers(self, term: str) -> int | None:
+        """How many customers have a term starting with `term`, public or private (from
+        the index alone: `first_of_run`); None while rows without `lcp` are left."""
+        return count_matching(self.rows, first_of_run(term)) if self.walkable() else None
