@@ -42,7 +42,8 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
                           handlers.recover_imports),
               # customers written without their search rows (a bulk import, a crash):
               # a search syncs what is left too, this keeps that short; and, once, rows
-              # written before they carried `lcp` rewritten in the background
+              # of an older format (without `lcp`, `lcp_public`) rewritten in the
+              # background
               PeriodicJob("customer-search-rows", SEARCH_ROWS_SECONDS,
                           lambda _now: repository.terms.keep_up())],
         stores=(repository, directory, files),

@@ -36,7 +36,7 @@ from crmkit.queries import all_of, count_matching
 from crmkit.visibility import (shared_clauses, team_ancestors, team_subtree_filter,
                                visibility_filter)
 
-from services.customer import naming
+from services.customer import naming, terms_repository
 from services.customer.access import PUBLIC_FIELDS
 from services.customer.documents import (TERMS_DIGEST, TERMS_PENDING, customer_doc,
                                          customer_from, interaction_doc, interaction_from)
@@ -419,9 +419,9 @@ class CustomerRepository:
     def pool_page(self, viewer, query: dict, *, tz: ZoneInfo) -> Page:
         """A page of every customer's public view (GET /pool): sorted by public fields
         only."""
-        return self._page(self.pool_filter(viewer, query, tz=tz),
-                          sort=sort_for(query.get("sort"), PUBLIC_SORTABLE),
-                          page=query["page"], per_page=query["per_page"])
+        filter_, total = self._pool_query(viewer, query, tz=tz)
+        return self._page(filter_, sort=sort_for(query.get("sort"), PUBLIC_SORTABLE),
+                          page=query["page"], per_page=query["per_page"], total=total)
 
     def scope(self, viewer, scope: str) -> dict:
         """`scope_filter`, the customers shared with the caller named by number (found
@@ -458,15 +458,70 @@ class CustomerRepository:
     def pool_filter(self, viewer, query: dict, *, tz: ZoneInfo) -> dict:
         """What GET /pool selects: a filter or search reading a private field finds only
         those `viewer` sees in full."""
+        return self._pool_query(viewer, query, tz=tz)[0]
+
+    def _pool_query(self, viewer, query: dict, *, tz: ZoneInfo) -> tuple[dict, int | None]:
+        """`pool_filter`, and how many customers it selects where the search index
+        counts that: a term too common for the index's bounded answer with no other
+        filter (`_pool_total`). Its page is walked along the sort's index."""
         matches, query = self._search(query)
         # read only by a search and the follow-up filter (two queries of the share rows
         # saved on every other pool page); otherwise what matches nothing, to fail closed
         reads_private = matches is not None or query.get("q") or query.get("no_followup_since")
         visible = self.scope(viewer, "all") if reads_private else NOTHING
+        term = naming.query_term(query.get("q"))
+        if matches is not None and matches.capped:
+            matches = self._pool_matches(term, visible) or matches
+            if not matches.capped:
+                query = {**query, "q": None}
         clauses = customer_filter(tz=tz, visible=visible, **query)
-        if matches is not None and not matches.capped:
-            clauses.append(matched_clause(matches, visible=visible))
+        if matches is None or not matches.capped:
+            if matches is not None:
+                clauses.append(matched_clause(matches, visible=visible))
+            return all_of(clauses), None
+        if customer_filter(tz=tz, visible=visible, **{**query, "q": None}) != [EVERY_CUSTOMER]:
+            return all_of(clauses), None
+        return all_of(clauses), self._pool_total(term, visible)
+
+    def _pool_matches(self, term: str, visible: dict) -> TermMatches | None:
+        """The pool's answer to a term past the index's bound, by number, where it is
+        still small: few customers have a public term for it (a phone's digits are
+        private) and few of those the caller sees have only a private one. None for an
+        admin (who sees every customer: the private part is every match)."""
+        if visible == {}:
+            return None
+        public = self.terms.public_customers(term)
+        if public is None:
+            return None
+        private = [doc["_id"] for doc in self.customers.find(
+            self._found_privately(term, visible), {"_id": 1}).limit(
+            terms_repository.MATCH_LIMIT + 1)]
+        if len(private) > terms_repository.MATCH_LIMIT:
+            return None
+        return TermMatches(public=public, private=private)
+
+    def _found_privately(self, term: str, visible: dict) -> dict:
+        """The customers of `visible` with a private term starting with `term` and no
+        public one: among the few with a private row where they are few."""
+        prefix = {"$regex": "^" + re.escape(term)}
+        clauses = [EVERY_CUSTOMER, visible, {"search_terms": prefix},
+                   {"$nor": [{"public_terms": prefix}]}]
+        candidates = self.terms.private_customers(term)
+        if candidates is not None:
+            clauses.insert(0, {"number": {"$in": candidates}})
         return all_of(clauses)
+
+    def _pool_total(self, term: str, visible: dict) -> int | None:
+        """How many customers the pool's `q` finds (no other filter): those with a public
+        term starting with `term`, counted from the search index, and those of `visible`
+        found only by a private one. None where the index cannot count (rows of an older
+        format left)."""
+        if visible == {}:     # the caller sees every customer: a term of any kind
+            return self.terms.count_customers(term)
+        public = self.terms.count_customers(term, public=True)
+        if public is None:
+            return None
+        return public + count_matching(self.customers, self._found_privately(term, visible))
 
     def _search(self, query: dict) -> tuple[TermMatches | None, dict]:
         """The search index's answer to `q` and the rest of the query (without `q`);

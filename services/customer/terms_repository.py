@@ -29,9 +29,12 @@ A prefix may match several rows of one customer (s: shangce, sckj); each row car
 `lcp`, how many leading characters its term shares with the customer's term before it in
 sorted order. A customer's terms starting with t lie next to each other in that order and
 only the first of them has `lcp` < len(t), so the customers with a term starting with t
-are counted from the index `{term, lcp}` alone, one row each (`first_of_run`), however
-common t is. Rows written before `lcp` existed are rewritten once, in the background
-(`fill_runs`); until then such a count is not taken (`walkable`).
+are counted from the index `{term, lcp, lcp_public}` alone, one row each
+(`first_of_run`), however common t is. A public row also carries `lcp_public`, the same
+among the customer's public rows only: the customers the pool's `q` finds by a public
+term are counted the same way (`first_of_run(t, public=True)`). Rows written before they
+carried both are rewritten once, in the background (`fill_runs`); until then such a
+count is not taken (`walkable`).
 
 The same rows index the customer's shares (`shared_with`, `shared_teams`, arrays too):
 one row per grantee under a term no search can reach (`share_term`: a control
@@ -58,13 +61,15 @@ from services.customer.runs_repository import RunsRepository
 TERMS = "customer_terms"
 FILLED = "migration:customer_terms"
 SHARES_FILLED = "migration:customer_share_rows"
-# rows written before they carried `lcp`: rewritten once, a few batches per job run
-RUNS_FILLED = "migration:customer_term_runs"
+# rows written before they carried `lcp` and `lcp_public`: rewritten once, a few batches
+# per job run (it succeeded "migration:customer_term_runs", of rows without `lcp_public`)
+RUNS_FILLED = "migration:customer_term_public_runs"
 RUNS_BATCHES_PER_RUN = 10
-# {term, lcp}: the rows of a prefix a range of it, and their customers counted from it
-# alone (`first_of_run`); it replaced {term} (as costly to keep as {term} alone was)
-TERM_INDEXES = ([("term", 1), ("lcp", 1)], [("customer_id", 1)])
-RETIRED_TERM_INDEXES = ("term_1",)
+# {term, lcp, lcp_public}: the rows of a prefix a range of it, and their customers
+# counted from it alone (`first_of_run`); it replaced {term} (as costly to keep as {term}
+# alone was), then {term, lcp}
+TERM_INDEXES = ([("term", 1), ("lcp", 1), ("lcp_public", 1)], [("customer_id", 1)])
+RETIRED_TERM_INDEXES = ("term_1", "term_1_lcp_1")
 # A search reads at most this many rows through the index (counted first from the
 # index alone), so finds at most this many customers: a prefix may match several terms
 # of one customer (s: shangce, sckj). A term more common than that (one letter, 科技
@@ -102,12 +107,15 @@ def prefix_range(term: str) -> dict:
     return {"$gte": term, "$lt": term[:-1] + chr(last)}
 
 
-def row_id(customer_id: str, term: str, public: bool, lcp: int | None = None) -> str:
+def row_id(customer_id: str, term: str, public: bool, lcp: int | None = None,
+           lcp_public: int | None = None) -> str:
     """A row's id is its content (a row whose `lcp` changed is another row), so the
-    difference of two documents' rows is the difference of their ids. Without `lcp`: the
-    id rows had before they carried it."""
+    difference of two documents' rows is the difference of their ids. Without `lcp` or
+    `lcp_public`: the ids rows had before they carried them."""
     key = f"{customer_id}\x1f{'p' if public else 's'}\x1f{term}"
-    return key if lcp is None else f"{key}\x1f{lcp}"
+    if lcp is not None:
+        key = f"{key}\x1f{lcp}"
+    return key if lcp_public is None else f"{key}\x1f{lcp_public}"
 
 
 def common_prefix(before: str | None, term: str) -> int:
@@ -117,10 +125,11 @@ def common_prefix(before: str | None, term: str) -> int:
     return len(os.path.commonprefix([before, term]))
 
 
-def first_of_run(term: str) -> dict:
-    """One row of each customer with a term starting with `term`: the first of its run
-    (module docstring), counted from the index {term, lcp}."""
-    return {"term": prefix_range(term), "lcp": {"$lt": len(term)}}
+def first_of_run(term: str, *, public: bool = False) -> dict:
+    """One row of each customer with a term (with `public`, a public term) starting with
+    `term`: the first of its run (module docstring), counted from the index alone."""
+    return {"term": prefix_range(term),
+            "lcp_public" if public else "lcp": {"$lt": len(term)}}
 
 
 def share_term(*, user_id: str | None = None, team: str | None = None) -> str:
@@ -160,26 +169,33 @@ def wanted_rows(doc: dict) -> dict[str, dict]:
         after = term
         if shown:
             after_shown = term
-    rows, before = {}, None
+    rows, before, before_shown = {}, None, None
     for term, shown in reversed(kept):
-        lcp = common_prefix(before, term)
-        key = row_id(customer_id, term, shown, lcp)
-        rows[key] = {"_id": key, "term": term, "customer_id": customer_id, "public": shown,
-                     "lcp": lcp}
+        row = {"term": term, "customer_id": customer_id, "public": shown,
+               "lcp": common_prefix(before, term)}
+        if shown:
+            row["lcp_public"] = common_prefix(before_shown, term)
+            before_shown = term
+        key = row_id(customer_id, term, shown, row["lcp"], row.get("lcp_public"))
+        rows[key] = {"_id": key, **row}
         before = term
     rows.update(share_rows(doc))
     return rows
 
 
 def possible_row_ids(doc: dict) -> set[str]:
-    """Every row a document without the flag may have: its `wanted_rows`, or one per term
+    """Every row a document without the flag may have: its `wanted_rows`; one per term
     without `lcp`, as versions before `wanted_rows` left out the terms that start longer
-    ones, and before rows carried `lcp`, wrote them."""
+    ones, and before rows carried `lcp`, wrote them; its rows without `lcp_public`, as
+    versions before public rows carried it wrote them."""
     if not doc or doc.get("deleted"):
         return set()
     public = set(doc.get("public_terms") or ())
-    return {row_id(doc["_id"], term, term in public)
-            for term in doc.get("search_terms") or ()} | set(wanted_rows(doc))
+    wanted = wanted_rows(doc)
+    return ({row_id(doc["_id"], term, term in public)
+             for term in doc.get("search_terms") or ()} | set(wanted) |
+            {row_id(doc["_id"], row["term"], row["public"], row["lcp"])
+             for row in wanted.values() if "lcp" in row})
 
 
 def rows_digest(rows) -> str:
@@ -246,8 +262,8 @@ class TermsRepository:
                                                          {"_id": 1})}
             stale = sorted(have - set(wanted))
             missing = [row for key, row in wanted.items() if key not in have]
-            if stale:
-                self.rows.delete_many({"_id": {"$in": stale}})
+            if stale:   # narrowed by the customers' index: `_id $in` alone read every row
+                self.rows.delete_many({"customer_id": {"$in": ids}, "_id": {"$in": stale}})
             self._insert(missing)
             changed += len({r["customer_id"] for r in missing} |
                            {key.split("\x1f", 1)[0] for key in stale})
@@ -374,7 +390,8 @@ class TermsRepository:
         return done
 
     def walkable(self) -> bool:
-        """Whether every row carries `lcp` (new databases, or `fill_runs` is through)."""
+        """Whether every row carries `lcp`, and every public one `lcp_public` (new
+        databases, or `fill_runs` is through)."""
         self._walkable = self._walkable or self.runs.done(RUNS_FILLED)
         return self._walkable
 
@@ -413,21 +430,46 @@ class TermsRepository:
         """The customers with a term starting with `term`; none and `capped` when more
         than MATCH_LIMIT rows have one."""
         self._catch_up()
-        found = {"term": prefix_range(term)}
-        # a term too common is counted from the index, not read: a count is ~1 ms where
-        # reading its rows would be the slowest part of the search
-        if count_matching(self.rows, found, limit=MATCH_LIMIT + 1) > MATCH_LIMIT:
-            return TermMatches(capped=True)
-        rows = list(self.rows.find(found, {"customer_id": 1, "public": 1})
-                    .limit(MATCH_LIMIT + 1))
-        if len(rows) > MATCH_LIMIT:      # rows written since the count
+        rows = self._bounded({"term": prefix_range(term)}, {"customer_id": 1, "public": 1})
+        if rows is None:
             return TermMatches(capped=True)
         public, private = set(), set()
         for row in rows:
             (public if row.get("public") else private).add(row["customer_id"])
         return TermMatches(public=sorted(public), private=sorted(private - public))
 
-    def count_customers(self, term: str) -> int | None:
-        """How many customers have a term starting with `term`, public or private (from
-        the index alone: `first_of_run`); None while rows without `lcp` are left."""
-        return count_matching(self.rows, first_of_run(term)) if self.walkable() else None
+    def count_customers(self, term: str, *, public: bool = False) -> int | None:
+        """How many customers have a term starting with `term`, public or private (with
+        `public`, a public one), from the index alone (`first_of_run`); None while rows
+        without `lcp` are left."""
+        if not self.walkable():
+            return None
+        return count_matching(self.rows, first_of_run(term, public=public))
+
+    def public_customers(self, term: str) -> list[str] | None:
+        """The customers with a public term starting with `term` (one row each:
+        `first_of_run`); None past MATCH_LIMIT, or while rows without `lcp_public` are
+        left."""
+        if not self.walkable():
+            return None
+        rows = self._bounded(first_of_run(term, public=True), {"customer_id": 1})
+        return None if rows is None else sorted(row["customer_id"] for row in rows)
+
+    def private_customers(self, term: str) -> list[str] | None:
+        """The customers with a private row starting with `term` (among them all whom
+        only a private term of theirs finds: module docstring); None past MATCH_LIMIT
+        rows, or while rows without `lcp_public` are left."""
+        if not self.walkable():
+            return None
+        rows = self._bounded({"term": prefix_range(term), "lcp_public": None},
+                             {"customer_id": 1})
+        return None if rows is None else sorted({row["customer_id"] for row in rows})
+
+    def _bounded(self, filter_: dict, projection: dict) -> list[dict] | None:
+        """The rows `filter_` selects; None past MATCH_LIMIT. Too many are counted from
+        the index, not read: a count is ~1 ms where reading the rows would be the
+        slowest part of the search."""
+        if count_matching(self.rows, filter_, limit=MATCH_LIMIT + 1) > MATCH_LIMIT:
+            return None
+        rows = list(self.rows.find(filter_, projection).limit(MATCH_LIMIT + 1))
+        return None if len(rows) > MATCH_LIMIT else rows     # (or rows written since)

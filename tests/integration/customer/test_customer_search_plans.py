@@ -22,8 +22,8 @@ from services.customer import naming, terms_repository
 from services.customer.documents import TERMS_DIGEST, TERMS_PENDING, customer_doc
 from services.customer.domain import Customer
 from services.customer.repository import (POOL_FILTERS as POOL_FILTER_KEYS,
-                                          CustomerRepository, all_of, customer_filter,
-                                          scope_filter, sort_for)
+                                          PUBLIC_SORTABLE, CustomerRepository, all_of,
+                                          customer_filter, scope_filter, sort_for)
 from services.customer.terms_repository import (FILLED, RUNS_FILLED, TERMS, first_of_run,
                                                 prefix_range, row_id, rows_digest,
                                                 wanted_rows)
@@ -32,6 +32,10 @@ TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 ADMIN = Identity("admin", "admin", "Admin", "admin", "east", "east")
 REP = Identity("rep-n", "rep-n", "Rep", "rep", "north/beijing/team-1", "north")
+# REP's colleague, their supervisor and manager (the pool's searches, each in its scope)
+PEER = Identity("rep-p", "rep-p", "Peer", "rep", "north/beijing/team-1", "north")
+SUPERVISOR = Identity("sup-n", "sup-n", "Sup", "supervisor", "north/beijing", "north")
+MANAGER = Identity("mgr-n", "mgr-n", "Mgr", "manager", "north", "north")
 INDUSTRIES = ["软件", "制造", "零售", "教育", "医疗", "能源", "物流", "金融"]
 STATUSES = ["potential", "intent", "deal", "lost"]
 WORDS = ["商策", "华信", "云帆", "浦江", "申远", "绿源", "西溪", "钱塘"]
@@ -179,7 +183,7 @@ def reference_page(repo, viewer, q: str, sort: str | None, page: int) -> tuple[i
 
 @pytest.mark.parametrize("sort", [None, "name", "-updated_at"])
 def test_a_term_too_common_for_the_index_is_counted_from_its_rows(repo, monkeypatch, sort):
-    """Past MATCH_LIMIT rows an admin's search is counted from the `{term, lcp}` index
+    """Past MATCH_LIMIT rows an admin's search is counted from the search rows' index
     alone (one row per customer: `first_of_run`) and its page walked along the sort's
     index; the same total and page as the stored arrays', for the rep (counted in their
     scope) too."""
@@ -187,7 +191,7 @@ def test_a_term_too_common_for_the_index_is_counted_from_its_rows(repo, monkeypa
     repo.terms.fill_runs()          # loaded before the start: its rows carry lcp already
     assert repo.terms.walkable()
     plan = plan_of(repo.db[TERMS], {"find": TERMS, "filter": first_of_run("sc")})
-    assert uses_an_index(plan, "term_1_lcp_1"), plan
+    assert uses_an_index(plan, "term_1_lcp_1_lcp_public_1"), plan
     for q in COMMON:
         matches = repo.terms.lookup(naming.query_term(q))
         assert matches.capped, q
@@ -201,10 +205,68 @@ def test_a_term_too_common_for_the_index_is_counted_from_its_rows(repo, monkeypa
                     assert repo.terms.count_customers(naming.query_term(q)) == total, q
 
 
-def test_rows_without_lcp_are_rewritten_in_the_background_and_searched_meanwhile(monkeypatch):
-    """A database whose rows were written before they carried `lcp`: its searches are
-    counted on the stored arrays until `fill_runs` has rewritten every customer's rows
-    (a part per job run, resumed where it stopped); a save meanwhile keeps the rows."""
+def own_customers(repo) -> list[Customer]:
+    """PEER's customers, found by 商策 and 1390 only through a contact (private terms)."""
+    owned = []
+    for n in range(6001, 6004):
+        number = f"CRM20261123{n:06d}"
+        owned.append(Customer.create(PEER, {
+            "name": f"云帆物流专营{n}有限公司", "industry": "物流", "status": "intent",
+            "primary_contact": {"name": "商策联络人", "phone": f"1390000{n:04d}"}},
+            customer_id=number, number=number, contact_id=f"k{n}", now=NOW))
+    repo.insert_import_chunk("chunk-peer", "plans", owned, [], NOW)
+    return owned
+
+
+POOL_SEARCHES = [("s", ADMIN, None), ("s", REP, None), ("crm2026", MANAGER, None),
+                 *(("商策", viewer, sort) for viewer in (ADMIN, REP, PEER, SUPERVISOR, MANAGER)
+                   for sort in (None, "name")),
+                 *(("1390", viewer, None) for viewer in (REP, PEER, SUPERVISOR, MANAGER))]
+
+
+def test_a_term_too_common_for_the_index_is_counted_for_the_pool(repo, monkeypatch):
+    """The pool's search for a term past MATCH_LIMIT rows (public: s; public and
+    private: 商策; private: 1390; a number): its total is the customers with a public
+    term for it (counted from the search rows' index) and those the caller sees found
+    only by a private one, or the few it finds named by number; its page walked along
+    the sort's index; the same total and page as the stored arrays', for every role."""
+    monkeypatch.setattr(terms_repository, "MATCH_LIMIT", 100)
+    repo.terms.fill_runs()
+    if not repo.customers.find_one({"_id": "CRM20261123006001"}):
+        own_customers(repo)
+    assert repo.terms.private_customers("商策") is not None       # few: those named
+    assert repo.terms.private_customers("1390") is None           # every phone
+    plan = plan_of(repo.db[TERMS], {"find": TERMS, "filter": first_of_run("sc", public=True)})
+    assert uses_an_index(plan, "term_1_lcp_1_lcp_public_1"), plan
+    for q, viewer, sort in POOL_SEARCHES:
+        assert repo.terms.lookup(naming.query_term(q)).capped, q
+        reference = all_of(customer_filter(tz=TZ, visible=scope_filter(viewer, "all"), q=q))
+        ids = [d["_id"] for d in repo.customers.find(reference, {"_id": 1}).sort(
+            sort_for(sort, PUBLIC_SORTABLE))]
+        # counted from the index, or the few found named by number: not the arrays
+        filter_, total = repo._pool_query(viewer, {"q": q}, tz=TZ)
+        assert total == len(ids) or "_terms" not in str(filter_), (q, viewer.user_id)
+        for page in (1, 2):
+            got = repo.pool_page(viewer, {"q": q, "page": page, "per_page": 20,
+                                          "sort": sort}, tz=TZ)
+            assert (got.total, [c.id for c in got.items]) == (
+                len(ids), ids[(page - 1) * 20:page * 20]), (q, viewer.user_id, sort, page)
+    # the colleague's own customers are found by their contacts, for them and above only
+    found = {viewer.user_id: {c.id for c in repo.pool_page(viewer, {
+        "q": "商策联络", "page": 1, "per_page": 100, "sort": None}, tz=TZ).items}
+        for viewer in (REP, PEER, SUPERVISOR)}
+    assert found == {"rep-n": set(), "rep-p": {"CRM20261123006001", "CRM20261123006002",
+                                               "CRM20261123006003"},
+                     "sup-n": found["rep-p"]}
+
+
+@pytest.mark.parametrize("carried", [(), ("lcp",)], ids=["no_lcp", "no_lcp_public"])
+def test_rows_of_an_older_format_are_rewritten_in_the_background_and_searched_meanwhile(
+        monkeypatch, carried):
+    """A database whose rows were written before they carried `lcp` (or `lcp_public`):
+    its searches are counted on the stored arrays until `fill_runs` has rewritten every
+    customer's rows (a part per job run, resumed where it stopped); a save meanwhile
+    keeps the rows."""
     monkeypatch.setattr(terms_repository, "MATCH_LIMIT", 10)
     db = fresh_database("termsruns")
     repository = CustomerRepository(db)
@@ -212,8 +274,10 @@ def test_rows_without_lcp_are_rewritten_in_the_background_and_searched_meanwhile
     repository.insert_import_chunk("chunk", "runs", [make(n) for n in range(1, 61)], [], NOW)
     rows = list(db[TERMS].find({"lcp": {"$exists": True}}))
     db[TERMS].delete_many({})
-    older_rows = [{**{k: v for k, v in row.items() if k != "lcp"}, "_id": row_id(
-        row["customer_id"], row["term"], row["public"])} for row in rows]
+    older_rows = [{**{k: v for k, v in row.items() if k not in ("lcp", "lcp_public")},
+                   **{k: row[k] for k in carried}, "_id": row_id(
+        row["customer_id"], row["term"], row["public"], *(row[k] for k in carried))}
+        for row in rows]
     db[TERMS].insert_many(older_rows)
     for customer_id in {row["customer_id"] for row in older_rows}:   # and their digests
         db["customers"].update_one({"_id": customer_id}, {"$set": {TERMS_DIGEST: rows_digest(
@@ -224,6 +288,8 @@ def test_rows_without_lcp_are_rewritten_in_the_background_and_searched_meanwhile
     assert not older.terms.walkable()
     query = {"q": "s", "page": 1, "per_page": 20, "sort": None}
     assert older.terms.lookup("s").capped and older.terms.count_customers("s") is None
+    assert older.terms.private_customers("s") is None
+    assert older.pool_page(REP, query, tz=TZ).total == 60
     assert older.list_page(ADMIN, query, tz=TZ).total == reference_page(
         older, ADMIN, "s", None, 1)[0] == 60
     customer = older.get("CRM20261123000008")   # a save that changes no term
@@ -235,8 +301,11 @@ def test_rows_without_lcp_are_rewritten_in_the_background_and_searched_meanwhile
     assert older.terms.fill_runs(batch=25) == 35 and older.terms.walkable()
     assert not count_matching(db[TERMS], {"lcp": {"$exists": False},
                                           "term": {"$gte": "\x1f"}})
+    assert not count_matching(db[TERMS], {"lcp_public": {"$exists": False}, "public": True})
     assert older.terms.count_customers("s") == 60
     assert older.list_page(ADMIN, query, tz=TZ).total == 60
+    assert older.terms.count_customers("s", public=True) == 60
+    assert older.pool_page(REP, query, tz=TZ).total == 60
     assert older.terms.fill_runs() == 0            # done: nothing more
 
 

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import pytest
 from bson import ObjectId
 
-from crm_testing import fresh_database
+from crm_testing import fresh_database, plan_of, uses_an_index
 from crmkit.queries import count_matching
 
 OID = [ObjectId(f"{i:024x}") for i in range(1, 6)]
@@ -96,6 +96,9 @@ FILTERS = [
     {"$or": [{"owner_id": "u-1"}, {"tags": "t2"}]},
     {"$and": [{"deleted": False}, {"$or": [{"owner_id": "u-2"}, {"n": {"$lt": 5}}]}]},
     {"$or": [{"created_at": None}, {"created_at": {"$lt": DAY + timedelta(days=2)}}]},
+    {"$nor": [{"tags": {"$regex": "^t1"}}]}, {"$nor": [{"owner_id": "u-1"}, {"n": {"$gt": 20}}]},
+    {"$and": [{"deleted": False}, {"tags": {"$regex": "^t"}}, {"$nor": [{"tags": "t0"}]}]},
+    {"$nor": [{"owner_id": None}]},
     {"owner_id": {"$exists": True}}, {"n": {"$type": "string"}}, {"name.x": None},
 ]
 SORTS = [[("name", 1), ("_id", 1)], [("n", -1), ("_id", -1)], [("created_at", 1), ("_id", 1)],
@@ -181,3 +184,24 @@ def test_an_object_id_inserted_after_a_sorted_page_is_sorted_as_mongodb_sorts_it
     expected = ["s-0", "s-1", "s-2", {"a": 9}, {"a": 10}]
     assert ids(collection.find({"x": 1}).sort(sort).limit(10)) == expected
     assert ids(collection.find(undecided({"x": 1})).sort(sort).limit(10)) == expected
+
+
+ESCAPED_IDS = ["row\x1fp\x1f商策\x1f0", "tab\there", 'quote"d\\', "line\nbreak", "a<b&c",
+               "bell\x07", "back\x08space", "form\x0cfeed", "line\u2028sep"]
+
+
+def test_ids_with_escaped_characters_are_found_and_deleted_by_the_id_index():
+    """`_id: {$in}` of strings JSON escapes (the search rows' ids hold \\x1f) is an index
+    lookup where Go's encoder and SQLite write the string alike, and exact either way: a
+    delete by them read every row (35 s at 11.7 million search rows)."""
+    rows = fresh_database("exact-escaped")["rows"]
+    rows.insert_many([{"_id": i, "n": n} for n, i in enumerate(ESCAPED_IDS)] +
+                     [{"_id": f"plain-{n}", "n": n} for n in range(20)])
+    for chosen in (ESCAPED_IDS[:4], ESCAPED_IDS[4:], ["row\x1fp\x1f商策\x1f0", "plain-3"]):
+        query = {"_id": {"$in": chosen}}
+        assert sorted(ids(rows.find(query))) == sorted(chosen)
+        assert count_matching(rows, query) == len(chosen)
+    plan = plan_of(rows, {"find": "rows", "filter": {"_id": {"$in": ESCAPED_IDS[:4]}}})
+    assert uses_an_index(plan, "_id_"), plan
+    assert rows.delete_many({"n": {"$gte": 0}, "_id": {"$in": ESCAPED_IDS}}).deleted_count == 9
+    assert count_matching(rows, {}) == 20

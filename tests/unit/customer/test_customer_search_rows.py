@@ -21,8 +21,9 @@ def terms_of(rows: dict) -> dict[str, bool]:
 def test_a_term_starting_a_longer_one_as_public_has_no_row():
     rows = wanted_rows(doc(["sc", "sckj", "138", "13812", "商策"], public=["sc", "sckj"]))
     assert terms_of(rows) == {"sckj": True, "13812": False, "商策": False}
-    assert all(key == row_id("c1", row["term"], row["public"], row["lcp"])
-               for key, row in rows.items())
+    assert all(key == row_id("c1", row["term"], row["public"], row["lcp"],
+                             row.get("lcp_public")) for key, row in rows.items())
+    assert all(("lcp_public" in row) == row["public"] for row in rows.values())
 
 
 def test_a_public_term_keeps_its_row_when_only_a_private_one_is_longer():
@@ -79,9 +80,10 @@ def test_the_difference_inserts_the_new_rows_and_deletes_the_stale_ones():
     after = wanted_rows(doc(["abd", "shared"], public=["abd"]))
     missing, stale = row_changes(before, after)
     assert terms_of({r["_id"]: r for r in missing}) == {"abd": True}
-    # "shared" keeps its row; the ids of rows before they carried `lcp` go too
-    assert stale == sorted([row_id("c1", "abc", True, 0), row_id("c1", "abc", True),
-                            row_id("c1", "shared", False)])
+    # "shared" keeps its row; the ids of rows before they carried `lcp` (and
+    # `lcp_public`) go too
+    assert stale == sorted([row_id("c1", "abc", True, 0, 0), row_id("c1", "abc", True, 0),
+                            row_id("c1", "abc", True), row_id("c1", "shared", False)])
     # the same terms: nothing to insert
     assert row_changes(before, wanted_rows(before))[0] == []
 
@@ -93,15 +95,17 @@ def test_the_difference_deletes_rows_an_earlier_version_wrote_for_shorter_terms(
     missing, stale = row_changes(before, wanted_rows(doc(["hx", "hxmy"], ["hx", "hxmy"])))
     assert [r["term"] for r in missing] == ["hxmy"]
     assert stale == sorted([row_id("c1", "sc", True), row_id("c1", "sckj", True),
-                            *wanted_rows(before)])
+                            row_id("c1", "sckj", True, 0), *wanted_rows(before)])
     # the customer deleted: every row it may have goes
     assert row_changes(before, {}) == ([], stale)
 
 
 def test_a_prefix_finds_one_row_per_customer_and_a_changed_neighbour_is_a_new_row():
     """`first_of_run`: of a customer's rows whose terms start with a prefix, exactly one
-    has fewer leading characters in common with the term before it than the prefix has;
-    random terms over a small alphabet, so that many share prefixes."""
+    has fewer leading characters in common with the term before it than the prefix has,
+    and of its public rows exactly one has with the public term before it (where a public
+    term starts with the prefix); random terms over a small alphabet, so that many share
+    prefixes."""
     import random
 
     randomness = random.Random(3)
@@ -111,11 +115,12 @@ def test_a_prefix_finds_one_row_per_customer_and_a_changed_neighbour_is_a_new_ro
         public = {t for t in terms if randomness.random() < 0.5}
         rows = list(wanted_rows(doc(sorted(terms), sorted(public))).values())
         for prefix in {t[:n] for t in terms for n in range(1, len(t) + 1)} | {"b科b"}:
-            where = first_of_run(prefix)
-            first = [r for r in rows if r["lcp"] < where["lcp"]["$lt"]
-                     and r["term"].startswith(prefix)]
-            wanted = any(t.startswith(prefix) for t in terms)
-            assert len(first) == (1 if wanted else 0), (prefix, terms, public)
+            for shown, field in ((False, "lcp"), (True, "lcp_public")):
+                below = first_of_run(prefix, public=shown)[field]["$lt"]
+                first = [r for r in rows if field in r and r[field] < below
+                         and r["term"].startswith(prefix)]
+                wanted = any(t.startswith(prefix) for t in (public if shown else terms))
+                assert len(first) == (1 if wanted else 0), (prefix, terms, public, shown)
     # a term whose neighbour changed has another `lcp`: another row
     before = doc(["abc", "abd"], public=["abd"])
     missing, stale = row_changes(before, wanted_rows(doc(["abd"], public=["abd"])))
@@ -127,7 +132,8 @@ def test_a_term_turned_private_is_a_new_row():
     before = doc(["abc"], public=["abc"])
     missing, stale = row_changes(before, wanted_rows(doc(["abc"])))
     assert [(r["term"], r["public"]) for r in missing] == [("abc", False)]
-    assert stale == sorted([row_id("c1", "abc", True), *wanted_rows(before)])
+    assert stale == sorted([row_id("c1", "abc", True), row_id("c1", "abc", True, 0),
+                            *wanted_rows(before)])
 
 
 def test_the_rows_are_those_no_longer_term_at_least_as_public_starts():

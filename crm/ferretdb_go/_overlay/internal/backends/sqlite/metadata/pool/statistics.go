@@ -13,6 +13,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/FerretDB/FerretDB/internal/util/logging"
@@ -24,6 +25,12 @@ const statisticsEvery = 30 * time.Second
 // optimize is PRAGMA optimize checking every table's size (0x10000), not only the tables
 // this connection used, with its default, per-table limited analysis (0x02).
 const optimize = "PRAGMA optimize=0x10002"
+
+// IndexBuilds is held by the registry while it builds indexes and records them: a PRAGMA
+// optimize then would find a new index without statistics and ANALYZE its whole table,
+// holding the write lock for minutes on a large one, and the registry's own write after
+// the build waited past the busy timeout and failed (the index built, not recorded).
+var IndexBuilds sync.RWMutex
 
 // analyzeAtOpen brings the statistics up to date before the database is handed out: on
 // the opener's own connection, while nobody else uses the file. (Run from a goroutine at
@@ -45,9 +52,14 @@ func keepStatistics(db *sql.DB, l *slog.Logger) {
 	defer ticker.Stop()
 
 	for range ticker.C {
+		if !IndexBuilds.TryRLock() {
+			continue // the registry analyzes what it builds
+		}
+
 		ctx, cancel := context.WithTimeout(context.Background(), statisticsEvery)
 		_, err := db.ExecContext(ctx, optimize)
 		cancel()
+		IndexBuilds.RUnlock()
 
 		if errors.Is(err, sql.ErrConnDone) || (err != nil && err.Error() == "sql: database is closed") {
 			return
