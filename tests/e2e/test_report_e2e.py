@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 
 from crm_process import CRM
 from crm_testing import ADMIN_PASSWORD, eventually
+from services.reporting.repository import DIRECTORY_TTL
 
 TEAM = "east/shanghai/e2e-reports"
 
@@ -67,13 +68,18 @@ def test_changes_show_in_the_funnel_and_performance(crm, org):
         "amount": "9000.00", "contract_number": "HT-E2E-1", "signed_on": today})
     assert won.status_code == 200, won
     # one read per look (two reads may meet two states); every look is kept, so that a
-    # row seen and then gone fails with the whole history
-    looks = []
+    # row seen and then gone fails with the whole history. Gone within DIRECTORY_TTL of
+    # its first sight is no loss: another API process answered from its copy of the
+    # directory read before the rep's entry arrived (seen: a row, none, then the row).
+    looks, first_seen = [], []
 
     def win_in_performance():
         rows = rep.get("/api/v1/reports/performance").json["rows"]
+        now = time.monotonic()
         looks.append([(r["key"], r["won_amount"]) for r in rows])
-        assert rows or not any(looks), \
+        if rows and not first_seen:
+            first_seen.append(now)
+        assert rows or not first_seen or now - first_seen[0] <= 2 * DIRECTORY_TTL, \
             f"the rep's row went away: {looks}; {stored_figures(crm, rep.user['id'])}"
         return rows and rows[0]["won_amount"] == "9000.00"
     arrives(win_in_performance, "the win in performance")
