@@ -938,12 +938,44 @@ func (b *sqlBuilder) prefix(field string, pattern, options any) (string, bool) {
 		return "", false
 	}
 
+	// the strings starting with literal also lie in a range of the index on the field
+	// (SQLite compares text as MongoDB does, by code point): a prefix that is one branch
+	// of an $or (a supervisor's team and those below it) would otherwise scan the table
+	lower, upper, bounded := prefixBounds(literal)
+
 	predicate := func(rank, value string) string {
-		return fmt.Sprintf("(%s = %d AND substr(%s, 1, %d) = %s)",
-			rank, metadata.Ranks["string"], value, utf8.RuneCountInString(literal), b.bind(literal))
+		within := fmt.Sprintf("%s >= %s", value, b.bind(lower))
+		if bounded {
+			within += fmt.Sprintf(" AND %s < %s", value, b.bind(upper))
+		}
+
+		return fmt.Sprintf("(%s = %d AND %s AND substr(%s, 1, %d) = %s)",
+			rank, metadata.Ranks["string"], within, value, utf8.RuneCountInString(literal), b.bind(literal))
 	}
 
 	return b.anyValue(field, predicate), true
+}
+
+// prefixBounds: the strings starting with literal are those >= literal and < upper
+// (literal with its last character raised); none above when it cannot be raised.
+func prefixBounds(literal string) (lower, upper string, bounded bool) {
+	runes := []rune(literal)
+	if len(runes) == 0 {
+		return "", "", false
+	}
+
+	last := runes[len(runes)-1] + 1
+	if last >= 0xD800 && last <= 0xDFFF { // surrogates are no characters
+		last = 0xE000
+	}
+
+	if last > utf8.MaxRune {
+		return literal, "", false
+	}
+
+	runes[len(runes)-1] = last
+
+	return literal, string(runes), true
 }
 
 // anyValue: the predicate holds for the field's rank and value, or for an element's when
