@@ -19,6 +19,8 @@ import (
 	"log"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // profiles on --debug-addr
 	"net/url"
 	"os"
 	"os/signal"
@@ -36,7 +38,7 @@ func main() {
 	// Accepted so that one command line serves this build and FerretDB's own release
 	// binary alike; the embedded server keeps no state file and sends no telemetry.
 	flag.String("state-dir", ".", "ignored")
-	flag.String("debug-addr", "-", "ignored")
+	debugAddr := flag.String("debug-addr", "-", "TCP address of Go's profiles (/debug/pprof/); - for none")
 	flag.String("telemetry", "disable", "ignored")
 	flag.Parse()
 
@@ -63,6 +65,10 @@ func main() {
 	listener, err := net.Listen("tcp", *listenAddr)
 	if err != nil {
 		log.Fatal(err)
+	}
+
+	if *debugAddr != "-" {
+		go func() { logger.Warn("debug server stopped", "error", http.ListenAndServe(*debugAddr, nil)) }()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

@@ -24,3 +24,30 @@ def test_a_bulk_write_of_many_matching_updates_completes():
                                     for i in range(MANY)])
     assert result.modified_count == MANY
     assert sorted(d["n"] for d in collection.find()) == [1 + i for i in range(MANY)]
+
+
+@pytest.mark.timeout(120)
+def test_an_update_of_many_documents_writes_each_once_in_hundreds():
+    """One update command changing 250 documents (written 100 per statement by the
+    build's UpdateAll) writes each of them, only those its filter matched, and counts
+    the unchanged ones as matched, not modified."""
+    collection = fresh_database("manyupdates")["things"]
+    collection.insert_many([{"_id": f"t-{i}", "n": i, "group": i % 3, "tags": ["a"]}
+                            for i in range(MANY)])
+    collection.insert_one({"_id": 'quote"and\\slash', "n": -1, "group": 0, "tags": []})
+    result = collection.update_many({"group": 0}, {"$set": {"seen": True},
+                                                   "$push": {"tags": "b"}})
+    in_group = [i for i in range(MANY) if i % 3 == 0]
+    assert result.matched_count == result.modified_count == len(in_group) + 1
+    result = collection.update_many({"group": {"$in": [0, 1]}}, {"$set": {"seen": True}})
+    in_groups = [i for i in range(MANY) if i % 3 < 2]
+    assert result.matched_count == len(in_groups) + 1
+    assert result.modified_count == len(in_groups) - len(in_group)
+    by_id = {doc["_id"]: doc for doc in collection.find()}
+    assert len(by_id) == MANY + 1
+    for i in range(MANY):
+        doc = by_id[f"t-{i}"]
+        assert doc["n"] == i and doc.get("seen") is (True if i % 3 < 2 else None)
+        assert doc["tags"] == (["a", "b"] if i % 3 == 0 else ["a"])
+    assert by_id['quote"and\\slash'] == {"_id": 'quote"and\\slash', "n": -1, "group": 0,
+                                         "tags": ["b"], "seen": True}
