@@ -31,6 +31,7 @@ VERSION = "v1.24.2"
 MODULE = "github.com/FerretDB/FerretDB"
 SOURCE = Path(__file__).with_name("ferretdb_go")
 OVERLAY = SOURCE / "_overlay"   # whole files added to FerretDB's sources (Go skips "_" dirs)
+DEPENDENCIES = SOURCE / "_dependencies"   # whole files added to patched dependencies
 STATE_FILE = "ferretdb.json"   # in a data folder: the running server's port and pid
 
 
@@ -100,37 +101,55 @@ def install(say=print) -> Path:
 
 def _patched_modfile(go: str, env: dict, scratch: Path) -> Path:
     """Copies FerretDB's module into `scratch`, applies patches.json to the copy and
-    returns a go.mod that builds against it (`go build -modfile`), with the files under
-    `_overlay` added. A patch that no longer applies stops the build rather than
-    building something else."""
-    found = subprocess.run([go, "mod", "download", "-json", f"{MODULE}@{VERSION}"],
-                           cwd=SOURCE, env=env, capture_output=True, text=True)
-    if found.returncode != 0:
-        raise FerretDBUnavailable(f"cannot download {MODULE}@{VERSION}:\n"
-                                  f"{found.stderr[-2000:]}\n{unavailable_message()}")
-    copy = scratch / "FerretDB"
-    shutil.copytree(json.loads(found.stdout)["Dir"], copy)
+    returns a go.mod that builds against it (`go build -modfile` with a `replace`), with
+    the files under `_overlay` added; the same for each module of patches.json's
+    "dependencies", with the files of `_dependencies/<module>` added. A patch that no longer applies stops the build rather than building
+    something else."""
     patches = json.loads((SOURCE / "patches.json").read_text(encoding="utf-8"))
-    for relative, changes in patches["files"].items():
-        target = copy / relative
-        text = target.read_text(encoding="utf-8")
-        for change in changes:
-            if text.count(change["old"]) != change["count"]:
-                raise FerretDBUnavailable(f"patch for {relative} does not apply: expected "
-                                          f"{change['count']} × {change['old']!r}")
-            text = text.replace(change["old"], change["new"])
-        target.chmod(0o644)
-        target.write_text(text, encoding="utf-8")
+    copy = _patched_copy(go, env, f"{MODULE}@{VERSION}", patches["files"], scratch)
     for added in OVERLAY.rglob("*.go"):
         target = copy / added.relative_to(OVERLAY)
         if target.exists():
             raise FerretDBUnavailable(f"{added} would replace FerretDB's own {target.name}")
         target.parent.chmod(0o755)
         shutil.copyfile(added, target)
+    replaces = [f"replace {MODULE} => {copy}"]
+    for module, files in patches.get("dependencies", {}).items():
+        dependency = _patched_copy(go, env, module, files, scratch)
+        for added in (DEPENDENCIES / module.split("@")[0]).glob("*.go"):
+            shutil.copyfile(added, dependency / added.name)
+        replaces.append(f"replace {module.split('@')[0]} => {dependency}")
     modfile = scratch / "go.mod"
-    modfile.write_text((SOURCE / "go.mod").read_text() + f"\nreplace {MODULE} => {copy}\n")
+    modfile.write_text((SOURCE / "go.mod").read_text() + "\n" + "\n".join(replaces) + "\n")
     shutil.copyfile(SOURCE / "go.sum", scratch / "go.sum")
     return modfile
+
+
+def _patched_copy(go: str, env: dict, module: str, files: dict, scratch: Path) -> Path:
+    """A copy of `module` (path@version) in `scratch` with `files`' changes made."""
+    copy = scratch / module.split("@")[0].replace("/", "_")
+    shutil.copytree(_module_dir(go, env, module), copy)
+    for relative, changes in files.items():
+        target = copy / relative
+        text = target.read_text(encoding="utf-8")
+        for change in changes:
+            if text.count(change["old"]) != change["count"]:
+                raise FerretDBUnavailable(f"patch for {module} {relative} does not apply: "
+                                          f"expected {change['count']} × {change['old']!r}")
+            text = text.replace(change["old"], change["new"])
+        target.chmod(0o644)
+        target.write_text(text, encoding="utf-8")
+    return copy
+
+
+def _module_dir(go: str, env: dict, module: str) -> Path:
+    """The module cache's folder of `module` (path@version), downloaded if need be."""
+    found = subprocess.run([go, "mod", "download", "-json", module],
+                           cwd=SOURCE, env=env, capture_output=True, text=True)
+    if found.returncode != 0:
+        raise FerretDBUnavailable(f"cannot download {module}:\n"
+                                  f"{found.stderr[-2000:]}\n{unavailable_message()}")
+    return Path(json.loads(found.stdout)["Dir"])
 
 
 def ensure_binary(say=print) -> Path:
@@ -202,7 +221,8 @@ class FerretServer:
                                                  else "?_pragma=synchronous(normal)")
         command = [str(binary), "--handler=sqlite", f"--sqlite-url={sqlite_url}",
                    f"--listen-addr=127.0.0.1:{self.port}", f"--state-dir={self.data_dir}",
-                   "--debug-addr=-", "--telemetry=disable", f"--log-level={self.log_level}"]
+                   f"--debug-addr={os.environ.get('CRM_FERRETDB_DEBUG_ADDR') or '-'}",
+                   "--telemetry=disable", f"--log-level={self.log_level}"]
         log = open(self.data_dir / "ferretdb.log", "ab")
         self.process = subprocess.Popen(
             command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
