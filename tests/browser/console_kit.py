@@ -25,3 +25,14 @@ def new_customer(session, *, name: str | None = None, in_pool: bool = False, **e
     reply = session.post("/api/v1/customers", json=body)
     assert reply.status_code == 201, reply
     return reply.json
+
+
+def closes(dialog) -> None:
+    """Waits for a dialog to close once submitted; if it stays open, fails with what it
+    shows (an error from the API, a field's message) rather than with its count only."""
+    from playwright.sync_api import expect
+
+    try:
+        expect(dialog).to_have_count(0)
+    except AssertionError as error:
+        raise AssertionError(f"the dialog stayed open: {dialog.inner_text()!r}") from error

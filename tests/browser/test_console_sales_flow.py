@@ -6,7 +6,7 @@ import re
 
 from playwright.sync_api import expect
 
-from console_kit import new_customer, team_path, unique
+from console_kit import closes, new_customer, team_path, unique
 from crm_testing import eventually
 
 STAGES = ["needs_analysis", "proposal", "negotiation", "contract"]
@@ -58,7 +58,7 @@ def test_rep_claims_follows_up_and_wins(org, tab):
         expect(dialog).to_be_visible()
         page.fill("[data-test=stage-note]", f"推进到 {stage}")
         page.click("[data-test=stage-submit]")
-        expect(dialog).to_have_count(0)
+        closes(dialog)
         expect(page.locator(f"section[data-stage={stage}]").locator(f"[data-opp='{opp_id}']")).to_be_visible()
     tab.shot("kanban")
     card.drag_to(page.locator("section[data-stage=won]"), source_position={"x": 4, "y": 4})
