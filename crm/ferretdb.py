@@ -7,7 +7,9 @@ from the Go module proxy, pinned by go.sum; the binary goes to a cache folder an
 reused from there, never committed. `ferretdb_go/patches.json` holds the few-line
 changes made to a copy of FerretDB's sources at build time (`go build -modfile` with a
 `replace`, as a distribution patches a package), each with the reason, and
-`ferretdb_go/_overlay` the whole files added to it (docs/database.md says why). `crm up`,
+`ferretdb_go/_overlay` the whole files added to it; its "dependencies" and
+`ferretdb_go/_dependencies` do the same for two of FerretDB's own dependencies, the SQLite
+driver and its libc (docs/database.md says why). `crm up`,
 `crm backup` / `crm restore` and the test suite start it through `FerretServer`; pymongo
 talks to it exactly as to MongoDB.
 """
