@@ -105,8 +105,8 @@ def _patched_modfile(go: str, env: dict, scratch: Path) -> Path:
     """Copies FerretDB's module into `scratch`, applies patches.json to the copy and
     returns a go.mod that builds against it (`go build -modfile` with a `replace`), with
     the files under `_overlay` added; the same for each module of patches.json's
-    "dependencies", with the files of `_dependencies/<module>` added. A patch that no longer applies stops the build rather than building
-    something else."""
+    "dependencies", with the files of `_dependencies/<module>` added. A patch that no
+    longer applies stops the build rather than building something else."""
     patches = json.loads((SOURCE / "patches.json").read_text(encoding="utf-8"))
     copy = _patched_copy(go, env, f"{MODULE}@{VERSION}", patches["files"], scratch)
     for added in OVERLAY.rglob("*.go"):
@@ -117,10 +117,11 @@ def _patched_modfile(go: str, env: dict, scratch: Path) -> Path:
         shutil.copyfile(added, target)
     replaces = [f"replace {MODULE} => {copy}"]
     for module, files in patches.get("dependencies", {}).items():
+        path = module.split("@")[0]
         dependency = _patched_copy(go, env, module, files, scratch)
-        for added in (DEPENDENCIES / module.split("@")[0]).glob("*.go"):
+        for added in (DEPENDENCIES / path).glob("*.go"):
             shutil.copyfile(added, dependency / added.name)
-        replaces.append(f"replace {module.split('@')[0]} => {dependency}")
+        replaces.append(f"replace {path} => {dependency}")
     modfile = scratch / "go.mod"
     modfile.write_text((SOURCE / "go.mod").read_text() + "\n" + "\n".join(replaces) + "\n")
     shutil.copyfile(SOURCE / "go.sum", scratch / "go.sum")

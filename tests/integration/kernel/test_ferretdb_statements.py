@@ -11,7 +11,7 @@ from pymongo.errors import DuplicateKeyError
 
 from crm_testing import fresh_database
 
-ROUNDS = 60   # past the 32 statements a connection keeps
+ROUNDS = 60   # distinct statements past the 32 a connection keeps
 
 
 def test_the_same_statements_with_other_arguments_answer_each_time():
@@ -23,6 +23,10 @@ def test_the_same_statements_with_other_arguments_answer_each_time():
         collection.update_one({"_id": f"t-{n}"}, {"$set": {"seen": n}})
         assert collection.count_documents({"group": n % 4}) == ROUNDS // 4
     assert sorted(d["seen"] for d in collection.find()) == list(range(ROUNDS))
+    for n in range(1, ROUNDS + 1):   # a text of its own each (the IN list's length)
+        ids = [f"t-{i}" for i in range(n)]
+        assert sorted(d["n"] for d in collection.find({"_id": {"$in": ids}})) == \
+            list(range(n))
     collection.delete_many({"group": 0})
     assert collection.count_documents({}) == ROUNDS - ROUNDS // 4
 

@@ -16,7 +16,7 @@ import (
 	"github.com/FerretDB/FerretDB/internal/util/must"
 )
 
-// updateChunk documents are written by one statement (two parameters each).
+// updateChunk documents are written by one statement (three parameters each).
 const updateChunk = 100
 
 // updateDocuments writes each of docs over the row with its _id, one UPDATE per
