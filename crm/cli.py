@@ -130,9 +130,11 @@ def cmd_serve(args) -> int:
 def cmd_worker(args) -> int:
     from crm.system import app_module
     from crmkit.logs import configure_logging
+    from crmkit.start_up import freeze_start_up
 
     configure_logging(f"{args.service}-worker")
     worker = app_module(args.service).create_worker()
+    freeze_start_up()
     worker.declare_topology()
     worker.start()
     stop = threading.Event()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from gunicorn.app.base import BaseApplication
 
+from crmkit.start_up import freeze_start_up
 from gateway.limits import SERVER_LIMITS
 
 
@@ -29,5 +30,6 @@ def serve(factory, *, bind: str, workers: int = 1, threads: int = 8, quiet: bool
                "keepalive": 5, "accesslog": None if quiet else "-",
                "access_log_format": '%(h)s "%(r)s" %(s)s %(b)s %(M)sms rid=%({x-request-id}o)s',
                "errorlog": "-", "loglevel": "warning", "proc_name": extra.pop("name", "crm"),
+               "post_worker_init": freeze_start_up,
                **extra}
     GunicornApp(factory, options).run()

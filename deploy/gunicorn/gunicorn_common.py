@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 
+from crmkit.start_up import freeze_start_up
 from gateway.limits import SERVER_LIMITS
 
 # Every app answers with X-Request-ID: the caller's id when it sent a valid one, else a
@@ -59,6 +60,7 @@ def settings_for(service: str, *, wsgi_app: str, port: int) -> dict:
         # Each worker builds its own app (its own Mongo and AMQP connections): neither
         # survives a fork, so nothing is loaded in the master.
         "preload_app": False,
+        "post_worker_init": freeze_start_up,
         # Heartbeat files on tmpfs: an overlay filesystem can stall them and get healthy
         # workers killed.
         "worker_tmp_dir": "/dev/shm" if os.path.isdir("/dev/shm") else None,

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from crmkit.start_up import freeze_start_up
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 CONSUMERS = ("customer", "opportunity", "tasks", "reporting", "contracts")
@@ -108,6 +110,7 @@ def test_gunicorn_config_serves_the_service_factory(service, monkeypatch):
     assert settings["bind"] == ["0.0.0.0:9000"]
     assert (settings["workers"], settings["threads"]) == (3, 8)
     assert settings["preload_app"] is False
+    assert settings["post_worker_init"] is freeze_start_up
     assert settings["graceful_timeout"] > 0
     assert "{x-request-id}" in settings["access_log_format"]
     gunicorn_config = Config()
