@@ -35,12 +35,14 @@ RETURNED_HEADERS = ("Content-Type", "ETag", "Content-Disposition", "Retry-After"
                     "Location", "Idempotent-Replayed", "X-Content-Type-Options")
 
 
-# How long the gateway waits for a service's answer: long only where a route needs it (a
-# 20k-row import takes ~45 s); a stalled service otherwise holds a gateway thread for
-# the whole wait, long after its client has given up.
+# How long the gateway waits for a service's answer: long only where a route needs it; a
+# stalled service otherwise holds a gateway thread for the whole wait, long after its
+# client has given up. The largest import the customer service takes (50,000 rows)
+# runs ~265 s on 2 cores (bench/import_export.py: ~190 rows/s); at 180 s its client got
+# a 504 while the import went on to the end.
 DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 2.0
-LONG_ROUTES = ((re.compile(rf"^{API}/customers/import"), 180.0),
+LONG_ROUTES = ((re.compile(rf"^{API}/customers/import"), 600.0),
                (re.compile(rf"^{API}/[^?]*/export"), 120.0))
 # A bulkhead per service: requests one gateway process sends a service at once, so that
 # one stalled service holds at most this many of the gateway's threads (`crm up` runs 8;
