@@ -30,19 +30,21 @@ ROUTES = (
 PUBLIC_PATHS = (f"{API}/calendar.ics",)
 _ROUTE = re.compile(rf"^{API}/({'|'.join(re.escape(p) for p, _ in ROUTES)})(?:[/.]|$)")
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "Accept-Language", "If-Match",
-                             "Idempotency-Key")
+                             "Idempotency-Key", "Prefer")
 RETURNED_HEADERS = ("Content-Type", "ETag", "Content-Disposition", "Retry-After",
-                    "Location", "Idempotent-Replayed", "X-Content-Type-Options")
+                    "Location", "Idempotent-Replayed", "X-Content-Type-Options",
+                    "Preference-Applied")
 
 
 # How long the gateway waits for a service's answer: long only where a route needs it; a
 # stalled service otherwise holds a gateway thread for the whole wait, long after its
 # client has given up. The largest import the customer service takes (50,000 rows)
 # runs ~265 s on 2 cores (bench/import_export.py: ~190 rows/s); at 180 s its client got
-# a 504 while the import went on to the end.
+# a 504 while the import went on to the end. (Sent with `Prefer: respond-async`, an
+# import answers 202 at once and runs in the service's background.)
 DEFAULT_TIMEOUT_S = 30.0
 CONNECT_TIMEOUT_S = 2.0
-LONG_ROUTES = ((re.compile(rf"^{API}/customers/import"), 600.0),
+LONG_ROUTES = ((re.compile(rf"^{API}/customers/import$"), 600.0),
                (re.compile(rf"^{API}/[^?]*/export"), 120.0))
 # A bulkhead per service: requests one gateway process sends a service at once, so that
 # one stalled service holds at most this many of the gateway's threads (`crm up` runs 8;

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Response, request, stream_with_context
 
+from crmkit.background import prefers_async
 from crmkit.errors import Invalid
 from crmkit.identity import clean_team
 from crmkit.idempotency import idempotent
@@ -18,6 +19,7 @@ from services.customer.domain import Customer
 
 FULL_OUT, PUBLIC_OUT = S.CustomerOutSchema(), S.CustomerPublicOut()
 CONTACT_OUT, INTERACTION_OUT = S.ContactOut(), S.InteractionOut()
+IMPORT_RUN_OUT = S.ImportRunOut()
 
 
 def dump_customer(customer: Customer, seen: str) -> dict:
@@ -133,8 +135,9 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
             return _printed(printing.customer_pdf(*args, **options), f"{customer.id}.pdf")
         return _printed(printing.customer_html(*args, **options))
 
-    @api.operation("/customers/import", "POST", summary="Import customers from xlsx or csv",
-                   response=S.ImportResultOut)
+    @api.operation("/customers/import", "POST", summary="Import customers from xlsx or csv "
+                   "(with `Prefer: respond-async`: 202 and the run's status, followed at "
+                   "its Location)", response=S.ImportResultOut)
     @idempotent(lambda: idempotency)
     def import_customers():
         viewer = current_identity()
@@ -143,9 +146,29 @@ def blueprint(handlers, idempotency) -> ApiBlueprint:
             raise Invalid("file", "Send the spreadsheet as multipart field 'file'. "
                                   "/ 请以 multipart 字段 file 上传文件。")
         form = load(S.ImportForm, {k: v for k, v in request.form.items() if k == "in_pool"})
+        if prefers_async(request.headers.get("Prefer")):
+            run = handlers.start_import(upload.read(), upload.filename, viewer,
+                                        in_pool=form["in_pool"])
+            return json_response(IMPORT_RUN_OUT.dump(run), 202, headers={
+                "Location": f"/api/v1/customers/imports/{run['id']}",
+                "Preference-Applied": "respond-async"})
         result = handlers.import_customers(upload.read(), upload.filename, viewer,
                                            in_pool=form["in_pool"])
         return json_response(S.ImportResultOut().dump(result), 200)
+
+    @api.operation("/customers/imports", "GET", summary="The caller's latest background "
+                   "imports, newest first (an admin's: everyone's)",
+                   response=S.ImportRunOut, listed=True)
+    def list_import_runs():
+        runs = handlers.import_runs(current_identity())
+        return json_response({"items": IMPORT_RUN_OUT.dump(runs, many=True),
+                              "total": len(runs)})
+
+    @api.operation("/customers/imports/<run_id>", "GET", summary="A background import's "
+                   "status and, once done, its report", response=S.ImportRunOut)
+    def get_import_run(run_id):
+        return json_response(IMPORT_RUN_OUT.dump(handlers.import_run(run_id,
+                                                                     current_identity())))
 
     @api.operation("/customers/bulk", "POST", summary="One pool action over many customers",
                    body=S.BulkSchema, response=S.BulkResultOut)

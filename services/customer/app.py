@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from crmkit.attachments import AttachmentStore
+from crmkit.background import BackgroundRuns
 from crmkit.config import Settings
 from crmkit.directory import UserDirectory
 from crmkit.scheduling import PeriodicJob
@@ -24,8 +25,9 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     repository = CustomerRepository(runtime.db)
     directory = UserDirectory(runtime.db)
     org_settings = OrgSettings(runtime.db)   # the data dictionary (CONTRACT §11)
+    runs = BackgroundRuns(runtime.db)   # imports started with Prefer: respond-async
     handlers = CustomerHandlers(repository, directory, timezone=settings.timezone,
-                                org_settings=org_settings)
+                                org_settings=org_settings, runs=runs)
     subscriptions = consumers.subscriptions(handlers, directory)
     org_settings.subscribe(subscriptions)
     files = AttachmentStore(runtime.db)
@@ -46,7 +48,7 @@ def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
               # background
               PeriodicJob("customer-search-rows", SEARCH_ROWS_SECONDS,
                           lambda _now: repository.terms.keep_up())],
-        stores=(repository, directory, files),
+        stores=(repository, directory, files, runs),
     )
     return runtime, definition
 

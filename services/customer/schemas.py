@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from crmkit.background import RunOut
 from crmkit.fields import Instant, MoneyText
 from crmkit.identity import clean_team
 from crmkit.pagination import PageQuery
@@ -441,6 +442,22 @@ class ImportResultOut(Schema):
     errors = fields.List(fields.Nested(ImportErrorOut))
     numbers = fields.List(fields.String(), metadata={
         "description": "the numbers of the customers created (the first 1000)"})
+
+
+class ImportRunResultOut(ImportResultOut):
+    duplicates_total = fields.Integer(metadata={
+        "description": "duplicates found; `duplicates` lists the first 2000"})
+    errors_total = fields.Integer(metadata={
+        "description": "row errors found; `errors` lists the first 2000"})
+
+
+class ImportRunOut(RunOut):
+    """An import started with `Prefer: respond-async` (phases: reading, checking rows,
+    writing customers)."""
+    filename = fields.String(allow_none=True)
+    in_pool = fields.Boolean()
+    result = fields.Nested(ImportRunResultOut, allow_none=True, metadata={
+        "description": "when done: the import's report"})
 
 
 class ReclaimReportOut(Schema):

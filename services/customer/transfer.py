@@ -279,12 +279,19 @@ def row_command(fields: list[str | None], cells: list) -> dict | None:
     return command
 
 
-def parse_import(content: bytes, filename: str | None) -> list[tuple[int, dict]]:
+def import_header(content: bytes, filename: str | None):
+    """The file's rows after its header, and the fields its header names; 422 `file` for
+    a file that is no spreadsheet, is empty or names no customer column (what an
+    import started in the background is checked for before it is accepted)."""
     rows = read_rows(content, filename)
     header = next(rows, None)
     if header is None:
         raise Invalid("file", "The file is empty. / 文件为空。")
-    fields = header_fields(header[1])
+    return rows, header_fields(header[1])
+
+
+def parse_import(content: bytes, filename: str | None) -> list[tuple[int, dict]]:
+    rows, fields = import_header(content, filename)
     commands = []
     for number, cells in rows:
         command = row_command(fields, cells)

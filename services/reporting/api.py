@@ -73,7 +73,7 @@ def blueprint(handlers) -> ApiBlueprint:
                            "(runs in the background; GET shows how it goes)")
     def rebuild():
         require_role("admin")
-        return json_response(handlers.start_rebuild(), 202)
+        return json_response(handlers.start_rebuild(current_identity()), 202)
 
     @api.operation("/reports/rebuild", "GET", summary="Admin: the last rebuild's status "
                    "(idle | running | done | failed, events replayed, seconds)")

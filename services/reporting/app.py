@@ -1,6 +1,7 @@
 """Composition root of the reporting service."""
 from __future__ import annotations
 
+from crmkit.background import BackgroundRuns
 from crmkit.config import Settings
 from crmkit.mongo import get_database
 from crmkit.service import ServiceDefinition, ServiceRuntime, service_app, service_worker
@@ -15,13 +16,14 @@ NAME = "reporting"
 def bootstrap(settings: Settings) -> tuple[ServiceRuntime, ServiceDefinition]:
     runtime = ServiceRuntime(NAME, settings)
     repository = ReportingRepository(runtime.db)
-    handlers = ReportingHandlers(repository, settings.timezone)
+    runs = BackgroundRuns(runtime.db)   # POST /reports/rebuild
+    handlers = ReportingHandlers(repository, settings.timezone, runs=runs)
 
     definition = ServiceDefinition(
         name=NAME, title="Reporting service",
         blueprints=[api.blueprint(handlers)],
         subscriptions=consumers.subscriptions(handlers, settings.consumer_batch),
-        stores=(repository,),
+        stores=(repository, runs),
         start_up=handlers.recover,  # finish counter updates a crash left half-done
     )
     return runtime, definition

@@ -2,12 +2,11 @@
 rebuild the read models from the kept events."""
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from datetime import date
 
-from crmkit.clock import isoformat, local_date, utcnow, zone
+from crmkit.background import QUEUED, RUNNING, UNFINISHED
+from crmkit.clock import local_date, utcnow, zone
 from crmkit.errors import Forbidden, Invalid
 from crmkit.identity import Identity
 from crmkit.money import parse_money, to_cents
@@ -15,19 +14,29 @@ from services.reporting import access, periods, reports
 from services.reporting.access import Filters
 from services.reporting.projections import SINGLE_EVENTS, Projector
 
-log = logging.getLogger(__name__)
-
 REBUILD_GRACE = 1.0  # seconds for other processes' in-flight events to land first
 REBUILD_POLL = 0.2   # how often a held consumer looks whether the rebuild is done
+REBUILD_RUN = "reports_rebuild"   # the kind of background run a rebuild is
+
+
+def rebuild_view(run: dict) -> dict:
+    """A rebuild run as /reports/rebuild has always shown it: `status` (running, done,
+    failed), its times, and once done what `rebuild` returned."""
+    view = {"id": run["id"], "status": RUNNING if run["state"] == QUEUED else run["state"],
+            "started_at": run["started_at"] or run["created_at"],
+            **({"finished_at": run["finished_at"]} if run["finished_at"] else {}),
+            **(run["result"] or {})}
+    if run["error"]:
+        view["error"] = run["error"]["detail"]
+    return view
 
 
 class ReportingHandlers:
-    def __init__(self, repository, timezone: str = "Asia/Shanghai"):
+    def __init__(self, repository, timezone: str = "Asia/Shanghai", *, runs=None):
         self.repository = repository
         self.tz = zone(timezone)
         self.projector = Projector(repository, tz=self.tz)
-        self._rebuild_guard = threading.Lock()
-        self._rebuild_status: dict = {}
+        self.runs = runs   # crmkit.background.BackgroundRuns: rebuilds run in the background
 
     # --- events -------------------------------------------------------------------------
 
@@ -75,37 +84,28 @@ class ReportingHandlers:
         while self.repository.rebuilding():
             time.sleep(REBUILD_POLL)
 
-    def start_rebuild(self) -> dict:
-        """Run a rebuild in the background (it can outlast an HTTP request); the status
-        says how it goes."""
-        with self._rebuild_guard:
-            if self._rebuild_status.get("status") == "running":
-                return dict(self._rebuild_status)
-            self._rebuild_status = {"status": "running", "started_at": isoformat(utcnow())}
-
-        def run():
-            try:
-                result = self.rebuild()
-                status = {"status": "done", **result}
-            except Exception as error:  # reported through the status, and logged
-                log.exception("rebuild failed")
-                status = {"status": "failed", "error": repr(error)[:500]}
-            with self._rebuild_guard:
-                self._rebuild_status = {**self._rebuild_status, **status,
-                                        "finished_at": isoformat(utcnow())}
-
-        threading.Thread(target=run, name="reporting-rebuild", daemon=True).start()
-        return dict(self._rebuild_status)
+    def start_rebuild(self, actor: Identity) -> dict:
+        """Run a rebuild in the background (it can outlast an HTTP request): a run every
+        process of the service answers the status of; one still going is returned
+        instead of starting another."""
+        going = self._last_rebuild()
+        if going and going["state"] in UNFINISHED:
+            return rebuild_view(going)
+        return rebuild_view(self.runs.start(
+            REBUILD_RUN, actor.user_id, lambda progress: self.rebuild(progress=progress)))
 
     def rebuild_status(self) -> dict:
-        with self._rebuild_guard:
-            return dict(self._rebuild_status) or {"status": "idle"}
+        last = self._last_rebuild()
+        return rebuild_view(last) if last else {"status": "idle"}
+
+    def _last_rebuild(self) -> dict | None:
+        return next(iter(self.runs.recent(REBUILD_RUN, limit=1)), None)
 
     def recover(self) -> int:
         """Finish counter updates a crashed writer left pending."""
         return self.repository.finish_pending()
 
-    def rebuild(self, *, grace: float = REBUILD_GRACE) -> dict:
+    def rebuild(self, *, grace: float = REBUILD_GRACE, progress=None) -> dict:
         """Drop the read models and replay every kept event.
 
         Consumers keep storing events meanwhile but hold off projecting until the flag
@@ -126,6 +126,8 @@ class ReportingHandlers:
                     projector.handle(envelope)
                     replayed += 1
                     if replayed % 5000 == 0:
+                        if progress:
+                            progress("replaying", replayed)
                         repo.set_rebuilding(True)  # still alive
                 self.projector = projector
             finally:

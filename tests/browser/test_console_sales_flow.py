@@ -3,6 +3,7 @@ the stages to won; the workbench, the funnel and customer value show it."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 from playwright.sync_api import expect
 
@@ -91,3 +92,27 @@ def test_rep_claims_follows_up_and_wins(org, tab):
     expect(page.locator("[data-test=value-table]")).to_contain_text("¥88,000.00")
     expect(page.locator("[data-test=value-pages]")).to_be_visible()
     tab.shot("reports-value")
+
+
+def test_rep_imports_a_sheet_and_reads_the_report(org, tab):
+    """The import runs in the background: the page follows it to its report."""
+    rep = org.user("rep", team=team_path() + "/team-1", region="east")
+    taken = new_customer(rep)
+    good = unique("导入客户")
+    sheet = ("客户名称,行业,状态,联系人,联系电话\n"
+             f"{good},软件,潜在客户,张三,13812345678\n"
+             f"{taken['name']},软件,潜在客户,李四,13900001111\n"
+             f"{unique('坏行客户')},软件,潜在客户,王五,12345\n").encode("utf-8-sig")
+    page = tab.page
+    tab.login(rep.user["username"])
+    tab.goto("/transfer")
+    page.set_input_files("[data-test=import-file]",
+                         files=[{"name": "客户.csv", "mimeType": "text/csv", "buffer": sheet}])
+    page.click("[data-test=import-send]")
+    expect(page.locator("[data-test=import-result]")).to_contain_text("新建 1 个，重复 1 个，错误 1 个")
+    expect(page.locator("[data-test=transfer] table")).to_contain_text(taken["name"])
+    tab.shot("import-report")
+    runs = rep.get("/api/v1/customers/imports").json["items"]
+    assert runs[0]["state"] == "done" and runs[0]["filename"] == "客户.csv"
+    mine = rep.get(f"/api/v1/customers?q={quote(good)}").json["items"]
+    assert [c["name"] for c in mine] == [good]

@@ -107,3 +107,23 @@ def test_export_and_import_over_http(crm, org):
     assert [d["row"] for d in result.json["duplicates"]] == [5]
     mine = {c["name"] for c in rep.get(f"{API}?scope=mine&per_page=50").json["items"]}
     assert {names[0], names[2]} <= mine and names[1] not in mine
+
+
+def test_a_background_import_through_the_gateway_of_crm_up(crm, org):
+    """Prefer: respond-async through the gateway to a gunicorn worker of the customer
+    service: 202, then the run followed at its Location to its report."""
+    rep = org.user("rep", "east/nanjing/team-3")
+    names = [customer_body()["name"] for _ in range(2)]
+    sheet = xlsx_bytes([["客户名称", "行业", "状态", "联系人", "联系电话"],
+                        [names[0], "软件", "潜在客户", "甲", "13812340001"],
+                        [names[1], "软件", "意向客户", "乙", "bad"]])
+    accepted = upload(rep, sheet, "async.xlsx", headers={"Prefer": "respond-async"})
+    assert accepted.status_code == 202, accepted
+    assert accepted.headers["Preference-Applied"] == "respond-async"
+    location = accepted.headers["Location"]
+    run = eventually(lambda: (lambda r: r if r["state"] in ("done", "failed") else None)(
+        rep.get(location).json), message="the import run finished")
+    assert run["state"] == "done", run
+    assert run["result"]["created"] == 1 and [e["row"] for e in run["result"]["errors"]] == [3]
+    mine = {c["name"] for c in rep.get(f"{API}?scope=mine&per_page=50").json["items"]}
+    assert names[0] in mine

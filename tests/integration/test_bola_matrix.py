@@ -443,6 +443,10 @@ EXEMPT = {
     "/settings": "the organisation's settings (上下级强制共享, data dictionary): no owned "
                  "records; each role in tests/integration/gateway/test_org_settings_system.py",
     "/reports/rebuild": "admin-only status of a read-model rebuild: no records",
+    "/customers/imports": "the caller's own background imports (an admin's: all): "
+                          "tests/integration/customer/test_customer_import_runs.py",
+    "/customers/imports/{run_id}": "one background import, its starter's and the admins': "
+                                   "tests/integration/customer/test_customer_import_runs.py",
     "/admin/dead-letters": "admin only (checked in test_admin_only_endpoints)",
     "/calendar.ics": "no bearer token: the feed of whoever holds the secret calendar "
                      "token, i.e. /calendar of its owner",

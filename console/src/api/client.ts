@@ -160,7 +160,7 @@ export function newIdempotencyKey(): string {
 }
 
 /** Multipart upload with progress (XMLHttpRequest: fetch has no upload progress). */
-export function upload<T = any>(path: string, form: FormData, onProgress: (fraction: number) => void, idempotencyKey?: string): Promise<T> {
+export function upload<T = any>(path: string, form: FormData, onProgress: (fraction: number) => void, idempotencyKey?: string, headers: Record<string, string> = {}): Promise<T> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest()
     xhr.open('POST', `${API}${path}`)
@@ -168,6 +168,7 @@ export function upload<T = any>(path: string, form: FormData, onProgress: (fract
     if (token) xhr.setRequestHeader('Authorization', `Bearer ${token}`)
     if (idempotencyKey) xhr.setRequestHeader('Idempotency-Key', idempotencyKey)
     xhr.setRequestHeader('Accept', 'application/json')
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value)
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total) }
     xhr.onerror = () => reject(new ApiError(0, { title: 'Network error' }))
     xhr.onload = () => {

@@ -45,7 +45,7 @@ export default {
     download: '下载', model: '模型', reasons: '输单原因', cycle: '平均周期（天）', key: '键', label: '名称', value2: '数值', valueTotal: '共 {n} 位成交客户', valueAmount: '成交金额 {amount}',
     col: { tasks_completed: '完成任务', customers_touched: '跟进客户', customers_converted: '成交客户', deals: '成交次数', recency_days: '距上次成交（天）', frequency: '成交次数', monetary: '成交金额（M）', r: 'R', f: 'F', m: 'M', score: 'RFM 得分', count: '数量' },
   },
-  transfer: { title: '导入导出', import: '导入客户', importHelp: '上传 .xlsx 或 .csv 文件。正确的行会保存，错误的行逐条报告。', choose: '选择文件', inPool: '导入到客户池', uploading: '上传中…', result: '新建 {created} 个，重复 {dups} 个，错误 {errors} 个', row: '行', field: '字段', message: '说明', matches: '相似客户', export: '导出客户', exportHelp: '按客户列表当前的筛选条件导出您可见的客户。', format: '格式', currentFilters: '当前筛选' },
+  transfer: { title: '导入导出', import: '导入客户', importHelp: '上传 .xlsx 或 .csv 文件。正确的行会保存，错误的行逐条报告。', choose: '选择文件', inPool: '导入到客户池', uploading: '上传中…', result: '新建 {created} 个，重复 {dups} 个，错误 {errors} 个', kind: { error: '错误', duplicate: '重复' }, listedPart: '共 {total} 行需处理，此处列出前 {shown} 行。', phase: { uploading: '正在上传文件…', reading: '正在读取文件…', checking: '正在检查数据与重复…', writing: '正在创建客户…' }, row: '行', field: '字段', message: '说明', matches: '相似客户', export: '导出客户', exportHelp: '按客户列表当前的筛选条件导出您可见的客户。', format: '格式', currentFilters: '当前筛选' },
   admin: {
     users: '用户', newUser: '新建用户', username: '用户名', name: '姓名', role: '角色', team: '团队', region: '区域', timezone: '时区', email: '邮箱', active: '启用', tempPassword: '临时密码', deactivate: '停用', activate: '启用', resetPassword: '重置密码', created: '用户已创建，首次登录须修改密码。', reset: '密码已重置，下次登录须修改。',
     poolRules: '公海规则', autoReclaim: '自动回收', daysWithoutFollowup: '未跟进天数', daysWithoutDeal: '未成交天数', levelDays: '按等级天数', exemptStatuses: '豁免状态', warnDaysBefore: '提前提醒天数', claimLimit: '领用上限', cooldown: '再次领用冷却（天）',
@@ -78,5 +78,5 @@ export default {
     freeInput: '未设定：可自由填写', tagKind: '类别名称', newTagKind: '新类别，如：产品兴趣', addTagKind: '添加类别',
   },
   print: { list: '打印客户列表', one: '打印客户档案', currentPage: '当前页', allPages: '全部（最多 500 条）', pdf: '下载 PDF', filters: '筛选条件', none: '无', contacts: '联系人', followups: '跟进记录', opportunities: '销售机会', page: '第 {page} 页' },
-  errors: { network: '服务器无响应，请检查网络后重试。', forbidden: '您无权执行此操作。', codes: { invalid_credentials: '用户名或密码错误', password_change_required: '请先修改密码', stale_version: '记录已被他人修改，请刷新后重试。', claim_limit_reached: '已达到领用上限', claim_cooldown: '您最近退回过该客户，请等待冷却期结束', already_claimed: '已被他人抢先领用', rate_limited: '尝试次数过多，请稍候。' } },
+  errors: { network: '服务器无响应，请检查网络后重试。', forbidden: '您无权执行此操作。', codes: { interrupted: '服务重启，导入已中止。已创建的客户会保留；请重新导入该文件以补全其余行（已创建的会作为重复项列出）。', runs_busy: '服务器上已有导入在排队，请一分钟后再试。', invalid_credentials: '用户名或密码错误', password_change_required: '请先修改密码', stale_version: '记录已被他人修改，请刷新后重试。', claim_limit_reached: '已达到领用上限', claim_cooldown: '您最近退回过该客户，请等待冷却期结束', already_claimed: '已被他人抢先领用', rate_limited: '尝试次数过多，请稍候。' } },
 }

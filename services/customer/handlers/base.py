@@ -64,8 +64,9 @@ def match_summary(doc: dict) -> dict:
 class HandlerBase:
     def __init__(self, repository: CustomerRepository, directory, *,
                  timezone: str = "Asia/Shanghai", clock: Callable[[], datetime] = utcnow,
-                 org_settings=None):
+                 org_settings=None, runs=None):
         self.repository = repository
+        self.runs = runs   # crmkit.background.BackgroundRuns: imports run in the background
         self.directory = directory
         self.org_settings = org_settings   # crmkit.settings.OrgSettings: the dictionary
         self.tz = zone(timezone)

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 
 from crmkit.clock import as_utc
-from crmkit.errors import Invalid
+from crmkit.errors import Invalid, NotFound
 from crmkit.events import to_envelopes
 from crmkit.identity import Identity
 
@@ -19,6 +19,11 @@ from services.customer.domain import Customer
 from services.customer.handlers.base import PRODUCER, HandlerBase, match_summary, new_id
 from services.customer.repository import ImportChunk
 
+IMPORT_RUN = "customer_import"   # the kind of background run an import started so is
+# At most this many duplicates and errors kept in a background import's result (its
+# document stays far below the database's 16 MB); the totals say how many there were.
+RUN_REPORT_LIMIT = 2000
+CHECK_PROGRESS_ROWS = 500    # rows checked between two progress reports
 IMPORT_CHUNK = 250           # customers whose events share one outbox document
 RESERVE_BATCH = 250          # names reserved by one query and one write (a longer
 #                              $in is too deep an SQL expression for FerretDB)
@@ -43,17 +48,64 @@ def made_ahead(make: Callable[[T], R], items: Iterable[T]) -> Iterator[R]:
             yield ahead.result()
 
 
+def no_progress(phase: str, done: int, total: int | None = None) -> None:
+    """`import_customers` run as one request: nobody follows its progress."""
+
+
+def kept_report(result: dict) -> dict:
+    """An import's result as a background run keeps it: its first RUN_REPORT_LIMIT
+    duplicates and errors, with their totals."""
+    return {**result, "duplicates": result["duplicates"][:RUN_REPORT_LIMIT],
+            "errors": result["errors"][:RUN_REPORT_LIMIT],
+            "duplicates_total": len(result["duplicates"]),
+            "errors_total": len(result["errors"])}
+
+
 class ImportHandlers(HandlerBase):
+    def start_import(self, content: bytes, filename: str | None, actor: Identity, *,
+                     in_pool: bool = False) -> dict:
+        """`import_customers` as a background run (its status: `import_run`); the file
+        is checked to be a spreadsheet with a customer column before it is accepted."""
+        transfer.import_header(content, filename)
+        if self.runs is None:
+            raise RuntimeError("background imports need the service's BackgroundRuns")
+
+        def work(progress) -> dict:
+            return kept_report(self.import_customers(content, filename, actor,
+                                                     in_pool=in_pool, progress=progress))
+
+        return self.runs.start(IMPORT_RUN, actor.user_id, work,
+                               details={"filename": filename, "in_pool": in_pool})
+
+    def import_run(self, run_id: str, viewer: Identity) -> dict:
+        """A background import's status: its starter's and the admins' to see."""
+        run = self.runs.get(run_id) if self.runs is not None else None
+        if run is None or run["kind"] != IMPORT_RUN or not (
+                run["owner_id"] == viewer.user_id or viewer.is_admin):
+            raise NotFound("没有这个导入任务 / No such import.")
+        return run
+
+    def import_runs(self, viewer: Identity, *, limit: int = 20) -> list[dict]:
+        """The caller's latest background imports (an admin's: everyone's)."""
+        if self.runs is None:
+            return []
+        owner = None if viewer.is_admin else viewer.user_id
+        return self.runs.recent(IMPORT_RUN, owner, limit=limit)
+
     def import_customers(self, content: bytes, filename: str | None, actor: Identity, *,
-                         in_pool: bool = False) -> dict:
-        """Good rows are created (each in full), duplicates and bad rows reported by row."""
+                         in_pool: bool = False, progress=no_progress) -> dict:
+        """Good rows are created (each in full), duplicates and bad rows reported by row.
+        `progress(phase, done, total)`: reading, checking (rows), writing (customers)."""
+        progress("reading", 0)
         rows = transfer.parse_import(content, filename)
         errors: list[dict] = []
         duplicates: list[dict] = []
         good: list[tuple[int, dict, str]] = []
         first_row_of: dict[str, tuple[int, str]] = {}
         dictionary = self.org_settings.current() if self.org_settings else None
-        for row, command in rows:
+        for checked, (row, command) in enumerate(rows):
+            if checked % CHECK_PROGRESS_ROWS == 0:
+                progress("checking", checked, len(rows))
             refused = fields_not_allowed(actor, command)
             if refused:
                 errors.extend({"row": row, "field": field, "code": "field_not_allowed",
@@ -111,6 +163,7 @@ class ImportHandlers(HandlerBase):
         chunks = (created[start:start + IMPORT_CHUNK]
                   for start in range(0, len(created), IMPORT_CHUNK))
         written: list[tuple[str, bool]] = []   # (chunk id, whether it holds events)
+        progress("writing", 0, len(created))
         try:
             for chunk in made_ahead(make, chunks):
                 # stamped with its own time: the recovery job takes a chunk left
@@ -118,6 +171,8 @@ class ImportHandlers(HandlerBase):
                 # long import's last chunks would be taken while being written)
                 self.repository.write_import_chunk(chunk, import_id, self.now())
                 written.append((chunk.id, chunk.holds_events))
+                progress("writing", min(len(written) * IMPORT_CHUNK, len(created)),
+                         len(created))
         finally:   # what was written, even if a later chunk failed
             self.repository.release_import_chunks(written)
         duplicates.sort(key=lambda d: d["row"])

@@ -141,8 +141,8 @@ def xlsx_bytes(rows: list[list]) -> bytes:
     return buffer.getvalue()
 
 
-def upload(session, content: bytes, filename: str, **fields):
+def upload(session, content: bytes, filename: str, headers=None, **fields):
     body, content_type = multipart({k: str(v).lower() for k, v in fields.items()},
                                    {"file": (filename, content)})
     return session.request("POST", "/api/v1/customers/import", data=body,
-                           content_type=content_type)
+                           content_type=content_type, headers=headers)
