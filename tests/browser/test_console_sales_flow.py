@@ -110,8 +110,17 @@ def test_rep_imports_a_sheet_and_reads_the_report(org, tab):
                          files=[{"name": "客户.csv", "mimeType": "text/csv", "buffer": sheet}])
     page.click("[data-test=import-send]")
     expect(page.locator("[data-test=import-result]")).to_contain_text("新建 1 个，重复 1 个，错误 1 个")
-    expect(page.locator("[data-test=transfer] table")).to_contain_text(taken["name"])
+    expect(page.locator("[data-test=import-rows]")).to_contain_text(taken["name"])
     tab.shot("import-report")
+    # back later: the latest imports are listed, and a finished one's report opens again
+    tab.goto("/transfer")
+    recent = page.locator("[data-test=import-recent]")
+    expect(recent).to_contain_text("客户.csv")
+    expect(recent).to_contain_text("已完成")
+    expect(page.locator("[data-test=import-result]")).to_have_count(0)
+    page.locator("[data-test=import-open]").first.click()
+    expect(page.locator("[data-test=import-result]")).to_contain_text("新建 1 个，重复 1 个，错误 1 个")
+    tab.shot("import-recent")
     runs = rep.get("/api/v1/customers/imports").json["items"]
     assert runs[0]["state"] == "done" and runs[0]["filename"] == "客户.csv"
     mine = rep.get(f"/api/v1/customers?q={quote(good)}").json["items"]
