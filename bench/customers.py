@@ -71,8 +71,10 @@ def xlsx(rows: list[list]) -> bytes:
 
 
 def import_sheet(base_url: str, token: str, content: bytes, filename: str,
-                 in_pool: bool, *, timeout: float = 600) -> tuple[int, dict, float]:
-    """POST /customers/import with a long timeout (a big file takes a while)."""
+                 in_pool: bool, *, timeout: float = 600,
+                 respond_async: bool = False) -> tuple[int, dict, float]:
+    """POST /customers/import with a long timeout (a big file takes a while); with
+    `respond_async`, as the console sends it: 202 and the run's status."""
     boundary = f"----bench{uuid.uuid4().hex}"
     payload = (f'--{boundary}\r\nContent-Disposition: form-data; name="in_pool"\r\n\r\n'
                f'{"true" if in_pool else "false"}\r\n--{boundary}\r\nContent-Disposition: '
@@ -82,7 +84,8 @@ def import_sheet(base_url: str, token: str, content: bytes, filename: str,
     request = urllib.request.Request(
         base_url + f"{API}/import", data=payload, method="POST",
         headers={"Authorization": f"Bearer {token}",
-                 "Content-Type": f"multipart/form-data; boundary={boundary}"})
+                 "Content-Type": f"multipart/form-data; boundary={boundary}",
+                 **({"Prefer": "respond-async"} if respond_async else {})})
     started = time.perf_counter()
     try:
         with urllib.request.urlopen(request, timeout=timeout) as reply:
