@@ -137,6 +137,25 @@ def test_a_sorted_page_is_mongodbs_page(collection, query, sort):
             everything[skip:skip + limit], (skip, limit)
 
 
+def test_an_export_right_after_a_bulk_insert_is_every_match_in_order():
+    """Statistics taken before a bulk insert (an import) count far fewer rows than then
+    match: an export-sized find is still every match in the sort's order (walkPage takes
+    the collection as at least as large as its matches, and streams it)."""
+    customers = fresh_database("exact-stale-statistics")["customers"]
+    customers.insert_many([{"_id": f"early-{i}", "deleted": False,
+                            "created_at": DAY + timedelta(minutes=i)} for i in range(10)])
+    for keys in ([("deleted", 1)], [("created_at", -1), ("_id", -1)]):
+        customers.create_index(keys)   # analyzed now, with 10 rows
+    customers.insert_many([{"_id": f"bulk-{i:04d}", "deleted": i % 50 == 0,
+                            "created_at": DAY + timedelta(hours=i % 97)} for i in range(3000)])
+    sort = [("created_at", -1), ("_id", -1)]
+    everything = ids(customers.find(undecided({"deleted": False})).sort(sort))
+    assert len(everything) == 10 + 3000 - 60
+    assert ids(customers.find({"deleted": False}).sort(sort).limit(5000)) == everything
+    assert ids(customers.find({"deleted": False}).sort(sort).skip(7).limit(2000)) == \
+        everything[7:2007]
+
+
 def test_a_count_skips_and_limits(collection):
     total = count_matching(collection, {"deleted": False})
     assert count_matching(collection, {"deleted": False}, skip=3, limit=5) == 5
