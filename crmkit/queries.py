@@ -1,5 +1,16 @@
-"""Small helpers for MongoDB filters: building them out of optional parts, counting them."""
+"""Small helpers for MongoDB filters: building them out of optional parts, counting them;
+and long reads that survive a lost cursor."""
 from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Iterator
+
+from pymongo.errors import CursorNotFound
+
+log = logging.getLogger(__name__)
+
+# a read that loses its cursor more often than this is failing, not unlucky
+CURSOR_LOSSES = 3
 
 
 def all_of(clauses) -> dict:
@@ -31,3 +42,25 @@ def trim_list(collection, doc: dict | None, field: str, *, keep: int, slack: int
     if len(items) >= keep + slack:
         collection.update_one({"_id": doc["_id"], field: items},
                               {"$set": {field: items[-keep:]}})
+
+
+def resumed(read: Callable[[int], Iterable[dict]], *, losses: int = CURSOR_LOSSES) -> Iterator[dict]:
+    """Every document of a long read (an export streamed to a slow client), read again
+    from where it broke off when the server lost its cursor: FerretDB drops a cursor
+    whose connection closed (the driver closes its pool's connections after a network
+    error on any of them), MongoDB one left idle for 10 minutes. `read(skip)` is the read
+    past its first `skip` documents; a document that moved across that point meanwhile
+    may then come twice or not at all, where giving up would lose the whole rest."""
+    done = lost = 0
+    while True:
+        try:
+            for doc in read(done):
+                done += 1
+                yield doc
+            return
+        except CursorNotFound:
+            lost += 1
+            if lost > losses:
+                raise
+            log.warning("a long read lost its cursor after %d documents; reading on from "
+                        "there (%d of %d)", done, lost, losses)

@@ -32,7 +32,7 @@ from crmkit.clock import utcnow
 from crmkit.errors import VersionConflict
 from crmkit.mongo import drop_indexes
 from crmkit.pagination import sort_spec
-from crmkit.queries import all_of, count_matching
+from crmkit.queries import all_of, count_matching, resumed
 from crmkit.visibility import (shared_clauses, team_ancestors, team_subtree_filter,
                                visibility_filter)
 
@@ -541,13 +541,16 @@ class CustomerRepository:
     def export_rows(self, viewer, query: dict, *, tz: ZoneInfo, limit: int,
                     batch: int = 500) -> Iterator[Customer]:
         """What the list would show, all pages (the export), read in batches as they
-        are consumed. The cursor is opened here, so a bad filter fails before a byte is
-        sent."""
-        clauses = [self.scope(viewer, query.get("scope", "all")),
-                   *customer_filter(tz=tz, **query)]
-        cursor = (self.customers.find(all_of(clauses), LIST, batch_size=batch)
-                  .sort(sort_for(query.get("sort"))).limit(limit))
-        return (customer_from(doc) for doc in cursor)
+        are consumed, and read on past a lost cursor (`resumed`). The filter is built
+        here, so a bad one fails before a byte is sent."""
+        filter_ = all_of([self.scope(viewer, query.get("scope", "all")),
+                          *customer_filter(tz=tz, **query)])
+        order = sort_for(query.get("sort"))
+
+        def read(skip: int):
+            return (self.customers.find(filter_, LIST, batch_size=batch).sort(order)
+                    .skip(skip).limit(limit - skip))
+        return (customer_from(doc) for doc in resumed(read))
 
     def _page(self, filter_: dict, *, sort, page: int, per_page: int,
               total: int | None = None) -> Page:
