@@ -1,5 +1,5 @@
 """crmkit.queries.resumed: a long read goes on from where it broke off when the server
-lost its cursor, and gives up when that keeps happening."""
+lost its cursor, and gives up when that keeps happening with nothing read in between."""
 from __future__ import annotations
 
 import pytest
@@ -37,11 +37,17 @@ def test_a_lost_cursor_is_read_on_from_the_documents_already_handed_out():
     assert asked == [0, 4, 7]
 
 
-def test_a_read_that_keeps_losing_its_cursor_fails():
-    read, asked = reads_losing_cursor_at(*range(1, CURSOR_LOSSES + 2))
+def test_losses_with_documents_read_in_between_are_each_survived():
+    read, asked = reads_losing_cursor_at(*range(1, 2 * CURSOR_LOSSES + 2))
+    assert list(resumed(read)) == DOCS
+    assert asked == list(range(2 * CURSOR_LOSSES + 2))
+
+
+def test_a_read_that_keeps_losing_its_cursor_at_the_same_place_fails():
+    read, asked = reads_losing_cursor_at(2, *[5] * (CURSOR_LOSSES + 1))
     with pytest.raises(CursorNotFound):
         list(resumed(read))
-    assert asked == list(range(CURSOR_LOSSES + 1))
+    assert asked == [0, 2, *[5] * CURSOR_LOSSES]
 
 
 def test_other_errors_are_not_retried():
